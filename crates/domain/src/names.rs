@@ -1,0 +1,123 @@
+//! Typed resource names (`partners/{id}`, `customers/{id}`, ...). Ids are server-assigned UUIDv7s,
+//! so ordering by id is ordering by creation time, which keyset pagination relies on.
+
+use std::fmt;
+
+use uuid::Uuid;
+
+use crate::Error;
+
+macro_rules! resource_id {
+    ($(#[$doc:meta])* $type:ident, $collection:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $type(pub Uuid);
+
+        impl $type {
+            /// The collection segment of this resource's names.
+            pub const COLLECTION: &'static str = $collection;
+
+            /// A fresh, time-ordered id.
+            pub fn generate() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            /// Parses `collection/{uuid}` from the request field `field`.
+            pub fn parse(field: &str, name: &str) -> Result<Self, Error> {
+                parse_name(Self::COLLECTION, field, name).map(Self)
+            }
+
+            /// Like [`Self::parse`], but an empty field means "none".
+            pub fn parse_optional(field: &str, name: &str) -> Result<Option<Self>, Error> {
+                if name.is_empty() {
+                    Ok(None)
+                } else {
+                    Self::parse(field, name).map(Some)
+                }
+            }
+
+            pub fn name(&self) -> String {
+                self.to_string()
+            }
+        }
+
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}/{}", Self::COLLECTION, self.0)
+            }
+        }
+    };
+}
+
+resource_id!(
+    /// `partners/{id}`
+    PartnerId,
+    "partners"
+);
+resource_id!(
+    /// `customers/{id}`
+    CustomerId,
+    "customers"
+);
+resource_id!(
+    /// `resellerLinks/{id}`
+    ResellerLinkId,
+    "resellerLinks"
+);
+resource_id!(
+    /// `customerRelationships/{id}`
+    CustomerRelationshipId,
+    "customerRelationships"
+);
+resource_id!(
+    /// `subscriptions/{id}`
+    SubscriptionId,
+    "subscriptions"
+);
+resource_id!(
+    /// `supportAssignments/{id}`
+    SupportAssignmentId,
+    "supportAssignments"
+);
+
+fn parse_name(collection: &str, field: &str, name: &str) -> Result<Uuid, Error> {
+    if name.is_empty() {
+        return Err(Error::invalid(field, "is required"));
+    }
+    let id = name
+        .strip_prefix(collection)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .ok_or_else(|| Error::invalid(field, format!("must be a resource name `{collection}/{{id}}`")))?;
+    // Only the canonical hyphenated lowercase form, so one resource has exactly one name.
+    match Uuid::try_parse(id) {
+        Ok(uuid) if uuid.hyphenated().to_string() == id => Ok(uuid),
+        _ => Err(Error::invalid(field, format!("`{collection}/{{id}}` needs a lowercase UUID id"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let id = PartnerId::generate();
+        assert_eq!(PartnerId::parse("name", &id.name()).ok(), Some(id));
+    }
+
+    #[test]
+    fn names_of_another_collection_are_refused() {
+        let customer = CustomerId::generate().name();
+        let err = PartnerId::parse("name", &customer).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("partners/{id}")));
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        for bad in ["", "partners/", "partners/abc", "partners/../x", "partnersX/0190"] {
+            assert!(PartnerId::parse("name", bad).is_err(), "{bad:?} accepted");
+        }
+        let upper = format!("partners/{}", Uuid::now_v7().hyphenated().to_string().to_uppercase());
+        assert!(PartnerId::parse("name", &upper).is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! Keyset pagination for every List method: page sizes and opaque page tokens.
+//!
+//! A token carries the id of the last resource returned and a fingerprint of the query (caller and
+//! filters) that produced it. A token presented with a different query is INVALID_ARGUMENT
+//! (AIP-158), and since the next page is always "filters AND id > after", no token, however forged,
+//! lets a caller see anything its own query would not.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::Error;
+
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+pub const MAX_PAGE_SIZE: u64 = 1000;
+const MAX_TOKEN_LEN: usize = 256;
+
+/// One validated page request: how many, and after which id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub size: u64,
+    pub after: Option<Uuid>,
+}
+
+/// Token layout: the 16 bytes of the last id, then the query fingerprint.
+const FINGERPRINT_LEN: usize = 12;
+const TOKEN_BYTES: usize = 16 + FINGERPRINT_LEN;
+
+impl PageRequest {
+    /// `query` describes the caller and the filters, e.g. `partners/…|cloud=GLOBAL`.
+    pub fn parse(page_size: i32, page_token: &str, query: &str) -> Result<Self, Error> {
+        let size = match page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n < 0 => return Err(Error::invalid("page_size", "must not be negative")),
+            n => u64::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
+        };
+        let after = if page_token.is_empty() { None } else { Some(PageToken::decode(page_token, query)?) };
+        Ok(Self { size, after })
+    }
+
+    /// How many rows to fetch: one more than the page, to know whether another page follows.
+    pub fn fetch_limit(&self) -> u64 {
+        self.size + 1
+    }
+
+    /// Trims a fetched batch to the page and makes the token of the next page, if any.
+    pub fn finish<T>(&self, mut rows: Vec<T>, id_of: impl Fn(&T) -> Uuid, query: &str) -> (Vec<T>, String) {
+        let has_more = rows.len() as u64 > self.size;
+        rows.truncate(usize::try_from(self.size).unwrap_or(usize::MAX));
+        let next = match rows.last() {
+            Some(last) if has_more => PageToken::encode(id_of(last), query),
+            _ => String::new(),
+        };
+        (rows, next)
+    }
+}
+
+/// The opaque `page_token` / `next_page_token` codec.
+pub struct PageToken;
+
+impl PageToken {
+    pub fn encode(after: Uuid, query: &str) -> String {
+        let mut bytes = Vec::with_capacity(TOKEN_BYTES);
+        bytes.extend_from_slice(after.as_bytes());
+        bytes.extend_from_slice(&fingerprint(query));
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    pub fn decode(token: &str, query: &str) -> Result<Uuid, Error> {
+        let invalid = || Error::invalid("page_token", "is not a token this list returned");
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(invalid());
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+        if bytes.len() != TOKEN_BYTES {
+            return Err(invalid());
+        }
+        let (id, fingerprint_bytes) = bytes.split_at(16);
+        if fingerprint_bytes != fingerprint(query) {
+            return Err(Error::invalid(
+                "page_token",
+                "belongs to a different query: keep the filters of the first page",
+            ));
+        }
+        Uuid::from_slice(id).map_err(|_| invalid())
+    }
+}
+
+fn fingerprint(query: &str) -> [u8; FINGERPRINT_LEN] {
+    let digest = Sha256::digest(query.as_bytes());
+    let mut out = [0; FINGERPRINT_LEN];
+    out.copy_from_slice(&digest[..FINGERPRINT_LEN]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_for_the_same_query() {
+        let id = Uuid::now_v7();
+        let token = PageToken::encode(id, "operator|cloud=GLOBAL");
+        let page = PageRequest::parse(10, &token, "operator|cloud=GLOBAL").ok();
+        assert_eq!(page, Some(PageRequest { size: 10, after: Some(id) }));
+    }
+
+    #[test]
+    fn tokens_of_another_query_or_forged_ones_are_refused() {
+        let token = PageToken::encode(Uuid::now_v7(), "operator|cloud=GLOBAL");
+        assert!(PageRequest::parse(10, &token, "operator|cloud=CHINA").is_err());
+        for bad in ["x", "%%%", "eyJhIjoxfQ", &"A".repeat(400)] {
+            assert!(PageRequest::parse(10, bad, "q").is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn page_sizes_default_clamp_and_reject_negatives() {
+        assert_eq!(PageRequest::parse(0, "", "q").map(|p| p.size).ok(), Some(DEFAULT_PAGE_SIZE));
+        assert_eq!(PageRequest::parse(i32::MAX, "", "q").map(|p| p.size).ok(), Some(MAX_PAGE_SIZE));
+        assert!(PageRequest::parse(-1, "", "q").is_err());
+    }
+
+    #[test]
+    fn finishing_a_page_emits_a_token_only_when_more_rows_follow() {
+        let page = PageRequest { size: 2, after: None };
+        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        let (rows, next) = page.finish(ids.clone(), |id| *id, "q");
+        assert_eq!(rows, ids[..2]);
+        assert_eq!(PageToken::decode(&next, "q").ok(), Some(ids[1]));
+        let (rows, next) = page.finish(ids[..2].to_vec(), |id| *id, "q");
+        assert_eq!((rows.len(), next.as_str()), (2, ""));
+    }
+}

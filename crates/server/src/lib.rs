@@ -1,0 +1,15 @@
+//! Plumbing every partner-center binary shares, so each service binary is only its handlers:
+//! configuration ([`config`]), logging ([`telemetry`]), bearer-token authentication ([`auth`]),
+//! proto conversions ([`convert`]), and serving with health, reflection and graceful shutdown
+//! ([`serve`], [`shutdown`]).
+
+pub mod auth;
+pub mod config;
+pub mod convert;
+pub mod serve;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use auth::{Authenticator, TokenIssuer, principal_of};
+pub use config::{LogFormat, ServerConfig};
+pub use serve::{ServiceRoutes, serve};

@@ -1,0 +1,127 @@
+//! Serving: one listener, the partner-center services behind authentication, and health and
+//! reflection beside them without it; health follows the database; shutdown drains with a
+//! deadline because tonic's own graceful shutdown waits forever on a stuck call.
+
+use std::{future::Future, time::Duration};
+
+use pc_domain::Error;
+use pc_store::Database;
+use tokio::{net::TcpListener, sync::oneshot};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::RoutesBuilder;
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+/// How often health re-checks the database.
+const DB_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The partner-center services a binary serves, with their fully-qualified names for health.
+#[derive(Default)]
+pub struct ServiceRoutes {
+    pub routes: RoutesBuilder,
+    pub names: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for ServiceRoutes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceRoutes").field("names", &self.names).finish()
+    }
+}
+
+/// Serves `services` on `listener` until `shutdown` resolves, then marks health NOT_SERVING, stops
+/// accepting, and gives in-flight calls `drain` to finish.
+pub async fn serve(
+    listener: TcpListener,
+    services: ServiceRoutes,
+    db: Database,
+    shutdown: impl Future<Output = ()> + Send,
+    drain: Duration,
+) -> Result<(), Error> {
+    let addr = listener.local_addr().map_err(Error::internal)?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    set_status(&health, &services.names, ServingStatus::Serving).await;
+
+    let reflection = |builder: tonic_reflection::server::Builder<'static>| {
+        let mut builder = builder
+            .register_encoded_file_descriptor_set(pc_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health");
+        for name in &services.names {
+            builder = builder.with_service_name(*name);
+        }
+        builder
+    };
+    let reflection_v1 = reflection(tonic_reflection::server::Builder::configure())
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .build_v1()
+        .map_err(Error::internal)?;
+    let reflection_v1alpha = reflection(tonic_reflection::server::Builder::configure())
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection")
+        .build_v1alpha()
+        .map_err(Error::internal)?;
+
+    let monitor = tokio::spawn(follow_database(health.clone(), services.names.clone(), db));
+
+    let (stop_accepting, stopped) = oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
+        .trace_fn(
+            |request| tracing::info_span!("rpc", method = %request.uri().path(), principal = tracing::field::Empty),
+        )
+        .add_routes(services.routes.routes())
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            // A dropped sender also stops the server.
+            let _ = stopped.await;
+        });
+    tracing::info!(%addr, services = ?services.names, "serving");
+    tokio::pin!(server);
+
+    let result = tokio::select! {
+        result = &mut server => result,
+        () = shutdown => {
+            monitor.abort();
+            set_status(&health, &services.names, ServingStatus::NotServing).await;
+            let _ = stop_accepting.send(());
+            match tokio::time::timeout(drain, &mut server).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!(deadline = ?drain, "in-flight calls did not finish before the deadline");
+                    Ok(())
+                }
+            }
+        }
+    };
+    monitor.abort();
+    tracing::info!(%addr, "stopped");
+    result.map_err(Error::internal)
+}
+
+async fn set_status(health: &HealthReporter, names: &[&'static str], status: ServingStatus) {
+    health.set_service_status("", status).await;
+    for name in names {
+        health.set_service_status(*name, status).await;
+    }
+}
+
+/// Keeps health in step with the database: NOT_SERVING while it cannot be reached.
+async fn follow_database(health: HealthReporter, names: Vec<&'static str>, db: Database) {
+    let mut serving = true;
+    let mut interval = tokio::time::interval(DB_CHECK_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let reachable = pc_store::db::ping(&db).await;
+        if reachable != serving {
+            serving = reachable;
+            if serving {
+                tracing::info!("database reachable again, serving");
+            } else {
+                tracing::warn!("database unreachable, health is NOT_SERVING");
+            }
+            let status = if serving { ServingStatus::Serving } else { ServingStatus::NotServing };
+            set_status(&health, &names, status).await;
+        }
+    }
+}

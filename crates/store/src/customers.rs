@@ -1,0 +1,127 @@
+//! Queries on `customers`, including who may see which customer.
+
+use pc_api::types::v1::Cloud;
+use pc_domain::{CustomerId, Error, PageRequest, PartnerId, TenantId};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, sea_query::Query,
+};
+
+use crate::{
+    db::{now, unique_violation_as},
+    entity::{
+        customer::{self, Column, Entity, Model},
+        customer_relationship,
+    },
+    enums::DbEnum,
+};
+
+/// A customer about to be created, already validated.
+#[derive(Debug, Clone)]
+pub struct NewCustomer {
+    pub display_name: String,
+    pub tenant_id: TenantId,
+    pub primary_domain: String,
+    pub country_code: String,
+    pub cloud: Cloud,
+    /// The creating principal's name.
+    pub created_by: String,
+}
+
+/// Inserts a customer; a tenant or primary domain already taken in that cloud is ALREADY_EXISTS.
+pub async fn insert(db: &impl ConnectionTrait, new: NewCustomer) -> Result<Model, Error> {
+    let time = now();
+    let domain = new.primary_domain.clone();
+    let tenant = new.tenant_id.0;
+    let row = customer::ActiveModel {
+        id: Set(CustomerId::generate().0),
+        display_name: Set(new.display_name),
+        tenant_id: Set(new.tenant_id.0),
+        primary_domain: Set(new.primary_domain),
+        country_code: Set(new.country_code),
+        cloud: Set(new.cloud.to_db().to_owned()),
+        created_by: Set(new.created_by),
+        revision: Set(1),
+        create_time: Set(time),
+        update_time: Set(time),
+    };
+    row.insert(db).await.map_err(|e| {
+        unique_violation_as(e, || {
+            Error::already_exists(
+                "CUSTOMER_ALREADY_EXISTS",
+                format!("a customer with tenant {tenant} or primary domain {domain} already exists in this cloud"),
+            )
+        })
+    })
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: CustomerId) -> Result<Option<Model>, Error> {
+    Ok(Entity::find_by_id(id.0).one(db).await?)
+}
+
+/// Whether a partner may see a customer: it created it, or holds (or held) a relationship with it.
+pub async fn visible_to_partner(
+    db: &impl ConnectionTrait,
+    customer: &Model,
+    partner: PartnerId,
+) -> Result<bool, Error> {
+    if customer.created_by == partner.name() {
+        return Ok(true);
+    }
+    let relationships = customer_relationship::Entity::find()
+        .filter(customer_relationship::Column::CustomerId.eq(customer.id))
+        .filter(
+            Condition::any()
+                .add(customer_relationship::Column::PartnerId.eq(partner.0))
+                .add(customer_relationship::Column::IndirectProviderId.eq(partner.0)),
+        )
+        .count(db)
+        .await?;
+    Ok(relationships > 0)
+}
+
+/// Whose customers a list covers.
+#[derive(Debug, Clone, Copy)]
+pub enum CustomerScope {
+    /// Every customer (operators).
+    All,
+    /// Only this customer itself.
+    Customer(CustomerId),
+    /// Customers the partner created or has a relationship with.
+    Partner(PartnerId),
+}
+
+/// One page of the customers in `scope`, in id (creation) order, plus one extra row.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    scope: CustomerScope,
+    cloud: Option<Cloud>,
+    page: PageRequest,
+) -> Result<Vec<Model>, Error> {
+    let mut query = Entity::find();
+    match scope {
+        CustomerScope::All => {}
+        CustomerScope::Customer(id) => query = query.filter(Column::Id.eq(id.0)),
+        CustomerScope::Partner(partner) => {
+            let related = Query::select()
+                .column(customer_relationship::Column::CustomerId)
+                .from(customer_relationship::Entity)
+                .cond_where(
+                    Condition::any()
+                        .add(customer_relationship::Column::PartnerId.eq(partner.0))
+                        .add(customer_relationship::Column::IndirectProviderId.eq(partner.0)),
+                )
+                .to_owned();
+            query = query.filter(
+                Condition::any().add(Column::CreatedBy.eq(partner.name())).add(Column::Id.in_subquery(related)),
+            );
+        }
+    }
+    if let Some(cloud) = cloud {
+        query = query.filter(Column::Cloud.eq(cloud.to_db()));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    Ok(query.order_by_asc(Column::Id).limit(page.fetch_limit()).all(db).await?)
+}

@@ -1,0 +1,26 @@
+//! `subscriptions`: online services customers hold, bought through the program or elsewhere.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "subscriptions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub offer_id: String,
+    pub product_family: String,
+    pub quantity: i32,
+    pub sales_channel: String,
+    pub partner_of_record_id: Option<Uuid>,
+    pub billing_partner_id: Option<Uuid>,
+    pub state: String,
+    pub revision: i64,
+    pub create_time: DateTimeUtc,
+    pub update_time: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,131 @@
+//! Queries on `partners`.
+
+use pc_api::{
+    partner::v1::{ProgramRole, partner::State},
+    types::v1::Cloud,
+};
+use pc_domain::{Error, PageRequest, PartnerId, TenantId};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, sea_query::Expr,
+};
+
+use crate::{
+    db::{now, unique_violation_as},
+    entity::partner::{self, Column, Entity, Model},
+    enums::DbEnum,
+};
+
+/// A partner about to be enrolled, already validated.
+#[derive(Debug, Clone)]
+pub struct NewPartner {
+    pub display_name: String,
+    pub tenant_id: TenantId,
+    pub country_code: String,
+    pub cloud: Cloud,
+    pub program_role: ProgramRole,
+}
+
+/// Inserts an ACTIVE partner; a tenant already enrolled in that cloud is ALREADY_EXISTS.
+pub async fn insert(db: &impl ConnectionTrait, new: NewPartner) -> Result<Model, Error> {
+    let time = now();
+    let row = partner::ActiveModel {
+        id: Set(PartnerId::generate().0),
+        display_name: Set(new.display_name),
+        tenant_id: Set(new.tenant_id.0),
+        country_code: Set(new.country_code),
+        cloud: Set(new.cloud.to_db().to_owned()),
+        program_role: Set(new.program_role.to_db().to_owned()),
+        state: Set(State::Active.to_db().to_owned()),
+        revision: Set(1),
+        create_time: Set(time),
+        update_time: Set(time),
+    };
+    row.insert(db).await.map_err(|e| {
+        unique_violation_as(e, || {
+            Error::already_exists(
+                "TENANT_ALREADY_ENROLLED",
+                format!("tenant {} is already enrolled as a partner in this cloud", new.tenant_id.0),
+            )
+        })
+    })
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: PartnerId) -> Result<Option<Model>, Error> {
+    Ok(Entity::find_by_id(id.0).one(db).await?)
+}
+
+/// The partner, or NOT_FOUND.
+pub async fn get(db: &impl ConnectionTrait, id: PartnerId) -> Result<Model, Error> {
+    find(db, id).await?.ok_or_else(|| Error::not_found(id.name()))
+}
+
+/// Whether `tenant` is enrolled as a partner in `cloud` (rule 1).
+pub async fn tenant_enrolled(db: &impl ConnectionTrait, cloud: Cloud, tenant: TenantId) -> Result<bool, Error> {
+    let count =
+        Entity::find().filter(Column::Cloud.eq(cloud.to_db())).filter(Column::TenantId.eq(tenant.0)).count(db).await?;
+    Ok(count > 0)
+}
+
+/// ListPartners filters; `None` means any.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PartnerFilter {
+    pub cloud: Option<Cloud>,
+    pub program_role: Option<ProgramRole>,
+    pub state: Option<State>,
+}
+
+/// One page of partners in id (creation) order, fetching one extra row to detect a next page.
+pub async fn list(db: &impl ConnectionTrait, filter: PartnerFilter, page: PageRequest) -> Result<Vec<Model>, Error> {
+    let mut query = Entity::find();
+    if let Some(cloud) = filter.cloud {
+        query = query.filter(Column::Cloud.eq(cloud.to_db()));
+    }
+    if let Some(role) = filter.program_role {
+        query = query.filter(Column::ProgramRole.eq(role.to_db()));
+    }
+    if let Some(state) = filter.state {
+        query = query.filter(Column::State.eq(state.to_db()));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    Ok(query.order_by_asc(Column::Id).limit(page.fetch_limit()).all(db).await?)
+}
+
+/// Changes to write; `None` leaves a column as it is.
+#[derive(Debug, Clone, Default)]
+pub struct PartnerChanges {
+    pub display_name: Option<String>,
+    pub country_code: Option<String>,
+    pub state: Option<State>,
+}
+
+/// Writes `changes` if the row is still at `current.revision` (compare-and-swap), and returns the
+/// new row. A concurrent writer that got there first makes this ABORTED, never a lost update.
+pub async fn update(db: &impl ConnectionTrait, current: &Model, changes: PartnerChanges) -> Result<Model, Error> {
+    let mut next = current.clone();
+    next.revision += 1;
+    next.update_time = now();
+    let mut update = Entity::update_many()
+        .col_expr(Column::Revision, Expr::value(next.revision))
+        .col_expr(Column::UpdateTime, Expr::value(next.update_time));
+    if let Some(display_name) = changes.display_name {
+        update = update.col_expr(Column::DisplayName, Expr::value(display_name.clone()));
+        next.display_name = display_name;
+    }
+    if let Some(country_code) = changes.country_code {
+        update = update.col_expr(Column::CountryCode, Expr::value(country_code.clone()));
+        next.country_code = country_code;
+    }
+    if let Some(state) = changes.state {
+        update = update.col_expr(Column::State, Expr::value(state.to_db()));
+        next.state = state.to_db().to_owned();
+    }
+    let result =
+        update.filter(Column::Id.eq(current.id)).filter(Column::Revision.eq(current.revision)).exec(db).await?;
+    if result.rows_affected == 0 {
+        return Err(Error::Conflict(format!("partners/{} changed concurrently; read it again and retry", current.id)));
+    }
+    Ok(next)
+}

@@ -1,0 +1,167 @@
+//! `partner-center`: the all-in-one dev server and operator CLI.
+//!
+//! - `serve` (the default): every implemented service on one port (127.0.0.1:50050) over an
+//!   embedded SQLite file it creates and migrates itself. Without `AUTH_JWT_SECRET` it makes one up
+//!   and prints an operator token to paste into grpcurl.
+//! - `migrate`: applies migrations to `DATABASE_URL` (the one-shot job of a deployment).
+//! - `token --sub NAME [--ttl 12h]`: mints a token with the configured secret.
+//! - `health --addr HOST:PORT`: exits 0 when the server reports SERVING (container healthchecks).
+
+use std::{process::ExitCode, time::Duration};
+
+use clap::{Parser, Subcommand};
+use pc_server::{Authenticator, ServerConfig, ServiceRoutes, TokenIssuer, auth::random_secret, shutdown, telemetry};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+
+const DEFAULT_DATABASE_URL: &str = "sqlite://partner-center.db?mode=rwc";
+const DEFAULT_LISTEN_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 50050);
+
+#[derive(Debug, Parser)]
+#[command(name = "partner-center", version, about = "partner-center dev server and operator CLI")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    server: ServerConfig,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve every implemented service on one port (the default).
+    Serve,
+    /// Apply pending migrations to DATABASE_URL and exit.
+    Migrate,
+    /// Print a bearer token for a principal, signed with AUTH_JWT_SECRET.
+    Token {
+        /// `operator`, `partners/{id}` or `customers/{id}`.
+        #[arg(long)]
+        sub: String,
+        /// Lifetime: seconds, or a number with s, m, h or d.
+        #[arg(long, default_value = "12h", value_parser = parse_ttl)]
+        ttl: Duration,
+    },
+    /// Check a server's health; exit 0 when SERVING.
+    Health {
+        /// Address of the server.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        addr: String,
+        /// A service name to check; empty checks the server as a whole.
+        #[arg(long, default_value = "")]
+        service: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if matches!(command, Command::Serve | Command::Migrate) {
+        telemetry::init(cli.server.log_format);
+    }
+    let result = match command {
+        Command::Serve => serve(cli.server).await,
+        Command::Migrate => migrate(&cli.server).await,
+        Command::Token { sub, ttl } => token(&cli.server, &sub, ttl),
+        Command::Health { addr, service } => health(&addr, service).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("partner-center: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn database_url(config: &ServerConfig) -> &str {
+    config.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL)
+}
+
+async fn serve(config: ServerConfig) -> Result<(), String> {
+    let secret = match config.jwt_secret()? {
+        Some(secret) => secret.to_owned(),
+        None => {
+            let secret = random_secret();
+            let token = TokenIssuer::new(&secret)
+                .mint(pc_domain::Principal::OPERATOR, Duration::from_secs(12 * 3600))
+                .map_err(|e| e.to_string())?;
+            println!("AUTH_JWT_SECRET is not set: generated one for this run. Operator token (12h):");
+            println!("export TOKEN={token}");
+            secret
+        }
+    };
+    let url = database_url(&config);
+    let db = pc_store::connect(url, config.db_max_connections).await.map_err(|e| e.to_string())?;
+    pc_store::db::migrate(&db).await.map_err(|e| format!("migrating {url}: {e}"))?;
+
+    let listen_addr = config.listen_addr.unwrap_or(DEFAULT_LISTEN_ADDR.into());
+    let listener =
+        tokio::net::TcpListener::bind(listen_addr).await.map_err(|e| format!("cannot bind {listen_addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("partner-center listening on {local}");
+
+    let auth = Authenticator::new(&secret);
+    let mut services = ServiceRoutes::default();
+    partner_service::register(&mut services, db.clone(), auth);
+    pc_server::serve(listener, services, db, shutdown::signal(), config.shutdown_timeout())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn migrate(config: &ServerConfig) -> Result<(), String> {
+    let url = database_url(config);
+    let db = pc_store::connect(url, 1).await.map_err(|e| e.to_string())?;
+    pc_store::db::migrate(&db).await.map_err(|e| format!("migrating: {e}"))?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+fn token(config: &ServerConfig, subject: &str, ttl: Duration) -> Result<(), String> {
+    let secret = config.jwt_secret()?.ok_or("AUTH_JWT_SECRET is required to mint a token")?;
+    pc_domain::Principal::parse(subject).map_err(|e| e.to_string())?;
+    let token = TokenIssuer::new(secret).mint(subject, ttl).map_err(|e| e.to_string())?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn health(addr: &str, service: String) -> Result<(), String> {
+    let endpoint = if addr.contains("://") { addr.to_owned() } else { format!("http://{addr}") };
+    let channel = tonic::transport::Endpoint::from_shared(endpoint)
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(3))
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest { service })
+        .await
+        .map_err(|status| format!("health check failed: {}", status.message()))?;
+    match response.into_inner().status() {
+        ServingStatus::Serving => {
+            println!("SERVING");
+            Ok(())
+        }
+        other => Err(format!("not serving: {}", other.as_str_name())),
+    }
+}
+
+fn parse_ttl(value: &str) -> Result<Duration, String> {
+    let (number, unit) = match value.find(|c: char| !c.is_ascii_digit()) {
+        Some(index) => value.split_at(index),
+        None => (value, "s"),
+    };
+    let number: u64 = number.parse().map_err(|_| format!("`{value}` is not a duration like 3600, 30m, 12h or 7d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("`{value}`: the unit must be s, m, h or d")),
+    };
+    number
+        .checked_mul(seconds)
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{value}` must be positive and not absurdly long"))
+}

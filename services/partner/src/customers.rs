@@ -1,0 +1,148 @@
+//! Customer handlers: CreateCustomer, GetCustomer and ListCustomers. Operators and partners create
+//! customers; a customer is visible to operators, to itself, and to partners that created it or
+//! hold a relationship with it. Anything else is PERMISSION_DENIED whether or not it exists.
+
+use pc_api::{
+    partner::v1::{
+        CreateCustomerRequest, Customer, GetCustomerRequest, ListCustomersRequest, ListCustomersResponse,
+        partner::State as PartnerState,
+    },
+    types::v1::Cloud,
+};
+use pc_domain::{
+    CountryCode, CustomerId, DisplayName, DomainName, Error, Etag, PageRequest, Principal, Reason, TenantId,
+};
+use pc_server::convert::{filter_enum, required_enum, timestamp};
+use pc_store::{
+    Database, TransactionTrait, audit,
+    customers::{self, CustomerScope, NewCustomer},
+    db::lock_tenant,
+    entity::customer::Model,
+    enums::DbEnum,
+    partners,
+};
+use serde_json::json;
+
+pub fn to_proto(row: Model) -> Result<Customer, Error> {
+    Ok(Customer {
+        name: CustomerId(row.id).name(),
+        display_name: row.display_name,
+        tenant_id: row.tenant_id.hyphenated().to_string(),
+        primary_domain: row.primary_domain,
+        country_code: row.country_code,
+        cloud: Cloud::db_to_i32(&row.cloud)?,
+        create_time: Some(timestamp(row.create_time)),
+        update_time: Some(timestamp(row.update_time)),
+        etag: Etag::render(row.revision),
+    })
+}
+
+fn parse_new_customer(request: CreateCustomerRequest, caller: &Principal) -> Result<NewCustomer, Error> {
+    let customer = request.customer.ok_or_else(|| Error::invalid("customer", "is required"))?;
+    Ok(NewCustomer {
+        display_name: DisplayName::parse("customer.display_name", &customer.display_name)?.into_inner(),
+        tenant_id: TenantId::parse("customer.tenant_id", &customer.tenant_id)?,
+        primary_domain: DomainName::parse("customer.primary_domain", &customer.primary_domain)?.into_inner(),
+        country_code: CountryCode::parse("customer.country_code", &customer.country_code)?.as_str().to_owned(),
+        cloud: required_enum("customer.cloud", customer.cloud)?,
+        created_by: caller.to_string(),
+    })
+}
+
+pub async fn create_customer(
+    db: &Database,
+    caller: Principal,
+    request: CreateCustomerRequest,
+) -> Result<Customer, Error> {
+    let new = parse_new_customer(request, &caller)?;
+    if let Principal::Customer(_) = caller {
+        return Err(Error::denied("customers are created by operators and partners"));
+    }
+
+    let txn = db.begin().await?;
+    if let Principal::Partner(partner_id) = caller {
+        // The creating partner must be enrolled, active, and of the customer's cloud.
+        let partner = partners::find(&txn, partner_id)
+            .await?
+            .ok_or_else(|| Error::denied(format!("{partner_id} is not an enrolled partner")))?;
+        if partner.state != PartnerState::Active.to_db() {
+            return Err(Error::rule(
+                Reason::PartnerSuspended,
+                format!("{partner_id} is suspended and starts nothing new"),
+            ));
+        }
+        if partner.cloud != new.cloud.to_db() {
+            return Err(Error::rule(
+                Reason::CrossCloud,
+                format!(
+                    "{partner_id} is in the {} cloud and cannot create customers in {}",
+                    partner.cloud,
+                    new.cloud.to_db()
+                ),
+            ));
+        }
+    }
+    lock_tenant(&txn, new.cloud.to_db(), new.tenant_id.0).await?;
+    if partners::tenant_enrolled(&txn, new.cloud, new.tenant_id).await? {
+        return Err(Error::rule(
+            Reason::PartnerAsCustomer,
+            "tenant is enrolled as a partner in this cloud; a program partner cannot be a customer",
+        ));
+    }
+    let row = customers::insert(&txn, new).await?;
+    let customer = to_proto(row)?;
+    audit::append(
+        &txn,
+        &customer.name,
+        "CreateCustomer",
+        &caller,
+        json!({
+            "display_name": customer.display_name,
+            "tenant_id": customer.tenant_id,
+            "primary_domain": customer.primary_domain,
+            "country_code": customer.country_code,
+            "cloud": customer.cloud().as_str_name(),
+        }),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(customer = %customer.name, "customer created");
+    Ok(customer)
+}
+
+pub async fn get_customer(db: &Database, caller: Principal, request: GetCustomerRequest) -> Result<Customer, Error> {
+    let id = CustomerId::parse("name", &request.name)?;
+    let denied = || Error::denied(format!("{caller} may not read {id}"));
+    let row = customers::find(db, id).await?;
+    let visible = match (&caller, &row) {
+        (Principal::Operator, _) => true,
+        (Principal::Customer(me), _) => *me == id,
+        (Principal::Partner(partner), Some(row)) => customers::visible_to_partner(db, row, *partner).await?,
+        (Principal::Partner(_), None) => false,
+    };
+    match row {
+        Some(row) if visible => to_proto(row),
+        None if caller.is_operator() => Err(Error::not_found(id.name())),
+        // Customers reading themselves learn that they no longer exist.
+        None if visible => Err(Error::not_found(id.name())),
+        _ => Err(denied()),
+    }
+}
+
+pub async fn list_customers(
+    db: &Database,
+    caller: Principal,
+    request: ListCustomersRequest,
+) -> Result<ListCustomersResponse, Error> {
+    let cloud: Option<Cloud> = filter_enum("cloud", request.cloud)?;
+    let scope = match caller {
+        Principal::Operator => CustomerScope::All,
+        Principal::Partner(id) => CustomerScope::Partner(id),
+        Principal::Customer(id) => CustomerScope::Customer(id),
+    };
+    let query = format!("{caller}|{cloud:?}");
+    let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
+    let rows = customers::list(db, scope, cloud, page).await?;
+    let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
+    Ok(ListCustomersResponse { customers: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?, next_page_token })
+}

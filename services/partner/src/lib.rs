@@ -1,0 +1,101 @@
+//! `partnercenter.partner.v1.PartnerService`: the program's directory of partners and customers.
+//!
+//! [`partners`] and [`customers`] hold one handler per RPC, each reading as: validate the request
+//! into domain values, authorize the caller, run one transaction (rule checks, the write, its
+//! audit event), map the row to proto. This module only wires them to tonic.
+
+pub mod customers;
+pub mod partners;
+
+use pc_api::partner::v1::{
+    CreateCustomerRequest, CreatePartnerRequest, Customer, GetCustomerRequest, GetPartnerRequest, ListCustomersRequest,
+    ListCustomersResponse, ListPartnersRequest, ListPartnersResponse, Partner, ReactivatePartnerRequest,
+    SuspendPartnerRequest, UpdatePartnerRequest,
+    partner_service_server::{PartnerService, PartnerServiceServer},
+};
+use pc_server::{Authenticator, ServiceRoutes, principal_of};
+use pc_store::Database;
+use tonic::{Request, Response, Status, server::NamedService};
+
+/// The PartnerService implementation over one database.
+#[derive(Debug, Clone)]
+pub struct PartnerApi {
+    db: Database,
+}
+
+impl PartnerApi {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+/// Adds PartnerService, behind `auth`, to the routes a server will serve.
+pub fn register(services: &mut ServiceRoutes, db: Database, auth: Authenticator) {
+    services.routes.add_service(PartnerServiceServer::with_interceptor(PartnerApi::new(db), auth));
+    services.names.push(<PartnerServiceServer<PartnerApi> as NamedService>::NAME);
+}
+
+#[tonic::async_trait]
+impl PartnerService for PartnerApi {
+    async fn create_partner(&self, request: Request<CreatePartnerRequest>) -> Result<Response<Partner>, Status> {
+        let caller = principal_of(&request)?;
+        Ok(Response::new(partners::create_partner(&self.db, caller, request.into_inner()).await?))
+    }
+
+    async fn get_partner(&self, request: Request<GetPartnerRequest>) -> Result<Response<Partner>, Status> {
+        let caller = principal_of(&request)?;
+        Ok(Response::new(partners::get_partner(&self.db, caller, request.into_inner()).await?))
+    }
+
+    async fn list_partners(
+        &self,
+        request: Request<ListPartnersRequest>,
+    ) -> Result<Response<ListPartnersResponse>, Status> {
+        let caller = principal_of(&request)?;
+        Ok(Response::new(partners::list_partners(&self.db, caller, request.into_inner()).await?))
+    }
+
+    async fn update_partner(&self, request: Request<UpdatePartnerRequest>) -> Result<Response<Partner>, Status> {
+        let caller = principal_of(&request)?;
+        Ok(Response::new(partners::update_partner(&self.db, caller, request.into_inner()).await?))
+    }
+
+    async fn suspend_partner(&self, request: Request<SuspendPartnerRequest>) -> Result<Response<Partner>, Status> {
+        let caller = principal_of(&request)?;
+        let request = request.into_inner();
+        Ok(Response::new(
+            partners::change_state(&self.db, caller, partners::StateChange::Suspend, &request.name, &request.etag)
+                .await?,
+        ))
+    }
+
+    async fn reactivate_partner(
+        &self,
+        request: Request<ReactivatePartnerRequest>,
+    ) -> Result<Response<Partner>, Status> {
+        let caller = principal_of(&request)?;
+        let request = request.into_inner();
+        Ok(Response::new(
+            partners::change_state(&self.db, caller, partners::StateChange::Reactivate, &request.name, &request.etag)
+                .await?,
+        ))
+    }
+
+    async fn create_customer(&self, request: Request<CreateCustomerRequest>) -> Result<Response<Customer>, Status> {
+        let caller = principal_of(&request)?;
+        Ok(Response::new(customers::create_customer(&self.db, caller, request.into_inner()).await?))
+    }
+
+    async fn get_customer(&self, request: Request<GetCustomerRequest>) -> Result<Response<Customer>, Status> {
+        let caller = principal_of(&request)?;
+        Ok(Response::new(customers::get_customer(&self.db, caller, request.into_inner()).await?))
+    }
+
+    async fn list_customers(
+        &self,
+        request: Request<ListCustomersRequest>,
+    ) -> Result<Response<ListCustomersResponse>, Status> {
+        let caller = principal_of(&request)?;
+        Ok(Response::new(customers::list_customers(&self.db, caller, request.into_inner()).await?))
+    }
+}

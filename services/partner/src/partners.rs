@@ -1,0 +1,233 @@
+//! Partner handlers: CreatePartner, GetPartner, ListPartners, UpdatePartner, SuspendPartner and
+//! ReactivatePartner. Any caller reads the directory; only operators change it.
+
+use pc_api::{
+    partner::v1::{
+        CreatePartnerRequest, GetPartnerRequest, ListPartnersRequest, ListPartnersResponse, Partner, ProgramRole,
+        UpdatePartnerRequest, partner::State,
+    },
+    types::v1::Cloud,
+};
+use pc_domain::{CountryCode, DisplayName, Error, Etag, PageRequest, PartnerId, Principal, Reason, TenantId};
+use pc_server::convert::{filter_enum, required_enum, timestamp, update_paths};
+use pc_store::{
+    Database, TransactionTrait, audit,
+    db::lock_tenant,
+    entity::partner::Model,
+    enums::DbEnum,
+    partners::{self, NewPartner, PartnerChanges, PartnerFilter},
+    relationships,
+};
+use serde_json::json;
+
+/// Fields UpdatePartner may change.
+const MUTABLE_FIELDS: [&str; 2] = ["display_name", "country_code"];
+
+/// The row as the API shows it.
+pub fn to_proto(row: Model) -> Result<Partner, Error> {
+    Ok(Partner {
+        name: PartnerId(row.id).name(),
+        display_name: row.display_name,
+        tenant_id: row.tenant_id.hyphenated().to_string(),
+        country_code: row.country_code,
+        cloud: Cloud::db_to_i32(&row.cloud)?,
+        program_role: ProgramRole::db_to_i32(&row.program_role)?,
+        state: State::db_to_i32(&row.state)?,
+        create_time: Some(timestamp(row.create_time)),
+        update_time: Some(timestamp(row.update_time)),
+        etag: Etag::render(row.revision),
+    })
+}
+
+fn parse_new_partner(request: CreatePartnerRequest) -> Result<NewPartner, Error> {
+    let partner = request.partner.ok_or_else(|| Error::invalid("partner", "is required"))?;
+    Ok(NewPartner {
+        display_name: DisplayName::parse("partner.display_name", &partner.display_name)?.into_inner(),
+        tenant_id: TenantId::parse("partner.tenant_id", &partner.tenant_id)?,
+        country_code: CountryCode::parse("partner.country_code", &partner.country_code)?.as_str().to_owned(),
+        cloud: required_enum("partner.cloud", partner.cloud)?,
+        program_role: required_enum("partner.program_role", partner.program_role)?,
+    })
+}
+
+pub async fn create_partner(db: &Database, caller: Principal, request: CreatePartnerRequest) -> Result<Partner, Error> {
+    let new = parse_new_partner(request)?;
+    caller.require_operator("enrol partners")?;
+
+    let txn = db.begin().await?;
+    lock_tenant(&txn, new.cloud.to_db(), new.tenant_id.0).await?;
+    if relationships::tenant_has_active_relationship(&txn, new.cloud, new.tenant_id).await? {
+        return Err(Error::rule(
+            Reason::PartnerAsCustomer,
+            "tenant holds an ACTIVE customer relationship in this cloud and cannot enrol as a partner",
+        ));
+    }
+    let row = partners::insert(&txn, new).await?;
+    let partner = to_proto(row)?;
+    audit::append(
+        &txn,
+        &partner.name,
+        "CreatePartner",
+        &caller,
+        json!({
+            "display_name": partner.display_name,
+            "tenant_id": partner.tenant_id,
+            "country_code": partner.country_code,
+            "cloud": partner.cloud().as_str_name(),
+            "program_role": partner.program_role().as_str_name(),
+            "state": partner.state().as_str_name(),
+        }),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(partner = %partner.name, "partner enrolled");
+    Ok(partner)
+}
+
+pub async fn get_partner(db: &Database, _caller: Principal, request: GetPartnerRequest) -> Result<Partner, Error> {
+    let id = PartnerId::parse("name", &request.name)?;
+    // The directory is readable by every authenticated caller.
+    to_proto(partners::get(db, id).await?)
+}
+
+pub async fn list_partners(
+    db: &Database,
+    caller: Principal,
+    request: ListPartnersRequest,
+) -> Result<ListPartnersResponse, Error> {
+    let filter = PartnerFilter {
+        cloud: filter_enum("cloud", request.cloud)?,
+        program_role: filter_enum("program_role", request.program_role)?,
+        state: filter_enum("state", request.state)?,
+    };
+    let query = format!("{caller}|{filter:?}");
+    let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
+    let rows = partners::list(db, filter, page).await?;
+    let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
+    Ok(ListPartnersResponse { partners: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?, next_page_token })
+}
+
+pub async fn update_partner(db: &Database, caller: Principal, request: UpdatePartnerRequest) -> Result<Partner, Error> {
+    let partner = request.partner.ok_or_else(|| Error::invalid("partner", "is required"))?;
+    let id = PartnerId::parse("partner.name", &partner.name)?;
+    let etag = Etag::parse_optional("partner.etag", &partner.etag)?;
+    let paths = update_paths(request.update_mask.as_ref(), &MUTABLE_FIELDS, |field| match field {
+        "display_name" => !partner.display_name.is_empty(),
+        "country_code" => !partner.country_code.is_empty(),
+        _ => false,
+    })?;
+    let mut changes = PartnerChanges::default();
+    for path in &paths {
+        match *path {
+            "display_name" => {
+                changes.display_name =
+                    Some(DisplayName::parse("partner.display_name", &partner.display_name)?.into_inner());
+            }
+            "country_code" => {
+                changes.country_code =
+                    Some(CountryCode::parse("partner.country_code", &partner.country_code)?.as_str().to_owned());
+            }
+            _ => {}
+        }
+    }
+    caller.require_operator("update partners")?;
+
+    let txn = db.begin().await?;
+    let current = partners::get(&txn, id).await?;
+    check_etag(&current, etag)?;
+    let updated = partners::update(&txn, &current, changes.clone())
+        .await
+        .map_err(|error| stale_if_etag(error, &current, etag))?;
+    audit::append(
+        &txn,
+        &id.name(),
+        "UpdatePartner",
+        &caller,
+        json!({ "display_name": changes.display_name, "country_code": changes.country_code }),
+    )
+    .await?;
+    txn.commit().await?;
+    to_proto(updated)
+}
+
+/// The two state transitions of a partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateChange {
+    Suspend,
+    Reactivate,
+}
+
+impl StateChange {
+    fn method(self) -> &'static str {
+        match self {
+            Self::Suspend => "SuspendPartner",
+            Self::Reactivate => "ReactivatePartner",
+        }
+    }
+
+    /// (required current state, resulting state)
+    fn states(self) -> (State, State) {
+        match self {
+            Self::Suspend => (State::Active, State::Suspended),
+            Self::Reactivate => (State::Suspended, State::Active),
+        }
+    }
+}
+
+/// SuspendPartner and ReactivatePartner.
+pub async fn change_state(
+    db: &Database,
+    caller: Principal,
+    change: StateChange,
+    name: &str,
+    etag: &str,
+) -> Result<Partner, Error> {
+    let id = PartnerId::parse("name", name)?;
+    let etag = Etag::parse_optional("etag", etag)?;
+    caller.require_operator(match change {
+        StateChange::Suspend => "suspend partners",
+        StateChange::Reactivate => "reactivate partners",
+    })?;
+    let (from, to) = change.states();
+
+    let txn = db.begin().await?;
+    let current = partners::get(&txn, id).await?;
+    check_etag(&current, etag)?;
+    if current.state != from.to_db() {
+        return Err(Error::rule(
+            Reason::InvalidTransition,
+            format!("{} needs a partner in state {}, but {id} is {}", change.method(), from.to_db(), current.state),
+        ));
+    }
+    let updated = partners::update(&txn, &current, PartnerChanges { state: Some(to), ..Default::default() })
+        .await
+        .map_err(|error| stale_if_etag(error, &current, etag))?;
+    audit::append(
+        &txn,
+        &id.name(),
+        change.method(),
+        &caller,
+        json!({ "state": { "from": from.to_db(), "to": to.to_db() } }),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(partner = %id, state = to.to_db(), "partner state changed");
+    to_proto(updated)
+}
+
+fn check_etag(current: &Model, etag: Option<Etag>) -> Result<(), Error> {
+    match etag {
+        Some(Etag(revision)) if revision != current.revision => {
+            Err(Error::StaleEtag { name: PartnerId(current.id).name() })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A compare-and-swap that lost a race is a stale etag when the caller sent one.
+fn stale_if_etag(error: Error, current: &Model, etag: Option<Etag>) -> Error {
+    match (error, etag) {
+        (Error::Conflict(_), Some(_)) => Error::StaleEtag { name: PartnerId(current.id).name() },
+        (error, _) => error,
+    }
+}

@@ -1,0 +1,68 @@
+//! Authentication: every PartnerService method refuses calls without a valid bearer token.
+
+use pc_api::partner::v1::*;
+use pc_tests::{AuthChannel, TEST_SECRET, expect_code, spawn_app};
+use tonic::{Code, Request, metadata::MetadataValue};
+
+/// The status code of one call (`Ok` when it succeeded).
+macro_rules! code_of {
+    ($call:expr) => {
+        $call.await.err().map_or(Code::Ok, |status| status.code())
+    };
+}
+
+/// Calls every PartnerService method once with `client` and returns each status code.
+async fn codes_of_every_method(
+    client: &mut partner_service_client::PartnerServiceClient<AuthChannel>,
+) -> Vec<(&'static str, Code)> {
+    vec![
+        ("CreatePartner", code_of!(client.create_partner(CreatePartnerRequest::default()))),
+        ("GetPartner", code_of!(client.get_partner(GetPartnerRequest::default()))),
+        ("ListPartners", code_of!(client.list_partners(ListPartnersRequest::default()))),
+        ("UpdatePartner", code_of!(client.update_partner(UpdatePartnerRequest::default()))),
+        ("SuspendPartner", code_of!(client.suspend_partner(SuspendPartnerRequest::default()))),
+        ("ReactivatePartner", code_of!(client.reactivate_partner(ReactivatePartnerRequest::default()))),
+        ("CreateCustomer", code_of!(client.create_customer(CreateCustomerRequest::default()))),
+        ("GetCustomer", code_of!(client.get_customer(GetCustomerRequest::default()))),
+        ("ListCustomers", code_of!(client.list_customers(ListCustomersRequest::default()))),
+    ]
+}
+
+#[tokio::test]
+async fn every_method_without_a_credential_is_unauthenticated() {
+    let app = spawn_app().await;
+    let mut anonymous = app.partners_as(None);
+    for (method, code) in codes_of_every_method(&mut anonymous).await {
+        assert_eq!(code, Code::Unauthenticated, "{method}");
+    }
+}
+
+#[tokio::test]
+async fn bad_tokens_are_unauthenticated() {
+    let app = spawn_app().await;
+    let other_secret = pc_server::TokenIssuer::new("another-secret-another-secret-another")
+        .mint("operator", std::time::Duration::from_secs(60))
+        .unwrap();
+    let unknown_subject = app.token("root");
+    let bad_headers = [
+        "Bearer not-a-jwt".to_owned(),
+        format!("Bearer {other_secret}"),
+        format!("Bearer {unknown_subject}"),
+        format!("Basic {}", app.token("operator")),
+        "Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJvcGVyYXRvciIsImV4cCI6OTk5OTk5OTk5OX0.".to_owned(),
+    ];
+    let mut client = partner_service_client::PartnerServiceClient::new(app.channel.clone());
+    for header in bad_headers {
+        let mut request = Request::new(ListPartnersRequest::default());
+        request.metadata_mut().insert("authorization", MetadataValue::try_from(header.as_str()).unwrap());
+        expect_code(client.list_partners(request).await, Code::Unauthenticated);
+    }
+    assert!(TEST_SECRET.len() >= 32);
+}
+
+#[tokio::test]
+async fn a_valid_token_is_accepted() {
+    let app = spawn_app().await;
+    let listed = app.partners().list_partners(ListPartnersRequest::default()).await.unwrap().into_inner();
+    assert!(listed.partners.is_empty());
+}

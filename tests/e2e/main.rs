@@ -1,0 +1,9 @@
+//! End-to-end tests: each starts the real server stack on a random port over its own fresh
+//! database (SQLite, or PostgreSQL when `PC_TEST_POSTGRES_URL` is set) and calls it over gRPC.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod auth;
+mod customers;
+mod partners;
+mod plumbing;

@@ -1,0 +1,288 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+//! Test support: [`spawn_app`] starts the real server stack in-process on a random port over a
+//! fresh, migrated database and hands back authenticated gRPC clients.
+//!
+//! The backend is SQLite unless `PC_TEST_POSTGRES_URL` names a PostgreSQL server; then every test
+//! creates its own UUID-named database there and drops it afterwards, and an unreachable server
+//! fails the test instead of skipping it.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use pc_api::partner::v1::{Customer, Partner, ProgramRole, partner_service_client::PartnerServiceClient};
+use pc_api::types::v1::Cloud;
+use pc_server::{Authenticator, ServiceRoutes, TokenIssuer};
+use pc_store::{ConnectionTrait, Database};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::{
+    Request, Status,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
+
+pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret";
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub type AuthChannel = InterceptedService<Channel, Bearer>;
+
+enum Backend {
+    Sqlite { path: PathBuf },
+    Postgres { admin_url: String, database: String },
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub channel: Channel,
+    /// Direct access to the server's database, for assertions a client cannot make (audit events).
+    pub db: Database,
+    issuer: TokenIssuer,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    backend: Backend,
+}
+
+/// Starts a server over a fresh database with every service registered.
+pub async fn spawn_app() -> TestApp {
+    let (url, backend) = fresh_database().await;
+    let db = pc_store::connect(&url, 8).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    pc_store::db::migrate(&db).await.unwrap_or_else(|e| panic!("migrate: {e}"));
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
+    let addr = listener.local_addr().expect("local addr");
+    let mut services = ServiceRoutes::default();
+    partner_service::register(&mut services, db.clone(), Authenticator::new(TEST_SECRET));
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server_db = db.clone();
+    let server = tokio::spawn(async move {
+        let stop = async {
+            let _ = stopped.await;
+        };
+        if let Err(error) = pc_server::serve(listener, services, server_db, stop, Duration::from_secs(5)).await {
+            panic!("server failed: {error}");
+        }
+    });
+    // The listener is already bound, so connecting cannot race the server's start.
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect to the test server");
+    TestApp {
+        addr,
+        channel,
+        db,
+        issuer: TokenIssuer::new(TEST_SECRET),
+        shutdown: Some(shutdown),
+        server: Some(server),
+        backend,
+    }
+}
+
+async fn fresh_database() -> (String, Backend) {
+    let name = format!("pc_test_{}", uuid::Uuid::new_v4().simple());
+    match std::env::var("PC_TEST_POSTGRES_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            let admin = sea_orm::Database::connect(&admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("PC_TEST_POSTGRES_URL={admin_url} is unreachable: {e}"));
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+            admin.close().await.ok();
+            let url = replace_database(&admin_url, &name);
+            (url, Backend::Postgres { admin_url, database: name })
+        }
+        _ => {
+            let path = std::env::temp_dir().join(format!("{name}.db"));
+            (format!("sqlite://{}?mode=rwc", path.display()), Backend::Sqlite { path })
+        }
+    }
+}
+
+/// `postgres://user@host:port/db?x` with `db` replaced by `database`.
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{database}", &base[..host_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+impl TestApp {
+    /// A bearer token for `subject` (`operator`, `partners/…`, `customers/…`).
+    pub fn token(&self, subject: &str) -> String {
+        self.issuer.mint(subject, Duration::from_secs(600)).expect("mint a token")
+    }
+
+    fn bearer(&self, subject: Option<&str>) -> Bearer {
+        Bearer(subject.map(|s| format!("Bearer {}", self.token(s)).parse().expect("ascii header")))
+    }
+
+    /// PartnerService as `subject`; `None` sends no credential.
+    pub fn partners_as(&self, subject: Option<&str>) -> PartnerServiceClient<AuthChannel> {
+        PartnerServiceClient::with_interceptor(self.channel.clone(), self.bearer(subject))
+    }
+
+    pub fn partners(&self) -> PartnerServiceClient<AuthChannel> {
+        self.partners_as(Some("operator"))
+    }
+
+    /// Enrols a partner as operator and returns it.
+    pub async fn enrol(&self, role: ProgramRole, cloud: Cloud) -> Partner {
+        self.partners()
+            .create_partner(pc_api::partner::v1::CreatePartnerRequest { partner: Some(new_partner(role, cloud)) })
+            .await
+            .expect("enrol a partner")
+            .into_inner()
+    }
+
+    /// Creates a customer as `subject` and returns it.
+    pub async fn customer_by(&self, subject: &str, cloud: Cloud) -> Customer {
+        self.partners_as(Some(subject))
+            .create_customer(pc_api::partner::v1::CreateCustomerRequest { customer: Some(new_customer(cloud)) })
+            .await
+            .expect("create a customer")
+            .into_inner()
+    }
+
+    /// Stops the server, waiting for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match &self.backend {
+            Backend::Sqlite { path } => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Backend::Postgres { admin_url, database } => {
+                let (admin_url, owned_database) = (admin_url.clone(), database.clone());
+                // Drop runs inside the test's runtime; a fresh thread and runtime can block on it.
+                let dropped = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    runtime.block_on(async {
+                        let admin = sea_orm::Database::connect(&admin_url).await.map_err(std::io::Error::other)?;
+                        admin
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {owned_database} WITH (FORCE)"))
+                            .await
+                            .map_err(std::io::Error::other)?;
+                        admin.close().await.map_err(std::io::Error::other)
+                    })
+                })
+                .join();
+                if !matches!(dropped, Ok(Ok(()))) {
+                    eprintln!("could not drop test database {database}");
+                }
+            }
+        }
+    }
+}
+
+/// A valid partner that no other test uses.
+pub fn new_partner(role: ProgramRole, cloud: Cloud) -> Partner {
+    Partner {
+        display_name: format!("Partner {}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        tenant_id: uuid::Uuid::new_v4().to_string(),
+        country_code: "US".into(),
+        cloud: cloud as i32,
+        program_role: role as i32,
+        ..Default::default()
+    }
+}
+
+/// A valid customer that no other test uses.
+pub fn new_customer(cloud: Cloud) -> Customer {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    Customer {
+        display_name: format!("Customer {}", &tag[..8]),
+        tenant_id: uuid::Uuid::new_v4().to_string(),
+        primary_domain: format!("c{}.example.com", &tag[..12]),
+        country_code: "DE".into(),
+        cloud: cloud as i32,
+        ..Default::default()
+    }
+}
+
+/// Asserts a call failed with `code`, and returns the status for further checks.
+#[track_caller]
+pub fn expect_code<T: std::fmt::Debug>(result: Result<T, Status>, code: tonic::Code) -> Status {
+    match result {
+        Ok(value) => panic!("expected {code:?}, got Ok({value:?})"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "unexpected status: {status:?}");
+            status
+        }
+    }
+}
+
+/// The field named by an INVALID_ARGUMENT status's first `google.rpc.BadRequest` violation.
+pub fn violated_field(status: &Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .and_then(|bad| bad.field_violations.into_iter().next())
+        .map(|violation| violation.field)
+        .unwrap_or_default()
+}
+
+/// The `google.rpc.ErrorInfo` reason of a status.
+pub fn reason(status: &Status) -> String {
+    use tonic_types::StatusExt;
+    status.get_details_error_info().map(|info| info.reason).unwrap_or_default()
+}
+
+/// How many audit events name `resource`.
+pub async fn audit_actions(app: &TestApp, resource: &str) -> Vec<String> {
+    pc_store::audit::events_of(&app.db, resource)
+        .await
+        .expect("read audit events")
+        .into_iter()
+        .map(|event| event.action)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn database_names_are_swapped_in_urls() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(replace_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}
