@@ -4,6 +4,8 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod auth;
+mod customer_relationships;
 mod customers;
 mod partners;
 mod plumbing;
+mod reseller_links;

@@ -10,6 +10,10 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use pc_api::partner::v1::{Customer, Partner, ProgramRole, partner_service_client::PartnerServiceClient};
+use pc_api::relationship::v1::{
+    AcceptCustomerRelationshipRequest, AcceptResellerLinkRequest, CustomerRelationship, InviteResellerRequest,
+    RequestCustomerRelationshipRequest, ResellerLink, relationship_service_client::RelationshipServiceClient,
+};
 use pc_api::types::v1::Cloud;
 use pc_server::{Authenticator, ServiceRoutes, TokenIssuer};
 use pc_store::{ConnectionTrait, Database};
@@ -64,7 +68,9 @@ pub async fn spawn_app() -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
     let addr = listener.local_addr().expect("local addr");
     let mut services = ServiceRoutes::default();
-    partner_service::register(&mut services, db.clone(), Authenticator::new(TEST_SECRET));
+    let auth = Authenticator::new(TEST_SECRET);
+    partner_service::register(&mut services, db.clone(), auth.clone());
+    relationship_service::register(&mut services, db.clone(), auth);
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server_db = db.clone();
     let server = tokio::spawn(async move {
@@ -144,6 +150,58 @@ impl TestApp {
 
     pub fn partners(&self) -> PartnerServiceClient<AuthChannel> {
         self.partners_as(Some("operator"))
+    }
+
+    /// RelationshipService as `subject`; `None` sends no credential.
+    pub fn relationships_as(&self, subject: Option<&str>) -> RelationshipServiceClient<AuthChannel> {
+        RelationshipServiceClient::with_interceptor(self.channel.clone(), self.bearer(subject))
+    }
+
+    pub fn relationships(&self) -> RelationshipServiceClient<AuthChannel> {
+        self.relationships_as(Some("operator"))
+    }
+
+    /// An ACTIVE reseller link: the provider invites, the reseller accepts.
+    pub async fn link(&self, provider: &Partner, reseller: &Partner) -> ResellerLink {
+        let invited = self
+            .relationships_as(Some(&provider.name))
+            .invite_reseller(InviteResellerRequest { provider: provider.name.clone(), reseller: reseller.name.clone() })
+            .await
+            .expect("invite a reseller")
+            .into_inner();
+        self.relationships_as(Some(&reseller.name))
+            .accept_reseller_link(AcceptResellerLinkRequest { name: invited.name, etag: String::new() })
+            .await
+            .expect("accept the invitation")
+            .into_inner()
+    }
+
+    /// An ACTIVE customer relationship: the partner asks (naming `provider` when it is a
+    /// reseller), the customer accepts.
+    pub async fn relate(
+        &self,
+        partner: &Partner,
+        customer: &Customer,
+        provider: Option<&Partner>,
+    ) -> CustomerRelationship {
+        let requested = self
+            .relationships_as(Some(&partner.name))
+            .request_customer_relationship(RequestCustomerRelationshipRequest {
+                partner: partner.name.clone(),
+                customer: customer.name.clone(),
+                indirect_provider: provider.map(|p| p.name.clone()).unwrap_or_default(),
+            })
+            .await
+            .expect("request a customer relationship")
+            .into_inner();
+        self.relationships_as(Some(&customer.name))
+            .accept_customer_relationship(AcceptCustomerRelationshipRequest {
+                name: requested.name,
+                etag: String::new(),
+            })
+            .await
+            .expect("accept the relationship")
+            .into_inner()
     }
 
     /// Enrols a partner as operator and returns it.

@@ -23,6 +23,22 @@ impl Etag {
     pub fn render(revision: i64) -> String {
         format!("W/\"r{revision}\"")
     }
+
+    /// ABORTED when the caller sent an etag and the stored revision is another one.
+    pub fn check(expected: Option<Self>, revision: i64, name: impl std::fmt::Display) -> Result<(), Error> {
+        match expected {
+            Some(Self(expected)) if expected != revision => Err(Error::StaleEtag { name: name.to_string() }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A compare-and-swap that lost a race reads as a stale etag to a caller that sent one.
+    pub fn explain_conflict(error: Error, expected: Option<Self>, name: impl std::fmt::Display) -> Error {
+        match (error, expected) {
+            (Error::Conflict(_), Some(_)) => Error::StaleEtag { name: name.to_string() },
+            (error, _) => error,
+        }
+    }
 }
 
 #[cfg(test)]

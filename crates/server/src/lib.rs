@@ -8,6 +8,7 @@ pub mod config;
 pub mod convert;
 pub mod serve;
 pub mod shutdown;
+pub mod standalone;
 pub mod telemetry;
 
 pub use auth::{Authenticator, TokenIssuer, principal_of};

@@ -34,3 +34,15 @@ pub async fn events_of(db: &impl ConnectionTrait, resource: &str) -> Result<Vec<
         .all(db)
         .await?)
 }
+
+/// Appends the event of a state transition (`from` → `to`).
+pub async fn transition(
+    db: &impl ConnectionTrait,
+    resource: &str,
+    action: &str,
+    principal: &Principal,
+    from: &str,
+    to: &str,
+) -> Result<(), Error> {
+    append(db, resource, action, principal, serde_json::json!({ "state": { "from": from, "to": to } })).await
+}

@@ -1,17 +1,22 @@
 //! The shared SeaORM persistence layer of partner-center: connection setup, migrations, entities
-//! and the queries every service runs.
+//! and the queries every service runs, one module per table.
 //!
 //! Query functions take `&impl ConnectionTrait`, so a handler opens one transaction, passes it to
 //! every query it needs, and commits once: nothing is ever half-written.
 
 pub mod audit;
+pub mod customer_relationships;
 pub mod customers;
 pub mod db;
 pub mod entity;
 pub mod enums;
+pub mod lifecycle;
 pub mod migration;
 pub mod partners;
-pub mod relationships;
+pub mod reseller_links;
+pub mod rules;
+pub mod subscriptions;
+pub mod support_assignments;
 
 pub use db::{Database, connect};
 pub use migration::Migrator;

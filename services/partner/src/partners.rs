@@ -11,12 +11,11 @@ use pc_api::{
 use pc_domain::{CountryCode, DisplayName, Error, Etag, PageRequest, PartnerId, Principal, Reason, TenantId};
 use pc_server::convert::{filter_enum, required_enum, timestamp, update_paths};
 use pc_store::{
-    Database, TransactionTrait, audit,
+    Database, TransactionTrait, audit, customer_relationships,
     db::lock_tenant,
     entity::partner::Model,
     enums::DbEnum,
     partners::{self, NewPartner, PartnerChanges, PartnerFilter},
-    relationships,
 };
 use serde_json::json;
 
@@ -56,7 +55,7 @@ pub async fn create_partner(db: &Database, caller: Principal, request: CreatePar
 
     let txn = db.begin().await?;
     lock_tenant(&txn, new.cloud.to_db(), new.tenant_id.0).await?;
-    if relationships::tenant_has_active_relationship(&txn, new.cloud, new.tenant_id).await? {
+    if customer_relationships::tenant_has_active_relationship(&txn, new.cloud, new.tenant_id).await? {
         return Err(Error::rule(
             Reason::PartnerAsCustomer,
             "tenant holds an ACTIVE customer relationship in this cloud and cannot enrol as a partner",
@@ -134,10 +133,10 @@ pub async fn update_partner(db: &Database, caller: Principal, request: UpdatePar
 
     let txn = db.begin().await?;
     let current = partners::get(&txn, id).await?;
-    check_etag(&current, etag)?;
+    Etag::check(etag, current.revision, id)?;
     let updated = partners::update(&txn, &current, changes.clone())
         .await
-        .map_err(|error| stale_if_etag(error, &current, etag))?;
+        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
     audit::append(
         &txn,
         &id.name(),
@@ -192,7 +191,7 @@ pub async fn change_state(
 
     let txn = db.begin().await?;
     let current = partners::get(&txn, id).await?;
-    check_etag(&current, etag)?;
+    Etag::check(etag, current.revision, id)?;
     if current.state != from.to_db() {
         return Err(Error::rule(
             Reason::InvalidTransition,
@@ -201,7 +200,7 @@ pub async fn change_state(
     }
     let updated = partners::update(&txn, &current, PartnerChanges { state: Some(to), ..Default::default() })
         .await
-        .map_err(|error| stale_if_etag(error, &current, etag))?;
+        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
     audit::append(
         &txn,
         &id.name(),
@@ -213,21 +212,4 @@ pub async fn change_state(
     txn.commit().await?;
     tracing::info!(partner = %id, state = to.to_db(), "partner state changed");
     to_proto(updated)
-}
-
-fn check_etag(current: &Model, etag: Option<Etag>) -> Result<(), Error> {
-    match etag {
-        Some(Etag(revision)) if revision != current.revision => {
-            Err(Error::StaleEtag { name: PartnerId(current.id).name() })
-        }
-        _ => Ok(()),
-    }
-}
-
-/// A compare-and-swap that lost a race is a stale etag when the caller sent one.
-fn stale_if_etag(error: Error, current: &Model, etag: Option<Etag>) -> Error {
-    match (error, etag) {
-        (Error::Conflict(_), Some(_)) => Error::StaleEtag { name: PartnerId(current.id).name() },
-        (error, _) => error,
-    }
 }

@@ -1,0 +1,60 @@
+//! The `main` of every single-service binary (`partner-service`, `relationship-service`, ...):
+//! read configuration, connect, bind, serve until SIGTERM. Such binaries never migrate; the
+//! deployment runs `partner-center migrate` once first, so replicas never race on migrations.
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use pc_store::Database;
+
+use crate::{Authenticator, ServerConfig, ServiceRoutes, shutdown, telemetry};
+
+/// Where a service listens unless `LISTEN_ADDR` says otherwise (what containers expect).
+const DEFAULT_LISTEN_ADDR: ([u8; 4], u16) = ([0, 0, 0, 0], 50051);
+
+#[derive(Debug, Parser)]
+struct Args {
+    #[command(flatten)]
+    server: ServerConfig,
+}
+
+/// Adds one service's routes (behind the authenticator) to a server.
+pub type Register = fn(&mut ServiceRoutes, Database, Authenticator);
+
+/// Runs the binary `name` serving what `register` adds; returns the process exit code.
+pub fn run(name: &'static str, about: &'static str, register: Register) -> ExitCode {
+    let matches = Args::command().name(name).bin_name(name).about(about).get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(error) => error.exit(),
+    };
+    telemetry::init(args.server.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("{name}: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args.server, register)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "{name} failed");
+            eprintln!("{name}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: ServerConfig, register: Register) -> Result<(), String> {
+    let secret = config.jwt_secret()?.ok_or("AUTH_JWT_SECRET is required")?;
+    let database_url = config.database_url.as_deref().ok_or("DATABASE_URL is required")?;
+    let listen_addr = config.listen_addr.unwrap_or(DEFAULT_LISTEN_ADDR.into());
+
+    let db = pc_store::connect(database_url, config.db_max_connections).await.map_err(|e| e.to_string())?;
+    let listener =
+        tokio::net::TcpListener::bind(listen_addr).await.map_err(|e| format!("cannot bind {listen_addr}: {e}"))?;
+    let mut services = ServiceRoutes::default();
+    register(&mut services, db.clone(), Authenticator::new(secret));
+    crate::serve(listener, services, db, shutdown::signal(), config.shutdown_timeout()).await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,137 @@
+//! Queries on `customer_relationships`.
+
+use pc_api::{relationship::v1::customer_relationship::State, types::v1::Cloud};
+use pc_domain::{CustomerId, CustomerRelationshipId, Error, PageRequest, PartnerId, TenantId};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, sea_query::Query,
+};
+
+use crate::{
+    db::{now, unique_violation_as},
+    entity::{
+        customer,
+        customer_relationship::{self, Column, Entity, Model},
+    },
+    enums::DbEnum,
+};
+
+pub const TABLE: &str = "customer_relationships";
+
+/// Inserts a PENDING relationship; a live (PENDING or ACTIVE) one of the pair is ALREADY_EXISTS.
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    partner: PartnerId,
+    customer: CustomerId,
+    indirect_provider: Option<PartnerId>,
+) -> Result<Model, Error> {
+    let time = now();
+    let row = customer_relationship::ActiveModel {
+        id: Set(CustomerRelationshipId::generate().0),
+        partner_id: Set(partner.0),
+        customer_id: Set(customer.0),
+        indirect_provider_id: Set(indirect_provider.map(|p| p.0)),
+        state: Set(State::Pending.to_db().to_owned()),
+        accept_time: Set(None),
+        end_time: Set(None),
+        revision: Set(1),
+        create_time: Set(time),
+        update_time: Set(time),
+    };
+    row.insert(db).await.map_err(|e| {
+        unique_violation_as(e, || {
+            Error::already_exists(
+                "LIVE_RELATIONSHIP_EXISTS",
+                format!("{partner} and {customer} already have a PENDING or ACTIVE relationship"),
+            )
+        })
+    })
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: CustomerRelationshipId) -> Result<Option<Model>, Error> {
+    Ok(Entity::find_by_id(id.0).one(db).await?)
+}
+
+/// The ACTIVE relationship between `partner` and `customer`, if any.
+pub async fn find_active(
+    db: &impl ConnectionTrait,
+    partner: PartnerId,
+    customer: CustomerId,
+) -> Result<Option<Model>, Error> {
+    Ok(Entity::find()
+        .filter(Column::PartnerId.eq(partner.0))
+        .filter(Column::CustomerId.eq(customer.0))
+        .filter(Column::State.eq(State::Active.to_db()))
+        .one(db)
+        .await?)
+}
+
+/// Whether the customer with `tenant` in `cloud` holds an ACTIVE relationship with any partner
+/// (rule 1: such a tenant cannot enrol as a partner).
+pub async fn tenant_has_active_relationship(
+    db: &impl ConnectionTrait,
+    cloud: Cloud,
+    tenant: TenantId,
+) -> Result<bool, Error> {
+    let customers_of_tenant = Query::select()
+        .column(customer::Column::Id)
+        .from(customer::Entity)
+        .and_where(customer::Column::Cloud.eq(cloud.to_db()))
+        .and_where(customer::Column::TenantId.eq(tenant.0))
+        .to_owned();
+    let count = Entity::find()
+        .filter(Column::State.eq(State::Active.to_db()))
+        .filter(Column::CustomerId.in_subquery(customers_of_tenant))
+        .count(db)
+        .await?;
+    Ok(count > 0)
+}
+
+/// Whose relationships a list covers.
+#[derive(Debug, Clone, Copy)]
+pub enum RelationshipScope {
+    All,
+    /// Relationships where the partner transacts or bills.
+    Partner(PartnerId),
+    Customer(CustomerId),
+}
+
+/// ListCustomerRelationships filters.
+#[derive(Debug, Clone, Copy)]
+pub struct RelationshipFilter {
+    pub scope: RelationshipScope,
+    pub partner: Option<PartnerId>,
+    pub customer: Option<CustomerId>,
+    pub state: Option<State>,
+}
+
+/// One page of relationships in id (creation) order, plus one extra row.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: RelationshipFilter,
+    page: PageRequest,
+) -> Result<Vec<Model>, Error> {
+    let mut query = Entity::find();
+    match filter.scope {
+        RelationshipScope::All => {}
+        RelationshipScope::Partner(party) => {
+            query = query.filter(
+                Condition::any().add(Column::PartnerId.eq(party.0)).add(Column::IndirectProviderId.eq(party.0)),
+            );
+        }
+        RelationshipScope::Customer(customer) => query = query.filter(Column::CustomerId.eq(customer.0)),
+    }
+    if let Some(partner) = filter.partner {
+        query = query.filter(Column::PartnerId.eq(partner.0));
+    }
+    if let Some(customer) = filter.customer {
+        query = query.filter(Column::CustomerId.eq(customer.0));
+    }
+    if let Some(state) = filter.state {
+        query = query.filter(Column::State.eq(state.to_db()));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    Ok(query.order_by_asc(Column::Id).limit(page.fetch_limit()).all(db).await?)
+}

@@ -1,0 +1,46 @@
+//! Checks of DOMAIN.md's rules over stored rows, shared by every service so each rule is written
+//! once. Each failure is FAILED_PRECONDITION with the rule's reason.
+
+use pc_api::partner::v1::{ProgramRole, partner::State as PartnerState};
+use pc_domain::{Error, PartnerId, Reason};
+
+use crate::{entity::partner, enums::DbEnum};
+
+/// Rule 3: a SUSPENDED partner starts nothing new.
+pub fn partner_active(partner: &partner::Model) -> Result<(), Error> {
+    if partner.state == PartnerState::Active.to_db() {
+        Ok(())
+    } else {
+        Err(Error::rule(
+            Reason::PartnerSuspended,
+            format!("{} is {} and starts nothing new", PartnerId(partner.id), partner.state),
+        ))
+    }
+}
+
+/// Rule 3: only partners enrolled as `role` may `what`.
+pub fn partner_role(partner: &partner::Model, role: ProgramRole, what: &str) -> Result<(), Error> {
+    if partner.program_role == role.to_db() {
+        Ok(())
+    } else {
+        Err(Error::rule(
+            Reason::RoleNotAllowed,
+            format!("only a {} may {what}, and {} is a {}", role.to_db(), PartnerId(partner.id), partner.program_role),
+        ))
+    }
+}
+
+/// Rule 2: nothing joins resources of different clouds.
+pub fn same_cloud(left: (&str, &str), right: (&str, &str)) -> Result<(), Error> {
+    let ((left_name, left_cloud), (right_name, right_cloud)) = (left, right);
+    if left_cloud == right_cloud {
+        Ok(())
+    } else {
+        Err(Error::rule(
+            Reason::CrossCloud,
+            format!(
+                "{left_name} is in the {left_cloud} cloud and {right_name} in {right_cloud}; nothing crosses clouds"
+            ),
+        ))
+    }
+}

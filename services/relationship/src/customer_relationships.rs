@@ -1,0 +1,273 @@
+//! Customer relationship handlers: RequestCustomerRelationship, AcceptCustomerRelationship,
+//! DeclineCustomerRelationship, EndCustomerRelationship, GetCustomerRelationship and
+//! ListCustomerRelationships.
+//!
+//! Direct-bill partners and indirect resellers ask; an indirect reseller names the indirect
+//! provider, with an ACTIVE link to it, that will bill. The customer accepts or declines; either
+//! side ends, which also ends the partner's support assignments for that customer. The partner,
+//! its billing provider, the customer and operators see a relationship.
+
+use pc_api::{
+    partner::v1::ProgramRole,
+    relationship::v1::{
+        CustomerRelationship, ListCustomerRelationshipsRequest, ListCustomerRelationshipsResponse,
+        RequestCustomerRelationshipRequest, customer_relationship::State,
+    },
+};
+use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, PageRequest, PartnerId, Principal, Reason};
+use pc_server::convert::{filter_enum, optional_timestamp, timestamp};
+use pc_store::{
+    ConnectionTrait, Database, TransactionTrait, audit,
+    customer_relationships::{self, RelationshipFilter, RelationshipScope, TABLE},
+    customers,
+    db::lock_tenant,
+    entity::{customer, customer_relationship::Model, partner},
+    enums::DbEnum,
+    lifecycle::{self, LifecycleRow, Transition},
+    partners, reseller_links, rules, subscriptions, support_assignments,
+};
+
+pub fn to_proto(row: Model) -> Result<CustomerRelationship, Error> {
+    Ok(CustomerRelationship {
+        name: CustomerRelationshipId(row.id).name(),
+        partner: PartnerId(row.partner_id).name(),
+        customer: CustomerId(row.customer_id).name(),
+        indirect_provider: row.indirect_provider_id.map(|id| PartnerId(id).name()).unwrap_or_default(),
+        state: State::db_to_i32(&row.state)?,
+        accept_time: optional_timestamp(row.accept_time),
+        end_time: optional_timestamp(row.end_time),
+        create_time: Some(timestamp(row.create_time)),
+        update_time: Some(timestamp(row.update_time)),
+        etag: Etag::render(row.revision),
+    })
+}
+
+/// Rule 1, checked when a relationship is asked for and again when it becomes ACTIVE: the
+/// customer's tenant must not be enrolled as a partner of its cloud.
+async fn customer_is_not_a_partner(db: &impl ConnectionTrait, customer: &customer::Model) -> Result<(), Error> {
+    let cloud = pc_api::types::v1::Cloud::from_db(&customer.cloud)?;
+    let tenant = pc_domain::TenantId(customer.tenant_id);
+    lock_tenant(db, &customer.cloud, customer.tenant_id).await?;
+    if partners::tenant_enrolled(db, cloud, tenant).await? {
+        return Err(Error::rule(
+            Reason::PartnerAsCustomer,
+            format!(
+                "{}'s tenant is enrolled as a partner; a program partner cannot be a customer",
+                CustomerId(customer.id)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Rules 3 and 6 for an indirect reseller: the billing provider is an ACTIVE indirect provider of
+/// the reseller's cloud with an ACTIVE link to it.
+async fn billing_provider_ready(
+    db: &impl ConnectionTrait,
+    reseller: &partner::Model,
+    provider: &partner::Model,
+) -> Result<(), Error> {
+    let (reseller_id, provider_id) = (PartnerId(reseller.id), PartnerId(provider.id));
+    rules::partner_role(provider, ProgramRole::IndirectProvider, "bill a reseller's customers")?;
+    rules::same_cloud((&reseller_id.name(), &reseller.cloud), (&provider_id.name(), &provider.cloud))?;
+    rules::partner_active(provider)?;
+    if !reseller_links::is_active(db, provider_id, reseller_id).await? {
+        return Err(Error::rule(
+            Reason::NoActiveResellerLink,
+            format!("{reseller_id} has no ACTIVE reseller link with {provider_id}"),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn request_customer_relationship(
+    db: &Database,
+    caller: Principal,
+    request: RequestCustomerRelationshipRequest,
+) -> Result<CustomerRelationship, Error> {
+    let partner_id = PartnerId::parse("partner", &request.partner)?;
+    let customer_id = CustomerId::parse("customer", &request.customer)?;
+    let provider_id = PartnerId::parse_optional("indirect_provider", &request.indirect_provider)?;
+    caller.require_partner_or_operator(partner_id, "request relationships for this partner")?;
+
+    let txn = db.begin().await?;
+    let partner = partners::get(&txn, partner_id).await?;
+    let customer = customers::find(&txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
+    rules::partner_active(&partner)?;
+    rules::same_cloud((&request.partner, &partner.cloud), (&request.customer, &customer.cloud))?;
+    match ProgramRole::from_db(&partner.program_role)? {
+        ProgramRole::DirectBillPartner if provider_id.is_some() => {
+            return Err(Error::invalid(
+                "indirect_provider",
+                "must be empty for a direct-bill partner, which bills itself",
+            ));
+        }
+        ProgramRole::DirectBillPartner => {}
+        ProgramRole::IndirectReseller => {
+            let provider_id = provider_id
+                .ok_or_else(|| Error::invalid("indirect_provider", "is required for an indirect reseller"))?;
+            billing_provider_ready(&txn, &partner, &partners::get(&txn, provider_id).await?).await?;
+        }
+        ProgramRole::IndirectProvider | ProgramRole::Unspecified => {
+            return Err(Error::rule(
+                Reason::RoleNotAllowed,
+                format!("{partner_id} is an indirect provider, which transacts only through resellers"),
+            ));
+        }
+    }
+    customer_is_not_a_partner(&txn, &customer).await?;
+    let relationship = to_proto(customer_relationships::insert(&txn, partner_id, customer_id, provider_id).await?)?;
+    audit::append(
+        &txn,
+        &relationship.name,
+        "RequestCustomerRelationship",
+        &caller,
+        serde_json::json!({
+            "partner": relationship.partner,
+            "customer": relationship.customer,
+            "indirect_provider": relationship.indirect_provider,
+            "state": "PENDING",
+        }),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(relationship = %relationship.name, "customer relationship requested");
+    Ok(relationship)
+}
+
+/// The relationship, if `caller` is its partner, its billing provider, its customer or an
+/// operator. Others learn nothing, not even whether it exists.
+async fn load_visible(
+    db: &impl ConnectionTrait,
+    caller: &Principal,
+    id: CustomerRelationshipId,
+) -> Result<Model, Error> {
+    let relationship = customer_relationships::find(db, id).await?;
+    let visible = |row: &Model| match caller {
+        Principal::Operator => true,
+        Principal::Partner(me) => me.0 == row.partner_id || row.indirect_provider_id == Some(me.0),
+        Principal::Customer(me) => me.0 == row.customer_id,
+    };
+    match relationship {
+        Some(row) if visible(&row) => Ok(row),
+        None if caller.is_operator() => Err(Error::not_found(id.name())),
+        _ => Err(Error::denied(format!("{caller} is not a party to {id}"))),
+    }
+}
+
+fn method(transition: Transition) -> &'static str {
+    match transition {
+        Transition::Accept => "AcceptCustomerRelationship",
+        Transition::Decline => "DeclineCustomerRelationship",
+        Transition::End => "EndCustomerRelationship",
+    }
+}
+
+/// AcceptCustomerRelationship, DeclineCustomerRelationship and EndCustomerRelationship.
+pub async fn transition(
+    db: &Database,
+    caller: Principal,
+    transition: Transition,
+    name: &str,
+    etag: &str,
+) -> Result<CustomerRelationship, Error> {
+    let id = CustomerRelationshipId::parse("name", name)?;
+    let etag = Etag::parse_optional("etag", etag)?;
+
+    let txn = db.begin().await?;
+    let mut relationship = load_visible(&txn, &caller, id).await?;
+    let (partner_id, customer_id) = (PartnerId(relationship.partner_id), CustomerId(relationship.customer_id));
+    let allowed = match (caller, transition) {
+        (Principal::Operator, _) => true,
+        // The customer answers; either side ends. A billing provider only watches.
+        (Principal::Customer(me), _) => me == customer_id,
+        (Principal::Partner(me), Transition::End) => me == partner_id,
+        (Principal::Partner(_), _) => false,
+    };
+    if !allowed {
+        return Err(Error::denied(format!("{caller} may not {} {id}", transition.verb())));
+    }
+    Etag::check(etag, relationship.revision, id)?;
+    if !transition.allowed_from(&relationship.state, State::Pending.to_db()) {
+        return Err(Error::rule(
+            Reason::InvalidTransition,
+            format!("cannot {} {id}: it is {}", transition.verb(), relationship.state),
+        ));
+    }
+    let mut ended_assignments = Vec::new();
+    match transition {
+        Transition::Accept => {
+            let partner = partners::get(&txn, partner_id).await?;
+            rules::partner_active(&partner)?;
+            if let Some(provider_id) = relationship.indirect_provider_id {
+                billing_provider_ready(&txn, &partner, &partners::get(&txn, PartnerId(provider_id)).await?).await?;
+            }
+            let customer =
+                customers::find(&txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
+            customer_is_not_a_partner(&txn, &customer).await?;
+        }
+        Transition::End => {
+            if subscriptions::active_transacted_by(&txn, partner_id, customer_id).await? {
+                return Err(Error::rule(
+                    Reason::ActiveSubscriptions,
+                    format!("{partner_id} still transacts ACTIVE subscriptions of {customer_id}; cancel them first"),
+                ));
+            }
+            ended_assignments = support_assignments::end_all_for(&txn, partner_id, customer_id).await?;
+        }
+        Transition::Decline => {}
+    }
+    let done = lifecycle::apply(&txn, TABLE, relationship.id, relationship.revision, transition)
+        .await
+        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
+    audit::transition(&txn, &id.name(), method(transition), &caller, &relationship.state, transition.target()).await?;
+    for assignment in &ended_assignments {
+        audit::append(
+            &txn,
+            &assignment.name(),
+            "EndSupportAssignment",
+            &caller,
+            serde_json::json!({ "state": { "to": "ENDED" }, "cause": id.name() }),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+
+    relationship.record(transition, done);
+    tracing::info!(relationship = %id, state = %relationship.state, ended_assignments = ended_assignments.len(), "customer relationship changed");
+    to_proto(relationship)
+}
+
+pub async fn get_customer_relationship(
+    db: &Database,
+    caller: Principal,
+    name: &str,
+) -> Result<CustomerRelationship, Error> {
+    let id = CustomerRelationshipId::parse("name", name)?;
+    to_proto(load_visible(db, &caller, id).await?)
+}
+
+pub async fn list_customer_relationships(
+    db: &Database,
+    caller: Principal,
+    request: ListCustomerRelationshipsRequest,
+) -> Result<ListCustomerRelationshipsResponse, Error> {
+    let filter = RelationshipFilter {
+        scope: match caller {
+            Principal::Operator => RelationshipScope::All,
+            Principal::Partner(me) => RelationshipScope::Partner(me),
+            Principal::Customer(me) => RelationshipScope::Customer(me),
+        },
+        partner: PartnerId::parse_optional("partner", &request.partner)?,
+        customer: CustomerId::parse_optional("customer", &request.customer)?,
+        state: filter_enum("state", request.state)?,
+    };
+    let query = format!("{caller}|{filter:?}");
+    let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
+    let rows = customer_relationships::list(db, filter, page).await?;
+    let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
+    Ok(ListCustomerRelationshipsResponse {
+        customer_relationships: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?,
+        next_page_token,
+    })
+}

@@ -1,0 +1,172 @@
+//! Reseller link handlers: InviteReseller, AcceptResellerLink, DeclineResellerLink,
+//! EndResellerLink, GetResellerLink and ListResellerLinks.
+//!
+//! An ACTIVE indirect provider invites an ACTIVE indirect reseller of its cloud; the reseller
+//! accepts or declines; either side ends. Only the two parties and operators see a link.
+
+use pc_api::{
+    partner::v1::ProgramRole,
+    relationship::v1::{
+        InviteResellerRequest, ListResellerLinksRequest, ListResellerLinksResponse, ResellerLink, reseller_link::State,
+    },
+};
+use pc_domain::{Error, Etag, PageRequest, PartnerId, Principal, Reason, ResellerLinkId};
+use pc_server::convert::{filter_enum, optional_timestamp, timestamp};
+use pc_store::{
+    ConnectionTrait, Database, TransactionTrait, audit,
+    entity::reseller_link::Model,
+    enums::DbEnum,
+    lifecycle::{self, LifecycleRow, Transition},
+    partners,
+    reseller_links::{self, LinkFilter, TABLE},
+    rules, subscriptions,
+};
+
+pub fn to_proto(row: Model) -> Result<ResellerLink, Error> {
+    Ok(ResellerLink {
+        name: ResellerLinkId(row.id).name(),
+        provider: PartnerId(row.provider_id).name(),
+        reseller: PartnerId(row.reseller_id).name(),
+        state: State::db_to_i32(&row.state)?,
+        accept_time: optional_timestamp(row.accept_time),
+        end_time: optional_timestamp(row.end_time),
+        create_time: Some(timestamp(row.create_time)),
+        update_time: Some(timestamp(row.update_time)),
+        etag: Etag::render(row.revision),
+    })
+}
+
+pub async fn invite_reseller(
+    db: &Database,
+    caller: Principal,
+    request: InviteResellerRequest,
+) -> Result<ResellerLink, Error> {
+    let provider_id = PartnerId::parse("provider", &request.provider)?;
+    let reseller_id = PartnerId::parse("reseller", &request.reseller)?;
+    if provider_id == reseller_id {
+        return Err(Error::invalid("reseller", "must be another partner than the provider"));
+    }
+    caller.require_partner_or_operator(provider_id, "invite resellers for this provider")?;
+
+    let txn = db.begin().await?;
+    let provider = partners::get(&txn, provider_id).await?;
+    let reseller = partners::get(&txn, reseller_id).await?;
+    rules::partner_role(&provider, ProgramRole::IndirectProvider, "invite resellers")?;
+    rules::partner_role(&reseller, ProgramRole::IndirectReseller, "be invited as a reseller")?;
+    rules::same_cloud((&request.provider, &provider.cloud), (&request.reseller, &reseller.cloud))?;
+    rules::partner_active(&provider)?;
+    rules::partner_active(&reseller)?;
+    let link = to_proto(reseller_links::insert(&txn, provider_id, reseller_id).await?)?;
+    audit::append(
+        &txn,
+        &link.name,
+        "InviteReseller",
+        &caller,
+        serde_json::json!({ "provider": link.provider, "reseller": link.reseller, "state": "INVITED" }),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(link = %link.name, provider = %link.provider, reseller = %link.reseller, "reseller invited");
+    Ok(link)
+}
+
+/// The link, if `caller` is one of its parties or an operator. Non-parties learn nothing, not
+/// even whether it exists.
+async fn load_visible(db: &impl ConnectionTrait, caller: &Principal, id: ResellerLinkId) -> Result<Model, Error> {
+    let link = reseller_links::find(db, id).await?;
+    match (caller, link) {
+        (Principal::Operator, Some(link)) => Ok(link),
+        (Principal::Operator, None) => Err(Error::not_found(id.name())),
+        (Principal::Partner(me), Some(link)) if me.0 == link.provider_id || me.0 == link.reseller_id => Ok(link),
+        _ => Err(Error::denied(format!("{caller} is not a party to {id}"))),
+    }
+}
+
+fn method(transition: Transition) -> &'static str {
+    match transition {
+        Transition::Accept => "AcceptResellerLink",
+        Transition::Decline => "DeclineResellerLink",
+        Transition::End => "EndResellerLink",
+    }
+}
+
+/// AcceptResellerLink, DeclineResellerLink and EndResellerLink.
+pub async fn transition(
+    db: &Database,
+    caller: Principal,
+    transition: Transition,
+    name: &str,
+    etag: &str,
+) -> Result<ResellerLink, Error> {
+    let id = ResellerLinkId::parse("name", name)?;
+    let etag = Etag::parse_optional("etag", etag)?;
+
+    let txn = db.begin().await?;
+    let mut link = load_visible(&txn, &caller, id).await?;
+    let (provider_id, reseller_id) = (PartnerId(link.provider_id), PartnerId(link.reseller_id));
+    if transition != Transition::End {
+        // Only the invited side answers an invitation.
+        caller.require_partner_or_operator(reseller_id, &format!("{} this invitation", transition.verb()))?;
+    }
+    Etag::check(etag, link.revision, id)?;
+    if !transition.allowed_from(&link.state, State::Invited.to_db()) {
+        return Err(Error::rule(
+            Reason::InvalidTransition,
+            format!("cannot {} {id}: it is {}", transition.verb(), link.state),
+        ));
+    }
+    match transition {
+        Transition::Accept => {
+            rules::partner_active(&partners::get(&txn, provider_id).await?)?;
+            rules::partner_active(&partners::get(&txn, reseller_id).await?)?;
+        }
+        Transition::End if link.state == State::Active.to_db() => {
+            if subscriptions::active_through_link(&txn, provider_id, reseller_id).await? {
+                return Err(Error::rule(
+                    Reason::ActiveSubscriptions,
+                    format!("{id} still carries ACTIVE subscriptions billed by {provider_id} through {reseller_id}"),
+                ));
+            }
+        }
+        Transition::End | Transition::Decline => {}
+    }
+    let done = lifecycle::apply(&txn, TABLE, link.id, link.revision, transition)
+        .await
+        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
+    audit::transition(&txn, &id.name(), method(transition), &caller, &link.state, transition.target()).await?;
+    txn.commit().await?;
+
+    link.record(transition, done);
+    tracing::info!(link = %id, state = %link.state, "reseller link changed");
+    to_proto(link)
+}
+
+pub async fn get_reseller_link(db: &Database, caller: Principal, name: &str) -> Result<ResellerLink, Error> {
+    let id = ResellerLinkId::parse("name", name)?;
+    to_proto(load_visible(db, &caller, id).await?)
+}
+
+pub async fn list_reseller_links(
+    db: &Database,
+    caller: Principal,
+    request: ListResellerLinksRequest,
+) -> Result<ListResellerLinksResponse, Error> {
+    let filter = LinkFilter {
+        party: match caller {
+            Principal::Operator => None,
+            Principal::Partner(me) => Some(me),
+            Principal::Customer(_) => return Err(Error::denied("customers are not parties to reseller links")),
+        },
+        provider: PartnerId::parse_optional("provider", &request.provider)?,
+        reseller: PartnerId::parse_optional("reseller", &request.reseller)?,
+        state: filter_enum("state", request.state)?,
+    };
+    let query = format!("{caller}|{filter:?}");
+    let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
+    let rows = reseller_links::list(db, filter, page).await?;
+    let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
+    Ok(ListResellerLinksResponse {
+        reseller_links: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?,
+        next_page_token,
+    })
+}
