@@ -7,9 +7,10 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin partner-center --bin partner-service --bin relationship-service \
+    cargo build --release --locked --bin partner-center --bin partner-service --bin relationship-service --bin channel-service \
     && mkdir -p /out \
-    && cp target/release/partner-center target/release/partner-service target/release/relationship-service /out/
+    && cp target/release/partner-center target/release/partner-service target/release/relationship-service \
+       target/release/channel-service /out/
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \

@@ -9,3 +9,6 @@ mod customers;
 mod partners;
 mod plumbing;
 mod reseller_links;
+mod scenarios;
+mod subscriptions;
+mod support_assignments;

@@ -9,6 +9,9 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use pc_api::channel::v1::{
+    CreateSubscriptionRequest, ProductFamily, Subscription, channel_service_client::ChannelServiceClient,
+};
 use pc_api::partner::v1::{Customer, Partner, ProgramRole, partner_service_client::PartnerServiceClient};
 use pc_api::relationship::v1::{
     AcceptCustomerRelationshipRequest, AcceptResellerLinkRequest, CustomerRelationship, InviteResellerRequest,
@@ -70,7 +73,8 @@ pub async fn spawn_app() -> TestApp {
     let mut services = ServiceRoutes::default();
     let auth = Authenticator::new(TEST_SECRET);
     partner_service::register(&mut services, db.clone(), auth.clone());
-    relationship_service::register(&mut services, db.clone(), auth);
+    relationship_service::register(&mut services, db.clone(), auth.clone());
+    channel_service::register(&mut services, db.clone(), auth);
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server_db = db.clone();
     let server = tokio::spawn(async move {
@@ -159,6 +163,39 @@ impl TestApp {
 
     pub fn relationships(&self) -> RelationshipServiceClient<AuthChannel> {
         self.relationships_as(Some("operator"))
+    }
+
+    /// ChannelService as `subject`; `None` sends no credential.
+    pub fn channel_as(&self, subject: Option<&str>) -> ChannelServiceClient<AuthChannel> {
+        ChannelServiceClient::with_interceptor(self.channel.clone(), self.bearer(subject))
+    }
+
+    pub fn channel(&self) -> ChannelServiceClient<AuthChannel> {
+        self.channel_as(Some("operator"))
+    }
+
+    /// `partner` sells `offer` to `customer` (needs an ACTIVE relationship).
+    pub async fn sell(
+        &self,
+        partner: &Partner,
+        customer: &Customer,
+        offer: &str,
+        family: ProductFamily,
+    ) -> Subscription {
+        self.channel_as(Some(&partner.name))
+            .create_subscription(CreateSubscriptionRequest {
+                subscription: Some(Subscription {
+                    customer: customer.name.clone(),
+                    offer_id: offer.to_owned(),
+                    product_family: family as i32,
+                    quantity: 10,
+                    partner_of_record: partner.name.clone(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("create a subscription")
+            .into_inner()
     }
 
     /// An ACTIVE reseller link: the provider invites, the reseller accepts.

@@ -14,4 +14,4 @@ pub use etag::Etag;
 pub use names::{CustomerId, CustomerRelationshipId, PartnerId, ResellerLinkId, SubscriptionId, SupportAssignmentId};
 pub use page::{PageRequest, PageToken};
 pub use principal::Principal;
-pub use values::{CountryCode, DisplayName, DomainName, TenantId};
+pub use values::{CountryCode, DisplayName, DomainName, OfferId, Quantity, TenantId};

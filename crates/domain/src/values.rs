@@ -124,6 +124,52 @@ impl DomainName {
     }
 }
 
+/// An offer identifier such as `office-365-e3`: 1 to 100 lowercase letters, digits, `-`, `.`
+/// or `_`, starting with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferId(String);
+
+impl OfferId {
+    pub fn parse(field: &str, value: &str) -> Result<Self, Error> {
+        if value.is_empty() {
+            return Err(Error::invalid(field, "is required"));
+        }
+        let well_formed = value.len() <= 100
+            && value.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'_'));
+        if well_formed {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(Error::invalid(field, "must be 1-100 lowercase letters, digits, `-`, `.` or `_`, e.g. `office-365-e3`"))
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// Largest number of licences or units on one subscription.
+pub const MAX_QUANTITY: i32 = 1_000_000;
+
+/// A subscription quantity: 1 to [`MAX_QUANTITY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity(i32);
+
+impl Quantity {
+    pub fn parse(field: &str, value: i32) -> Result<Self, Error> {
+        if (1..=MAX_QUANTITY).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err(Error::invalid(field, format!("must be between 1 and {MAX_QUANTITY}")))
+        }
+    }
+
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +217,16 @@ mod tests {
         ] {
             assert!(DomainName::parse("f", bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn offer_ids_and_quantities_are_bounded() {
+        assert!(OfferId::parse("f", "office-365-e3").is_ok());
+        for bad in ["", "Office", "-x", "a b", &"a".repeat(101)] {
+            assert!(OfferId::parse("f", bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(Quantity::parse("f", 1).is_ok() && Quantity::parse("f", MAX_QUANTITY).is_ok());
+        assert!(Quantity::parse("f", 0).is_err() && Quantity::parse("f", -5).is_err());
+        assert!(Quantity::parse("f", MAX_QUANTITY + 1).is_err());
     }
 }

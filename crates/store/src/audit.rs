@@ -46,3 +46,18 @@ pub async fn transition(
 ) -> Result<(), Error> {
     append(db, resource, action, principal, serde_json::json!({ "state": { "from": from, "to": to } })).await
 }
+
+/// Appends the events of support assignments that ended because `cause` changed (a relationship
+/// ended or a subscription was cancelled), in the same transaction as that change.
+pub async fn ended_because(
+    db: &impl ConnectionTrait,
+    assignments: &[pc_domain::SupportAssignmentId],
+    principal: &Principal,
+    cause: &str,
+) -> Result<(), Error> {
+    for assignment in assignments {
+        let change = serde_json::json!({ "state": { "to": "ENDED" }, "cause": cause });
+        append(db, &assignment.name(), "EndSupportAssignment", principal, change).await?;
+    }
+    Ok(())
+}

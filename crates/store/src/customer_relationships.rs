@@ -4,11 +4,11 @@ use pc_api::{relationship::v1::customer_relationship::State, types::v1::Cloud};
 use pc_domain::{CustomerId, CustomerRelationshipId, Error, PageRequest, PartnerId, TenantId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, sea_query::Query,
+    QueryFilter, sea_query::Query,
 };
 
 use crate::{
-    db::{now, unique_violation_as},
+    db::{keyset_page, now, unique_violation_as},
     entity::{
         customer,
         customer_relationship::{self, Column, Entity, Model},
@@ -130,8 +130,5 @@ pub async fn list(
     if let Some(state) = filter.state {
         query = query.filter(Column::State.eq(state.to_db()));
     }
-    if let Some(after) = page.after {
-        query = query.filter(Column::Id.gt(after));
-    }
-    Ok(query.order_by_asc(Column::Id).limit(page.fetch_limit()).all(db).await?)
+    Ok(keyset_page(query, Column::Id, page).all(db).await?)
 }

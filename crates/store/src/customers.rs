@@ -4,11 +4,11 @@ use pc_api::types::v1::Cloud;
 use pc_domain::{CustomerId, Error, PageRequest, PartnerId, TenantId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, sea_query::Query,
+    QueryFilter, sea_query::Query,
 };
 
 use crate::{
-    db::{now, unique_violation_as},
+    db::{keyset_page, now, unique_violation_as},
     entity::{
         customer::{self, Column, Entity, Model},
         customer_relationship,
@@ -120,8 +120,5 @@ pub async fn list(
     if let Some(cloud) = cloud {
         query = query.filter(Column::Cloud.eq(cloud.to_db()));
     }
-    if let Some(after) = page.after {
-        query = query.filter(Column::Id.gt(after));
-    }
-    Ok(query.order_by_asc(Column::Id).limit(page.fetch_limit()).all(db).await?)
+    Ok(keyset_page(query, Column::Id, page).all(db).await?)
 }

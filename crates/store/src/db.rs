@@ -71,3 +71,24 @@ pub(crate) fn unique_violation_as(error: sea_orm::DbErr, conflict: impl FnOnce()
         _ => Error::Database(error),
     }
 }
+
+/// Whether an error is a unique-constraint violation (a partial unique index losing a race).
+pub fn is_unique_violation(error: &Error) -> bool {
+    matches!(error, Error::Database(db) if matches!(db.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))))
+}
+
+/// Keyset pagination, the one way every list pages: rows after the page token's id, in id
+/// (creation) order, one more than the page to tell whether another follows. Indexes end in `id`
+/// so this stays an index range scan however deep the page.
+pub(crate) fn keyset_page<E: sea_orm::EntityTrait>(
+    query: sea_orm::Select<E>,
+    id: impl sea_orm::ColumnTrait,
+    page: pc_domain::PageRequest,
+) -> sea_orm::Select<E> {
+    use sea_orm::{QueryFilter, QueryOrder, QuerySelect};
+    let query = match page.after {
+        Some(after) => query.filter(id.gt(after)),
+        None => query,
+    };
+    query.order_by_asc(id).limit(page.fetch_limit())
+}

@@ -7,11 +7,11 @@ use pc_api::{
 use pc_domain::{Error, PageRequest, PartnerId, TenantId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, sea_query::Expr,
+    sea_query::Expr,
 };
 
 use crate::{
-    db::{now, unique_violation_as},
+    db::{keyset_page, now, unique_violation_as},
     entity::partner::{self, Column, Entity, Model},
     enums::DbEnum,
 };
@@ -87,10 +87,7 @@ pub async fn list(db: &impl ConnectionTrait, filter: PartnerFilter, page: PageRe
     if let Some(state) = filter.state {
         query = query.filter(Column::State.eq(state.to_db()));
     }
-    if let Some(after) = page.after {
-        query = query.filter(Column::Id.gt(after));
-    }
-    Ok(query.order_by_asc(Column::Id).limit(page.fetch_limit()).all(db).await?)
+    Ok(keyset_page(query, Column::Id, page).all(db).await?)
 }
 
 /// Changes to write; `None` leaves a column as it is.

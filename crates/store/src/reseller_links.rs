@@ -4,11 +4,11 @@ use pc_api::relationship::v1::reseller_link::State;
 use pc_domain::{Error, PageRequest, PartnerId, ResellerLinkId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter,
 };
 
 use crate::{
-    db::{now, unique_violation_as},
+    db::{keyset_page, now, unique_violation_as},
     entity::reseller_link::{self, Column, Entity, Model},
     enums::DbEnum,
 };
@@ -78,8 +78,5 @@ pub async fn list(db: &impl ConnectionTrait, filter: LinkFilter, page: PageReque
     if let Some(state) = filter.state {
         query = query.filter(Column::State.eq(state.to_db()));
     }
-    if let Some(after) = page.after {
-        query = query.filter(Column::Id.gt(after));
-    }
-    Ok(query.order_by_asc(Column::Id).limit(page.fetch_limit()).all(db).await?)
+    Ok(keyset_page(query, Column::Id, page).all(db).await?)
 }

@@ -1,13 +1,19 @@
 //! Queries on `support_assignments`.
 
 use pc_api::channel::v1::support_assignment::State;
-use pc_domain::{CustomerId, Error, PartnerId, SupportAssignmentId};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Query};
+use pc_domain::{CustomerId, Error, PageRequest, PartnerId, SubscriptionId, SupportAssignmentId};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    sea_query::{Query, SelectStatement},
+};
 
 use crate::{
+    db::{keyset_page, now, unique_violation_as},
     entity::{
         subscription,
-        support_assignment::{Column, Entity, Model},
+        support_assignment::{self, Column, Entity, Model},
     },
     enums::DbEnum,
     lifecycle::{self, Transition},
@@ -15,37 +21,138 @@ use crate::{
 
 pub const TABLE: &str = "support_assignments";
 
-/// The live (REQUESTED or ACTIVE) assignments of `partner` on subscriptions of `customer`.
-pub async fn live_for(
+/// Inserts a REQUESTED assignment; a live (REQUESTED or ACTIVE) one of the pair is ALREADY_EXISTS.
+pub async fn insert(
     db: &impl ConnectionTrait,
+    subscription: SubscriptionId,
     partner: PartnerId,
-    customer: CustomerId,
-) -> Result<Vec<Model>, Error> {
-    let subscriptions_of_customer = Query::select()
+) -> Result<Model, Error> {
+    let time = now();
+    let row = support_assignment::ActiveModel {
+        id: Set(SupportAssignmentId::generate().0),
+        subscription_id: Set(subscription.0),
+        partner_id: Set(partner.0),
+        state: Set(State::Requested.to_db().to_owned()),
+        accept_time: Set(None),
+        end_time: Set(None),
+        revision: Set(1),
+        create_time: Set(time),
+        update_time: Set(time),
+    };
+    row.insert(db).await.map_err(|e| {
+        unique_violation_as(e, || {
+            Error::already_exists(
+                "LIVE_ASSIGNMENT_EXISTS",
+                format!("{partner} already has a REQUESTED or ACTIVE support assignment for {subscription}"),
+            )
+        })
+    })
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: SupportAssignmentId) -> Result<Option<Model>, Error> {
+    Ok(Entity::find_by_id(id.0).one(db).await?)
+}
+
+/// Whether `subscription` already has an ACTIVE support partner (rule 7).
+pub async fn has_active(db: &impl ConnectionTrait, subscription: SubscriptionId) -> Result<bool, Error> {
+    let count = Entity::find()
+        .filter(Column::SubscriptionId.eq(subscription.0))
+        .filter(Column::State.eq(State::Active.to_db()))
+        .count(db)
+        .await?;
+    Ok(count > 0)
+}
+
+/// `SELECT id FROM subscriptions WHERE customer_id = …`
+fn subscriptions_of(customer: CustomerId) -> SelectStatement {
+    Query::select()
         .column(subscription::Column::Id)
         .from(subscription::Entity)
         .and_where(subscription::Column::CustomerId.eq(customer.0))
-        .to_owned();
-    Ok(Entity::find()
-        .filter(Column::PartnerId.eq(partner.0))
-        .filter(Column::State.is_in([State::Requested.to_db(), State::Active.to_db()]))
-        .filter(Column::SubscriptionId.in_subquery(subscriptions_of_customer))
-        .order_by_asc(Column::Id)
-        .all(db)
-        .await?)
+        .to_owned()
+}
+
+fn live() -> [&'static str; 2] {
+    [State::Requested.to_db(), State::Active.to_db()]
+}
+
+/// Ends every assignment in `assignments` and returns their ids.
+async fn end_each(db: &impl ConnectionTrait, assignments: Vec<Model>) -> Result<Vec<SupportAssignmentId>, Error> {
+    let mut ended = Vec::with_capacity(assignments.len());
+    for assignment in assignments {
+        lifecycle::apply(db, TABLE, assignment.id, assignment.revision, Transition::End).await?;
+        ended.push(SupportAssignmentId(assignment.id));
+    }
+    Ok(ended)
 }
 
 /// Ends every live assignment of `partner` for `customer` (rule 8: ending a relationship ends
-/// them in the same transaction) and returns the names of those it ended.
+/// them in the same transaction) and returns the ones it ended.
 pub async fn end_all_for(
     db: &impl ConnectionTrait,
     partner: PartnerId,
     customer: CustomerId,
 ) -> Result<Vec<SupportAssignmentId>, Error> {
-    let mut ended = Vec::new();
-    for assignment in live_for(db, partner, customer).await? {
-        lifecycle::apply(db, TABLE, assignment.id, assignment.revision, Transition::End).await?;
-        ended.push(SupportAssignmentId(assignment.id));
+    let assignments = Entity::find()
+        .filter(Column::PartnerId.eq(partner.0))
+        .filter(Column::State.is_in(live()))
+        .filter(Column::SubscriptionId.in_subquery(subscriptions_of(customer)))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?;
+    end_each(db, assignments).await
+}
+
+/// Ends every live assignment of a subscription (it was cancelled) and returns the ones it ended.
+pub async fn end_all_on(
+    db: &impl ConnectionTrait,
+    subscription: SubscriptionId,
+) -> Result<Vec<SupportAssignmentId>, Error> {
+    let assignments = Entity::find()
+        .filter(Column::SubscriptionId.eq(subscription.0))
+        .filter(Column::State.is_in(live()))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?;
+    end_each(db, assignments).await
+}
+
+/// Whose assignments a list covers.
+#[derive(Debug, Clone, Copy)]
+pub enum AssignmentScope {
+    All,
+    Partner(PartnerId),
+    /// Assignments on the customer's subscriptions.
+    Customer(CustomerId),
+}
+
+/// ListSupportAssignments filters.
+#[derive(Debug, Clone, Copy)]
+pub struct AssignmentFilter {
+    pub scope: AssignmentScope,
+    pub subscription: Option<SubscriptionId>,
+    pub partner: Option<PartnerId>,
+    pub state: Option<State>,
+}
+
+/// One page of assignments in id (creation) order, plus one extra row.
+pub async fn list(db: &impl ConnectionTrait, filter: AssignmentFilter, page: PageRequest) -> Result<Vec<Model>, Error> {
+    let mut query = Entity::find();
+    match filter.scope {
+        AssignmentScope::All => {}
+        AssignmentScope::Partner(partner) => query = query.filter(Column::PartnerId.eq(partner.0)),
+        AssignmentScope::Customer(customer) => {
+            query = query.filter(Column::SubscriptionId.in_subquery(subscriptions_of(customer)));
+        }
     }
-    Ok(ended)
+    if let Some(subscription) = filter.subscription {
+        query = query.filter(Column::SubscriptionId.eq(subscription.0));
+    }
+    if let Some(partner) = filter.partner {
+        query = query.filter(Column::PartnerId.eq(partner.0));
+    }
+    if let Some(state) = filter.state {
+        query = query.filter(Column::State.eq(state.to_db()));
+    }
+    Ok(keyset_page(query, Column::Id, page).all(db).await?)
 }

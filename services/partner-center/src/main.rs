@@ -103,7 +103,8 @@ async fn serve(config: ServerConfig) -> Result<(), String> {
     let auth = Authenticator::new(&secret);
     let mut services = ServiceRoutes::default();
     partner_service::register(&mut services, db.clone(), auth.clone());
-    relationship_service::register(&mut services, db.clone(), auth);
+    relationship_service::register(&mut services, db.clone(), auth.clone());
+    channel_service::register(&mut services, db.clone(), auth);
     pc_server::serve(listener, services, db, shutdown::signal(), config.shutdown_timeout())
         .await
         .map_err(|e| e.to_string())

@@ -221,16 +221,7 @@ pub async fn transition(
         .await
         .map_err(|error| Etag::explain_conflict(error, etag, id))?;
     audit::transition(&txn, &id.name(), method(transition), &caller, &relationship.state, transition.target()).await?;
-    for assignment in &ended_assignments {
-        audit::append(
-            &txn,
-            &assignment.name(),
-            "EndSupportAssignment",
-            &caller,
-            serde_json::json!({ "state": { "to": "ENDED" }, "cause": id.name() }),
-        )
-        .await?;
-    }
+    audit::ended_because(&txn, &ended_assignments, &caller, &id.name()).await?;
     txn.commit().await?;
 
     relationship.record(transition, done);

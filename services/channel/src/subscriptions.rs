@@ -1,0 +1,322 @@
+//! Subscription handlers: CreateSubscription, RegisterExternalSubscription, GetSubscription,
+//! ListSubscriptions, UpdateSubscription and CancelSubscription.
+//!
+//! Bought through the program (multi-partner): the partner of record needs an ACTIVE
+//! relationship with the customer; a direct-bill partner bills itself, an indirect reseller's
+//! provider bills through an ACTIVE link. Bought elsewhere: an operator registers it with no
+//! partner. A partner sees what it transacts, bills or actively supports (rule 9).
+
+use pc_api::{
+    channel::v1::{
+        CreateSubscriptionRequest, ListSubscriptionsRequest, ListSubscriptionsResponse, ProductFamily,
+        RegisterExternalSubscriptionRequest, SalesChannel, Subscription, UpdateSubscriptionRequest,
+        subscription::State,
+    },
+    partner::v1::ProgramRole,
+};
+use pc_domain::{
+    CustomerId, Error, Etag, OfferId, PageRequest, PartnerId, Principal, Quantity, Reason, SubscriptionId,
+};
+use pc_server::convert::{filter_enum, required_enum, timestamp, update_paths};
+use pc_store::{
+    ConnectionTrait, Database, TransactionTrait, audit, customer_relationships, customers,
+    entity::subscription::Model,
+    enums::DbEnum,
+    partners, reseller_links, rules,
+    subscriptions::{self, NewSubscription, SubscriptionChanges, SubscriptionFilter, SubscriptionScope},
+    support_assignments,
+};
+use serde_json::json;
+
+pub fn to_proto(row: Model) -> Result<Subscription, Error> {
+    Ok(Subscription {
+        name: SubscriptionId(row.id).name(),
+        customer: CustomerId(row.customer_id).name(),
+        offer_id: row.offer_id,
+        product_family: ProductFamily::db_to_i32(&row.product_family)?,
+        quantity: row.quantity,
+        sales_channel: SalesChannel::db_to_i32(&row.sales_channel)?,
+        partner_of_record: row.partner_of_record_id.map(|id| PartnerId(id).name()).unwrap_or_default(),
+        billing_partner: row.billing_partner_id.map(|id| PartnerId(id).name()).unwrap_or_default(),
+        state: State::db_to_i32(&row.state)?,
+        create_time: Some(timestamp(row.create_time)),
+        update_time: Some(timestamp(row.update_time)),
+        etag: Etag::render(row.revision),
+    })
+}
+
+/// The fields every new subscription has, validated.
+struct Offer {
+    customer: CustomerId,
+    offer_id: String,
+    product_family: ProductFamily,
+    quantity: i32,
+}
+
+fn parse_offer(subscription: &Subscription) -> Result<Offer, Error> {
+    Ok(Offer {
+        customer: CustomerId::parse("subscription.customer", &subscription.customer)?,
+        offer_id: OfferId::parse("subscription.offer_id", &subscription.offer_id)?.into_inner(),
+        product_family: required_enum("subscription.product_family", subscription.product_family)?,
+        quantity: Quantity::parse("subscription.quantity", subscription.quantity)?.get(),
+    })
+}
+
+async fn insert_and_audit(
+    db: &impl ConnectionTrait,
+    caller: &Principal,
+    action: &str,
+    new: NewSubscription,
+) -> Result<Subscription, Error> {
+    let subscription = to_proto(subscriptions::insert(db, new).await?)?;
+    audit::append(
+        db,
+        &subscription.name,
+        action,
+        caller,
+        json!({
+            "customer": subscription.customer,
+            "offer_id": subscription.offer_id,
+            "product_family": subscription.product_family().as_str_name(),
+            "quantity": subscription.quantity,
+            "sales_channel": subscription.sales_channel().as_str_name(),
+            "partner_of_record": subscription.partner_of_record,
+            "billing_partner": subscription.billing_partner,
+        }),
+    )
+    .await?;
+    Ok(subscription)
+}
+
+pub async fn create_subscription(
+    db: &Database,
+    caller: Principal,
+    request: CreateSubscriptionRequest,
+) -> Result<Subscription, Error> {
+    let input = request.subscription.ok_or_else(|| Error::invalid("subscription", "is required"))?;
+    let offer = parse_offer(&input)?;
+    let partner_id = PartnerId::parse("subscription.partner_of_record", &input.partner_of_record)?;
+    caller.require_partner_or_operator(partner_id, "sell as this partner")?;
+
+    let txn = db.begin().await?;
+    let partner = partners::get(&txn, partner_id).await?;
+    let customer =
+        customers::find(&txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
+    rules::partner_active(&partner)?;
+    rules::same_cloud((&partner_id.name(), &partner.cloud), (&offer.customer.name(), &customer.cloud))?;
+    let relationship =
+        customer_relationships::find_active(&txn, partner_id, offer.customer).await?.ok_or_else(|| {
+            Error::rule(
+                Reason::NoActiveRelationship,
+                format!("{partner_id} has no ACTIVE customer relationship with {}", offer.customer),
+            )
+        })?;
+    // Rule 6: who bills follows from the partner's role and its relationship.
+    let (sales_channel, billing_partner) = match ProgramRole::from_db(&partner.program_role)? {
+        ProgramRole::DirectBillPartner => (SalesChannel::ProgramDirectBill, partner_id),
+        ProgramRole::IndirectReseller => {
+            let provider_id = relationship.indirect_provider_id.map(PartnerId).ok_or_else(|| {
+                Error::internal(format!("reseller relationship {} has no indirect provider", relationship.id))
+            })?;
+            rules::partner_active(&partners::get(&txn, provider_id).await?)?;
+            if !reseller_links::is_active(&txn, provider_id, partner_id).await? {
+                return Err(Error::rule(
+                    Reason::NoActiveResellerLink,
+                    format!(
+                        "{partner_id} no longer has an ACTIVE reseller link with its billing provider {provider_id}"
+                    ),
+                ));
+            }
+            (SalesChannel::ProgramIndirect, provider_id)
+        }
+        ProgramRole::IndirectProvider | ProgramRole::Unspecified => {
+            return Err(Error::rule(
+                Reason::RoleNotAllowed,
+                format!("{partner_id} is an indirect provider, which sells only through resellers"),
+            ));
+        }
+    };
+    let new = NewSubscription {
+        customer: offer.customer,
+        offer_id: offer.offer_id,
+        product_family: offer.product_family,
+        quantity: offer.quantity,
+        sales_channel,
+        partner_of_record: Some(partner_id),
+        billing_partner: Some(billing_partner),
+    };
+    let subscription = insert_and_audit(&txn, &caller, "CreateSubscription", new).await?;
+    txn.commit().await?;
+    tracing::info!(subscription = %subscription.name, "subscription created");
+    Ok(subscription)
+}
+
+pub async fn register_external_subscription(
+    db: &Database,
+    caller: Principal,
+    request: RegisterExternalSubscriptionRequest,
+) -> Result<Subscription, Error> {
+    let input = request.subscription.ok_or_else(|| Error::invalid("subscription", "is required"))?;
+    let offer = parse_offer(&input)?;
+    let sales_channel: SalesChannel = required_enum("subscription.sales_channel", input.sales_channel)?;
+    if !matches!(sales_channel, SalesChannel::VendorDirect | SalesChannel::EnterpriseAgreement) {
+        return Err(Error::invalid(
+            "subscription.sales_channel",
+            "must be VENDOR_DIRECT or ENTERPRISE_AGREEMENT; program sales use CreateSubscription",
+        ));
+    }
+    if !input.partner_of_record.is_empty() {
+        return Err(Error::invalid(
+            "subscription.partner_of_record",
+            "must be empty for a subscription bought elsewhere",
+        ));
+    }
+    caller.require_operator("register subscriptions bought outside the program")?;
+
+    let txn = db.begin().await?;
+    customers::find(&txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
+    let new = NewSubscription {
+        customer: offer.customer,
+        offer_id: offer.offer_id,
+        product_family: offer.product_family,
+        quantity: offer.quantity,
+        sales_channel,
+        partner_of_record: None,
+        billing_partner: None,
+    };
+    let subscription = insert_and_audit(&txn, &caller, "RegisterExternalSubscription", new).await?;
+    txn.commit().await?;
+    Ok(subscription)
+}
+
+/// The subscription, if `caller` may see it (rule 9). Anyone else is PERMISSION_DENIED whether
+/// or not it exists.
+pub async fn load_visible(db: &impl ConnectionTrait, caller: &Principal, id: SubscriptionId) -> Result<Model, Error> {
+    let row = subscriptions::find(db, id).await?;
+    let visible = match (caller, &row) {
+        (_, None) => false,
+        (Principal::Operator, Some(_)) => true,
+        (Principal::Customer(me), Some(row)) => me.0 == row.customer_id,
+        (Principal::Partner(me), Some(_)) => subscriptions::visible_to_partner(db, id, *me).await?,
+    };
+    match row {
+        Some(row) if visible => Ok(row),
+        None if caller.is_operator() => Err(Error::not_found(id.name())),
+        _ => Err(Error::denied(format!("{caller} may not see {id}"))),
+    }
+}
+
+pub async fn get_subscription(db: &Database, caller: Principal, name: &str) -> Result<Subscription, Error> {
+    let id = SubscriptionId::parse("name", name)?;
+    to_proto(load_visible(db, &caller, id).await?)
+}
+
+pub async fn list_subscriptions(
+    db: &Database,
+    caller: Principal,
+    request: ListSubscriptionsRequest,
+) -> Result<ListSubscriptionsResponse, Error> {
+    let filter = SubscriptionFilter {
+        scope: match caller {
+            Principal::Operator => SubscriptionScope::All,
+            Principal::Partner(me) => SubscriptionScope::Partner(me),
+            Principal::Customer(me) => SubscriptionScope::Customer(me),
+        },
+        customer: CustomerId::parse_optional("customer", &request.customer)?,
+        partner: PartnerId::parse_optional("partner", &request.partner)?,
+        state: filter_enum("state", request.state)?,
+    };
+    let query = format!("{caller}|{filter:?}");
+    let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
+    let rows = subscriptions::list(db, filter, page).await?;
+    let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
+    Ok(ListSubscriptionsResponse {
+        subscriptions: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?,
+        next_page_token,
+    })
+}
+
+/// Who may change a subscription: its partner of record, its billing partner, or an operator.
+fn require_transacting_party(caller: &Principal, row: &Model, what: &str) -> Result<(), Error> {
+    let allowed = match caller {
+        Principal::Operator => true,
+        Principal::Partner(me) => row.partner_of_record_id == Some(me.0) || row.billing_partner_id == Some(me.0),
+        Principal::Customer(_) => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::denied(format!("only the partner of record, the billing partner or an operator may {what}")))
+    }
+}
+
+fn require_state(row: &Model, allowed: &[State], what: &str) -> Result<(), Error> {
+    if allowed.iter().any(|state| state.to_db() == row.state) {
+        Ok(())
+    } else {
+        Err(Error::rule(
+            Reason::InvalidTransition,
+            format!("cannot {what} {}: it is {}", SubscriptionId(row.id), row.state),
+        ))
+    }
+}
+
+pub async fn update_subscription(
+    db: &Database,
+    caller: Principal,
+    request: UpdateSubscriptionRequest,
+) -> Result<Subscription, Error> {
+    let input = request.subscription.ok_or_else(|| Error::invalid("subscription", "is required"))?;
+    let id = SubscriptionId::parse("subscription.name", &input.name)?;
+    let etag = Etag::parse_optional("subscription.etag", &input.etag)?;
+    update_paths(request.update_mask.as_ref(), &["quantity"], |_| true)?;
+    let quantity = Quantity::parse("subscription.quantity", input.quantity)?.get();
+
+    let txn = db.begin().await?;
+    let current = load_visible(&txn, &caller, id).await?;
+    require_transacting_party(&caller, &current, "change quantities")?;
+    Etag::check(etag, current.revision, id)?;
+    require_state(&current, &[State::Active], "change the quantity of")?;
+    let changes = SubscriptionChanges { quantity: Some(quantity), ..Default::default() };
+    let updated = subscriptions::update(&txn, &current, changes)
+        .await
+        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
+    audit::append(
+        &txn,
+        &id.name(),
+        "UpdateSubscription",
+        &caller,
+        json!({ "quantity": { "from": current.quantity, "to": quantity } }),
+    )
+    .await?;
+    txn.commit().await?;
+    to_proto(updated)
+}
+
+pub async fn cancel_subscription(
+    db: &Database,
+    caller: Principal,
+    name: &str,
+    etag: &str,
+) -> Result<Subscription, Error> {
+    let id = SubscriptionId::parse("name", name)?;
+    let etag = Etag::parse_optional("etag", etag)?;
+
+    let txn = db.begin().await?;
+    let current = load_visible(&txn, &caller, id).await?;
+    require_transacting_party(&caller, &current, "cancel subscriptions")?;
+    Etag::check(etag, current.revision, id)?;
+    require_state(&current, &[State::Active, State::Suspended], "cancel")?;
+    let changes = SubscriptionChanges { state: Some(State::Cancelled), ..Default::default() };
+    let cancelled = subscriptions::update(&txn, &current, changes)
+        .await
+        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
+    audit::transition(&txn, &id.name(), "CancelSubscription", &caller, &current.state, State::Cancelled.to_db())
+        .await?;
+    // A cancelled subscription needs no support: its live assignments end with it.
+    let ended = support_assignments::end_all_on(&txn, id).await?;
+    audit::ended_because(&txn, &ended, &caller, &id.name()).await?;
+    txn.commit().await?;
+    tracing::info!(subscription = %id, "subscription cancelled");
+    to_proto(cancelled)
+}

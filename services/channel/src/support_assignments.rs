@@ -1,0 +1,210 @@
+//! Support assignment handlers: RequestSupport, AcceptSupportAssignment,
+//! DeclineSupportAssignment, EndSupportAssignment, GetSupportAssignment and
+//! ListSupportAssignments.
+//!
+//! Multi-channel (rule 7): a partner with an ACTIVE relationship asks to support a subscription it
+//! did not sell; the customer accepts or declines; either side ends. At most one assignment per
+//! subscription is ACTIVE, enforced by a partial unique index so racing accepts leave one winner.
+//! The assignment's partner, the subscription's customer and operators see an assignment.
+
+use pc_api::channel::v1::{
+    ListSupportAssignmentsRequest, ListSupportAssignmentsResponse, RequestSupportRequest, SupportAssignment,
+    subscription::State as SubscriptionState, support_assignment::State,
+};
+use pc_domain::{
+    CustomerId, Error, Etag, PageRequest, PartnerId, Principal, Reason, SubscriptionId, SupportAssignmentId,
+};
+use pc_server::convert::{filter_enum, optional_timestamp, timestamp};
+use pc_store::{
+    ConnectionTrait, Database, TransactionTrait, audit, customer_relationships, customers,
+    db::is_unique_violation,
+    entity::{subscription, support_assignment::Model},
+    enums::DbEnum,
+    lifecycle::{self, LifecycleRow, Transition},
+    partners, rules, subscriptions,
+    support_assignments::{self, AssignmentFilter, AssignmentScope, TABLE},
+};
+
+pub fn to_proto(row: Model) -> Result<SupportAssignment, Error> {
+    Ok(SupportAssignment {
+        name: SupportAssignmentId(row.id).name(),
+        subscription: SubscriptionId(row.subscription_id).name(),
+        partner: PartnerId(row.partner_id).name(),
+        state: State::db_to_i32(&row.state)?,
+        accept_time: optional_timestamp(row.accept_time),
+        end_time: optional_timestamp(row.end_time),
+        create_time: Some(timestamp(row.create_time)),
+        update_time: Some(timestamp(row.update_time)),
+        etag: Etag::render(row.revision),
+    })
+}
+
+fn support_refused(message: String) -> Error {
+    Error::rule(Reason::SupportNotAllowed, message)
+}
+
+/// Rule 7's standing conditions, checked on request and again on accept: the subscription is
+/// ACTIVE and sold by someone else, and the partner is ACTIVE with an ACTIVE relationship with
+/// the subscription's customer in the same cloud.
+async fn partner_may_support(
+    db: &impl ConnectionTrait,
+    partner_id: PartnerId,
+    subscription: &subscription::Model,
+) -> Result<(), Error> {
+    let subscription_id = SubscriptionId(subscription.id);
+    let customer_id = CustomerId(subscription.customer_id);
+    let partner = partners::get(db, partner_id).await?;
+    let customer = customers::find(db, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
+    rules::partner_active(&partner)?;
+    rules::same_cloud((&partner_id.name(), &partner.cloud), (&customer_id.name(), &customer.cloud))?;
+    if subscription.partner_of_record_id == Some(partner_id.0) {
+        return Err(support_refused(format!("{partner_id} is the partner of record of {subscription_id} already")));
+    }
+    if subscription.state != SubscriptionState::Active.to_db() {
+        return Err(support_refused(format!("{subscription_id} is {}", subscription.state)));
+    }
+    if customer_relationships::find_active(db, partner_id, customer_id).await?.is_none() {
+        return Err(Error::rule(
+            Reason::NoActiveRelationship,
+            format!("{partner_id} has no ACTIVE customer relationship with {customer_id}"),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn request_support(
+    db: &Database,
+    caller: Principal,
+    request: RequestSupportRequest,
+) -> Result<SupportAssignment, Error> {
+    let subscription_id = SubscriptionId::parse("subscription", &request.subscription)?;
+    let partner_id = PartnerId::parse("partner", &request.partner)?;
+    caller.require_partner_or_operator(partner_id, "request support as this partner")?;
+
+    let txn = db.begin().await?;
+    let subscription =
+        subscriptions::find(&txn, subscription_id).await?.ok_or_else(|| Error::not_found(subscription_id.name()))?;
+    partner_may_support(&txn, partner_id, &subscription).await?;
+    let assignment = to_proto(support_assignments::insert(&txn, subscription_id, partner_id).await?)?;
+    audit::append(
+        &txn,
+        &assignment.name,
+        "RequestSupport",
+        &caller,
+        serde_json::json!({ "subscription": assignment.subscription, "partner": assignment.partner, "state": "REQUESTED" }),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(assignment = %assignment.name, "support requested");
+    Ok(assignment)
+}
+
+/// The assignment and its subscription, if `caller` is the assignment's partner, the
+/// subscription's customer or an operator; anyone else learns nothing.
+async fn load_visible(
+    db: &impl ConnectionTrait,
+    caller: &Principal,
+    id: SupportAssignmentId,
+) -> Result<(Model, subscription::Model), Error> {
+    let denied = || Error::denied(format!("{caller} is not a party to {id}"));
+    let Some(assignment) = support_assignments::find(db, id).await? else {
+        return Err(if caller.is_operator() { Error::not_found(id.name()) } else { denied() });
+    };
+    let subscription = subscriptions::find(db, SubscriptionId(assignment.subscription_id))
+        .await?
+        .ok_or_else(|| Error::internal(format!("{id} refers to a missing subscription")))?;
+    let visible = match caller {
+        Principal::Operator => true,
+        Principal::Partner(me) => me.0 == assignment.partner_id,
+        Principal::Customer(me) => me.0 == subscription.customer_id,
+    };
+    if visible { Ok((assignment, subscription)) } else { Err(denied()) }
+}
+
+fn method(transition: Transition) -> &'static str {
+    match transition {
+        Transition::Accept => "AcceptSupportAssignment",
+        Transition::Decline => "DeclineSupportAssignment",
+        Transition::End => "EndSupportAssignment",
+    }
+}
+
+/// AcceptSupportAssignment, DeclineSupportAssignment and EndSupportAssignment.
+pub async fn transition(
+    db: &Database,
+    caller: Principal,
+    transition: Transition,
+    name: &str,
+    etag: &str,
+) -> Result<SupportAssignment, Error> {
+    let id = SupportAssignmentId::parse("name", name)?;
+    let etag = Etag::parse_optional("etag", etag)?;
+
+    let txn = db.begin().await?;
+    let (mut assignment, subscription) = load_visible(&txn, &caller, id).await?;
+    let allowed = match (caller, transition) {
+        (Principal::Operator, _) => true,
+        // The customer hires; either side ends.
+        (Principal::Customer(_), _) => true,
+        (Principal::Partner(_), Transition::End) => true,
+        (Principal::Partner(_), _) => false,
+    };
+    if !allowed {
+        return Err(Error::denied(format!("only the customer or an operator may {} {id}", transition.verb())));
+    }
+    Etag::check(etag, assignment.revision, id)?;
+    if !transition.allowed_from(&assignment.state, State::Requested.to_db()) {
+        return Err(Error::rule(
+            Reason::InvalidTransition,
+            format!("cannot {} {id}: it is {}", transition.verb(), assignment.state),
+        ));
+    }
+    let subscription_id = SubscriptionId(subscription.id);
+    let one_active = || support_refused(format!("{subscription_id} already has an ACTIVE support partner"));
+    if transition == Transition::Accept {
+        partner_may_support(&txn, PartnerId(assignment.partner_id), &subscription).await?;
+        if support_assignments::has_active(&txn, subscription_id).await? {
+            return Err(one_active());
+        }
+    }
+    let done =
+        lifecycle::apply(&txn, TABLE, assignment.id, assignment.revision, transition).await.map_err(|error| {
+            // A concurrent accept of another partner won the partial unique index.
+            if is_unique_violation(&error) { one_active() } else { Etag::explain_conflict(error, etag, id) }
+        })?;
+    audit::transition(&txn, &id.name(), method(transition), &caller, &assignment.state, transition.target()).await?;
+    txn.commit().await?;
+    assignment.record(transition, done);
+    tracing::info!(assignment = %id, state = %assignment.state, "support assignment changed");
+    to_proto(assignment)
+}
+
+pub async fn get_support_assignment(db: &Database, caller: Principal, name: &str) -> Result<SupportAssignment, Error> {
+    let id = SupportAssignmentId::parse("name", name)?;
+    to_proto(load_visible(db, &caller, id).await?.0)
+}
+
+pub async fn list_support_assignments(
+    db: &Database,
+    caller: Principal,
+    request: ListSupportAssignmentsRequest,
+) -> Result<ListSupportAssignmentsResponse, Error> {
+    let filter = AssignmentFilter {
+        scope: match caller {
+            Principal::Operator => AssignmentScope::All,
+            Principal::Partner(me) => AssignmentScope::Partner(me),
+            Principal::Customer(me) => AssignmentScope::Customer(me),
+        },
+        subscription: SubscriptionId::parse_optional("subscription", &request.subscription)?,
+        partner: PartnerId::parse_optional("partner", &request.partner)?,
+        state: filter_enum("state", request.state)?,
+    };
+    let query = format!("{caller}|{filter:?}");
+    let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
+    let rows = support_assignments::list(db, filter, page).await?;
+    let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
+    Ok(ListSupportAssignmentsResponse {
+        support_assignments: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?,
+        next_page_token,
+    })
+}

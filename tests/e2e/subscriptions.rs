@@ -1,0 +1,345 @@
+//! ChannelService subscriptions: validation, rule 6 (who may sell and who bills), updates and
+//! cancellation, and rule 8 (what ACTIVE subscriptions keep from ending).
+
+use pc_api::{
+    channel::v1::{subscription::State, support_assignment::State as AssignmentState, *},
+    partner::v1::*,
+    relationship::v1::{customer_relationship::State as RelationshipState, *},
+    types::v1::Cloud,
+};
+use pc_tests::{TestApp, audit_actions, expect_code, reason, spawn_app, violated_field};
+use prost_types::FieldMask;
+use tonic::Code;
+
+fn order(partner: &Partner, customer: &Customer) -> Subscription {
+    Subscription {
+        customer: customer.name.clone(),
+        offer_id: "office-365-e3".into(),
+        product_family: ProductFamily::Productivity as i32,
+        quantity: 5,
+        partner_of_record: partner.name.clone(),
+        ..Default::default()
+    }
+}
+
+fn create(subscription: Subscription) -> CreateSubscriptionRequest {
+    CreateSubscriptionRequest { subscription: Some(subscription) }
+}
+
+fn cancel(name: &str) -> CancelSubscriptionRequest {
+    CancelSubscriptionRequest { name: name.to_owned(), etag: String::new() }
+}
+
+/// A direct-bill partner with an ACTIVE relationship to a fresh customer.
+async fn seller_and_customer(app: &TestApp) -> (Partner, Customer) {
+    let partner = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let customer = app.customer_by("operator", Cloud::Global).await;
+    app.relate(&partner, &customer, None).await;
+    (partner, customer)
+}
+
+#[tokio::test]
+async fn create_subscription_validates_every_field_by_name() {
+    let app = spawn_app().await;
+    let (partner, customer) = seller_and_customer(&app).await;
+    let valid = order(&partner, &customer);
+    let cases = [
+        ("subscription.customer", Subscription { customer: "customers/nope".into(), ..valid.clone() }),
+        ("subscription.offer_id", Subscription { offer_id: "Office 365".into(), ..valid.clone() }),
+        ("subscription.product_family", Subscription { product_family: 0, ..valid.clone() }),
+        ("subscription.quantity", Subscription { quantity: 0, ..valid.clone() }),
+        ("subscription.quantity", Subscription { quantity: 2_000_000, ..valid.clone() }),
+        ("subscription.partner_of_record", Subscription { partner_of_record: String::new(), ..valid.clone() }),
+    ];
+    for (field, subscription) in cases {
+        let status = expect_code(app.channel().create_subscription(create(subscription)).await, Code::InvalidArgument);
+        assert_eq!(violated_field(&status), field);
+    }
+    let status = expect_code(
+        app.channel().create_subscription(CreateSubscriptionRequest { subscription: None }).await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_field(&status), "subscription");
+    let listed = app.channel().list_subscriptions(ListSubscriptionsRequest::default()).await.unwrap().into_inner();
+    assert!(listed.subscriptions.is_empty());
+}
+
+#[tokio::test]
+async fn selling_needs_an_active_relationship_an_active_seller_and_a_selling_role() {
+    let app = spawn_app().await;
+    let customer = app.customer_by("operator", Cloud::Global).await;
+    let stranger = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
+    let suspended = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    app.relate(&suspended, &customer, None).await;
+    app.partners()
+        .suspend_partner(SuspendPartnerRequest { name: suspended.name.clone(), etag: String::new() })
+        .await
+        .unwrap();
+
+    for (partner, expected) in [
+        (&stranger, "NO_ACTIVE_RELATIONSHIP"),
+        (&provider, "NO_ACTIVE_RELATIONSHIP"),
+        (&suspended, "PARTNER_SUSPENDED"),
+    ] {
+        let status = expect_code(
+            app.channel().create_subscription(create(order(partner, &customer))).await,
+            Code::FailedPrecondition,
+        );
+        assert_eq!(reason(&status), expected, "{}", partner.name);
+    }
+
+    // A pending relationship is not enough either.
+    app.relationships()
+        .request_customer_relationship(RequestCustomerRelationshipRequest {
+            partner: stranger.name.clone(),
+            customer: customer.name.clone(),
+            indirect_provider: String::new(),
+        })
+        .await
+        .unwrap();
+    let status = expect_code(
+        app.channel().create_subscription(create(order(&stranger, &customer))).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "NO_ACTIVE_RELATIONSHIP");
+}
+
+#[tokio::test]
+async fn a_reseller_whose_link_ended_can_no_longer_sell_through_that_provider() {
+    let app = spawn_app().await;
+    let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
+    let reseller = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
+    let customer = app.customer_by("operator", Cloud::Global).await;
+    let link = app.link(&provider, &reseller).await;
+    app.relate(&reseller, &customer, Some(&provider)).await;
+    app.relationships()
+        .end_reseller_link(EndResellerLinkRequest { name: link.name, etag: String::new() })
+        .await
+        .unwrap();
+    let status = expect_code(
+        app.channel().create_subscription(create(order(&reseller, &customer))).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "NO_ACTIVE_RESELLER_LINK");
+}
+
+#[tokio::test]
+async fn partners_sell_only_as_themselves_and_only_operators_register_external_purchases() {
+    let app = spawn_app().await;
+    let (partner, customer) = seller_and_customer(&app).await;
+    let other = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    for subject in [other.name.as_str(), customer.name.as_str()] {
+        expect_code(
+            app.channel_as(Some(subject)).create_subscription(create(order(&partner, &customer))).await,
+            Code::PermissionDenied,
+        );
+    }
+    let external = Subscription {
+        partner_of_record: String::new(),
+        sales_channel: SalesChannel::EnterpriseAgreement as i32,
+        ..order(&partner, &customer)
+    };
+    let register =
+        |subscription: Subscription| RegisterExternalSubscriptionRequest { subscription: Some(subscription) };
+    expect_code(
+        app.channel_as(Some(&partner.name)).register_external_subscription(register(external.clone())).await,
+        Code::PermissionDenied,
+    );
+    for (field, subscription) in [
+        (
+            "subscription.sales_channel",
+            Subscription { sales_channel: SalesChannel::ProgramDirectBill as i32, ..external.clone() },
+        ),
+        ("subscription.sales_channel", Subscription { sales_channel: 0, ..external.clone() }),
+        (
+            "subscription.partner_of_record",
+            Subscription { partner_of_record: partner.name.clone(), ..external.clone() },
+        ),
+    ] {
+        let status = expect_code(
+            app.channel().register_external_subscription(register(subscription)).await,
+            Code::InvalidArgument,
+        );
+        assert_eq!(violated_field(&status), field);
+    }
+    let registered = app.channel().register_external_subscription(register(external)).await.unwrap().into_inner();
+    assert_eq!(registered.sales_channel(), SalesChannel::EnterpriseAgreement);
+    assert_eq!(audit_actions(&app, &registered.name).await, ["RegisterExternalSubscription"]);
+}
+
+#[tokio::test]
+async fn the_transacting_partners_change_quantities_with_etags() {
+    let app = spawn_app().await;
+    let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
+    let reseller = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
+    let customer = app.customer_by("operator", Cloud::Global).await;
+    app.link(&provider, &reseller).await;
+    app.relate(&reseller, &customer, Some(&provider)).await;
+    let sold = app.sell(&reseller, &customer, "office-365-e5", ProductFamily::Productivity).await;
+    let resize = |quantity: i32, etag: &str| UpdateSubscriptionRequest {
+        subscription: Some(Subscription {
+            name: sold.name.clone(),
+            quantity,
+            etag: etag.to_owned(),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask { paths: vec!["quantity".into()] }),
+    };
+
+    let by_reseller =
+        app.channel_as(Some(&reseller.name)).update_subscription(resize(20, &sold.etag)).await.unwrap().into_inner();
+    assert_eq!(by_reseller.quantity, 20);
+    expect_code(app.channel_as(Some(&reseller.name)).update_subscription(resize(30, &sold.etag)).await, Code::Aborted);
+    let by_provider =
+        app.channel_as(Some(&provider.name)).update_subscription(resize(30, "")).await.unwrap().into_inner();
+    assert_eq!(by_provider.quantity, 30);
+    expect_code(app.channel_as(Some(&customer.name)).update_subscription(resize(40, "")).await, Code::PermissionDenied);
+
+    let status = expect_code(app.channel().update_subscription(resize(0, "")).await, Code::InvalidArgument);
+    assert_eq!(violated_field(&status), "subscription.quantity");
+    let wrong_mask = UpdateSubscriptionRequest {
+        update_mask: Some(FieldMask { paths: vec!["partner_of_record".into()] }),
+        ..resize(5, "")
+    };
+    assert_eq!(
+        violated_field(&expect_code(app.channel().update_subscription(wrong_mask).await, Code::InvalidArgument)),
+        "update_mask"
+    );
+    assert_eq!(
+        audit_actions(&app, &sold.name).await,
+        ["CreateSubscription", "UpdateSubscription", "UpdateSubscription"]
+    );
+}
+
+#[tokio::test]
+async fn cancelling_is_final_and_for_the_transacting_partners() {
+    let app = spawn_app().await;
+    let (partner, customer) = seller_and_customer(&app).await;
+    let sold = app.sell(&partner, &customer, "office-365-e3", ProductFamily::Productivity).await;
+    expect_code(
+        app.channel_as(Some(&customer.name)).cancel_subscription(cancel(&sold.name)).await,
+        Code::PermissionDenied,
+    );
+    let cancelled =
+        app.channel_as(Some(&partner.name)).cancel_subscription(cancel(&sold.name)).await.unwrap().into_inner();
+    assert_eq!(cancelled.state(), State::Cancelled);
+    let status = expect_code(app.channel().cancel_subscription(cancel(&sold.name)).await, Code::FailedPrecondition);
+    assert_eq!(reason(&status), "INVALID_TRANSITION");
+    let resize = UpdateSubscriptionRequest {
+        subscription: Some(Subscription { name: sold.name.clone(), quantity: 3, ..Default::default() }),
+        update_mask: None,
+    };
+    assert_eq!(
+        reason(&expect_code(app.channel().update_subscription(resize).await, Code::FailedPrecondition)),
+        "INVALID_TRANSITION"
+    );
+    let active = ListSubscriptionsRequest { state: State::Active as i32, ..Default::default() };
+    assert!(
+        app.channel_as(Some(&partner.name))
+            .list_subscriptions(active)
+            .await
+            .unwrap()
+            .into_inner()
+            .subscriptions
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn active_subscriptions_keep_their_relationship_and_link_from_ending() {
+    let app = spawn_app().await;
+    let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
+    let reseller = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
+    let customer = app.customer_by("operator", Cloud::Global).await;
+    let link = app.link(&provider, &reseller).await;
+    let relationship = app.relate(&reseller, &customer, Some(&provider)).await;
+    let sold = app.sell(&reseller, &customer, "azure-plan", ProductFamily::Azure).await;
+
+    let end_link = || EndResellerLinkRequest { name: link.name.clone(), etag: String::new() };
+    let end_relationship = || EndCustomerRelationshipRequest { name: relationship.name.clone(), etag: String::new() };
+    for status in [
+        expect_code(app.relationships().end_reseller_link(end_link()).await, Code::FailedPrecondition),
+        expect_code(app.relationships().end_customer_relationship(end_relationship()).await, Code::FailedPrecondition),
+    ] {
+        assert_eq!(reason(&status), "ACTIVE_SUBSCRIPTIONS");
+        assert!(status.message().contains("ACTIVE_SUBSCRIPTIONS"));
+    }
+    app.channel().cancel_subscription(cancel(&sold.name)).await.unwrap();
+    let ended = app.relationships().end_customer_relationship(end_relationship()).await.unwrap().into_inner();
+    assert_eq!(ended.state(), RelationshipState::Ended);
+    app.relationships().end_reseller_link(end_link()).await.unwrap();
+}
+
+#[tokio::test]
+async fn ending_a_relationship_ends_that_partners_support_assignments_for_the_customer() {
+    let app = spawn_app().await;
+    let (seller, customer) = seller_and_customer(&app).await;
+    let sold = app.sell(&seller, &customer, "office-365-e3", ProductFamily::Productivity).await;
+    let supporter = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let relationship = app.relate(&supporter, &customer, None).await;
+    let assignment = app
+        .channel()
+        .request_support(RequestSupportRequest { subscription: sold.name.clone(), partner: supporter.name.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    app.channel_as(Some(&customer.name))
+        .accept_support_assignment(AcceptSupportAssignmentRequest {
+            name: assignment.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+
+    app.relationships_as(Some(&supporter.name))
+        .end_customer_relationship(EndCustomerRelationshipRequest {
+            name: relationship.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let after = app
+        .channel()
+        .get_support_assignment(GetSupportAssignmentRequest { name: assignment.name.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.state(), AssignmentState::Ended);
+    assert!(after.end_time.is_some());
+    assert_eq!(
+        audit_actions(&app, &assignment.name).await,
+        ["RequestSupport", "AcceptSupportAssignment", "EndSupportAssignment"]
+    );
+    expect_code(
+        app.channel_as(Some(&supporter.name))
+            .get_subscription(GetSubscriptionRequest { name: sold.name.clone() })
+            .await,
+        Code::PermissionDenied,
+    );
+}
+
+#[tokio::test]
+async fn a_partner_pages_through_its_subscriptions_filtered_by_customer() {
+    let app = spawn_app().await;
+    let (partner, customer) = seller_and_customer(&app).await;
+    let second_customer = app.customer_by("operator", Cloud::Global).await;
+    app.relate(&partner, &second_customer, None).await;
+    let mut first_customers = Vec::new();
+    for index in 0..5 {
+        first_customers.push(app.sell(&partner, &customer, &format!("offer-{index}"), ProductFamily::Other).await.name);
+    }
+    app.sell(&partner, &second_customer, "offer-x", ProductFamily::Security).await;
+
+    let mut names = Vec::new();
+    let mut request = ListSubscriptionsRequest { page_size: 2, customer: customer.name.clone(), ..Default::default() };
+    loop {
+        let page = app.channel_as(Some(&partner.name)).list_subscriptions(request.clone()).await.unwrap().into_inner();
+        names.extend(page.subscriptions.into_iter().map(|s| s.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        request.page_token = page.next_page_token;
+    }
+    assert_eq!(names, first_customers);
+}
