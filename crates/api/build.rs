@@ -30,10 +30,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `compile_fds` writes no descriptor file itself; reflection needs one, so write it here.
     fs::write(out_dir.join("partnercenter_descriptor.bin"), descriptors.encode_to_vec())?;
 
+    // Type names let the codec tell request messages (size-limited) from responses.
+    let mut prost_config = prost_build::Config::new();
+    prost_config.enable_type_names();
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
         .emit_rerun_if_changed(false)
-        .compile_fds(descriptors)?;
+        .codec_path("crate::codec::Codec")
+        .compile_fds_with_config(descriptors, prost_config)?;
     Ok(())
 }

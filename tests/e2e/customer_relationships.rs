@@ -14,6 +14,7 @@ fn ask(partner: &Partner, customer: &Customer, provider: Option<&Partner>) -> Re
         partner: partner.name.clone(),
         customer: customer.name.clone(),
         indirect_provider: provider.map(|p| p.name.clone()).unwrap_or_default(),
+        ..Default::default()
     }
 }
 
@@ -305,6 +306,7 @@ async fn a_tenant_with_an_active_relationship_cannot_enrol_as_a_partner_until_it
             program_role: ProgramRole::DirectBillPartner as i32,
             ..Default::default()
         }),
+        request_id: String::new(),
     };
     let status =
         expect_code(app.partners().create_partner(enrol_customer(Cloud::Global)).await, Code::FailedPrecondition);
@@ -333,7 +335,10 @@ async fn a_pending_relationship_of_a_tenant_that_enrolled_meanwhile_cannot_be_ac
         app.relationships().request_customer_relationship(ask(&partner, &customer, None)).await.unwrap().into_inner();
     let mut as_partner = pc_tests::new_partner(ProgramRole::IndirectReseller, Cloud::Global);
     as_partner.tenant_id = customer.tenant_id.clone();
-    app.partners().create_partner(CreatePartnerRequest { partner: Some(as_partner) }).await.unwrap();
+    app.partners()
+        .create_partner(CreatePartnerRequest { partner: Some(as_partner), ..Default::default() })
+        .await
+        .unwrap();
     let status = expect_code(
         app.relationships_as(Some(&customer.name)).accept_customer_relationship(accept(&pending.name)).await,
         Code::FailedPrecondition,

@@ -11,7 +11,7 @@ async fn an_operator_creates_a_customer_and_reads_it_back() {
     let input = Customer { primary_domain: "Contoso.COM".into(), ..new_customer(Cloud::Global) };
     let created = app
         .partners()
-        .create_customer(CreateCustomerRequest { customer: Some(input.clone()) })
+        .create_customer(CreateCustomerRequest { customer: Some(input.clone()), ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -30,7 +30,9 @@ async fn a_partners_tenant_cannot_be_a_customer_in_the_same_cloud() {
     let partner = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
     let as_customer = Customer { tenant_id: partner.tenant_id.clone(), ..new_customer(Cloud::Global) };
     let status = expect_code(
-        app.partners().create_customer(CreateCustomerRequest { customer: Some(as_customer.clone()) }).await,
+        app.partners()
+            .create_customer(CreateCustomerRequest { customer: Some(as_customer.clone()), ..Default::default() })
+            .await,
         Code::FailedPrecondition,
     );
     assert_eq!(reason(&status), "PARTNER_AS_CUSTOMER");
@@ -40,7 +42,10 @@ async fn a_partners_tenant_cannot_be_a_customer_in_the_same_cloud() {
 
     // The same tenant in another cloud is another tenant.
     let elsewhere = Customer { cloud: Cloud::Germany as i32, ..as_customer };
-    app.partners().create_customer(CreateCustomerRequest { customer: Some(elsewhere) }).await.unwrap();
+    app.partners()
+        .create_customer(CreateCustomerRequest { customer: Some(elsewhere), ..Default::default() })
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -51,12 +56,17 @@ async fn tenants_and_domains_are_unique_within_a_cloud() {
     let same_domain = Customer { primary_domain: first.primary_domain.to_uppercase(), ..new_customer(Cloud::Global) };
     for customer in [same_tenant, same_domain.clone()] {
         expect_code(
-            app.partners().create_customer(CreateCustomerRequest { customer: Some(customer) }).await,
+            app.partners()
+                .create_customer(CreateCustomerRequest { customer: Some(customer), ..Default::default() })
+                .await,
             Code::AlreadyExists,
         );
     }
     let other_cloud = Customer { cloud: Cloud::China as i32, ..same_domain };
-    app.partners().create_customer(CreateCustomerRequest { customer: Some(other_cloud) }).await.unwrap();
+    app.partners()
+        .create_customer(CreateCustomerRequest { customer: Some(other_cloud), ..Default::default() })
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -77,7 +87,7 @@ async fn create_customer_rejects_each_invalid_field_by_name() {
     ];
     for (field, customer) in cases {
         let status = expect_code(
-            app.partners().create_customer(CreateCustomerRequest { customer }).await,
+            app.partners().create_customer(CreateCustomerRequest { customer, ..Default::default() }).await,
             Code::InvalidArgument,
         );
         assert_eq!(violated_field(&status), field, "{status:?}");
@@ -88,7 +98,7 @@ async fn create_customer_rejects_each_invalid_field_by_name() {
 async fn customers_cannot_create_customers() {
     let app = spawn_app().await;
     let customer = app.customer_by("operator", Cloud::Global).await;
-    let request = CreateCustomerRequest { customer: Some(new_customer(Cloud::Global)) };
+    let request = CreateCustomerRequest { customer: Some(new_customer(Cloud::Global)), ..Default::default() };
     expect_code(app.partners_as(Some(&customer.name)).create_customer(request).await, Code::PermissionDenied);
 }
 
@@ -96,7 +106,7 @@ async fn customers_cannot_create_customers() {
 async fn suspended_unknown_and_other_cloud_partners_cannot_create_customers() {
     let app = spawn_app().await;
     let partner = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
-    let create = |cloud| CreateCustomerRequest { customer: Some(new_customer(cloud)) };
+    let create = |cloud| CreateCustomerRequest { customer: Some(new_customer(cloud)), ..Default::default() };
 
     let status = expect_code(
         app.partners_as(Some(&partner.name)).create_customer(create(Cloud::China)).await,

@@ -18,7 +18,7 @@ async fn create_partner_enrols_an_active_partner_that_get_returns() {
     let input = new_partner(ProgramRole::IndirectProvider, Cloud::Global);
     let created = app
         .partners()
-        .create_partner(CreatePartnerRequest { partner: Some(input.clone()) })
+        .create_partner(CreatePartnerRequest { partner: Some(input.clone()), ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -43,16 +43,19 @@ async fn create_partner_enrols_an_active_partner_that_get_returns() {
 async fn create_partner_with_an_enrolled_tenant_is_already_exists_but_other_clouds_are_separate() {
     let app = spawn_app().await;
     let first = new_partner(ProgramRole::DirectBillPartner, Cloud::Global);
-    app.partners().create_partner(CreatePartnerRequest { partner: Some(first.clone()) }).await.unwrap();
+    app.partners()
+        .create_partner(CreatePartnerRequest { partner: Some(first.clone()), ..Default::default() })
+        .await
+        .unwrap();
 
     let again = Partner { display_name: "Someone else".into(), ..first.clone() };
     expect_code(
-        app.partners().create_partner(CreatePartnerRequest { partner: Some(again) }).await,
+        app.partners().create_partner(CreatePartnerRequest { partner: Some(again), ..Default::default() }).await,
         Code::AlreadyExists,
     );
 
     let china = Partner { cloud: Cloud::China as i32, ..first };
-    app.partners().create_partner(CreatePartnerRequest { partner: Some(china) }).await.unwrap();
+    app.partners().create_partner(CreatePartnerRequest { partner: Some(china), ..Default::default() }).await.unwrap();
 }
 
 #[tokio::test]
@@ -71,8 +74,10 @@ async fn create_partner_rejects_each_invalid_field_by_name_and_writes_nothing() 
         ("partner.program_role", Some(Partner { program_role: 0, ..valid.clone() })),
     ];
     for (field, partner) in cases {
-        let status =
-            expect_code(app.partners().create_partner(CreatePartnerRequest { partner }).await, Code::InvalidArgument);
+        let status = expect_code(
+            app.partners().create_partner(CreatePartnerRequest { partner, ..Default::default() }).await,
+            Code::InvalidArgument,
+        );
         assert_eq!(violated_field(&status), field, "{status:?}");
     }
     let listed = app.partners().list_partners(ListPartnersRequest::default()).await.unwrap().into_inner();
@@ -297,7 +302,10 @@ async fn partners_and_customers_read_the_directory_but_only_operators_change_it(
         assert_eq!(fetched.name, partner.name);
         assert_eq!(client.list_partners(ListPartnersRequest::default()).await.unwrap().into_inner().partners.len(), 1);
 
-        let create = CreatePartnerRequest { partner: Some(new_partner(ProgramRole::IndirectProvider, Cloud::Global)) };
+        let create = CreatePartnerRequest {
+            partner: Some(new_partner(ProgramRole::IndirectProvider, Cloud::Global)),
+            ..Default::default()
+        };
         expect_code(client.create_partner(create).await, Code::PermissionDenied);
         let update = UpdatePartnerRequest {
             partner: Some(Partner { display_name: "Mine now".into(), ..partner.clone() }),

@@ -6,7 +6,7 @@ use pc_tests::{TestApp, audit_actions, expect_code, reason, spawn_app, violated_
 use tonic::Code;
 
 fn invite(provider: &Partner, reseller: &Partner) -> InviteResellerRequest {
-    InviteResellerRequest { provider: provider.name.clone(), reseller: reseller.name.clone() }
+    InviteResellerRequest { provider: provider.name.clone(), reseller: reseller.name.clone(), ..Default::default() }
 }
 
 fn accept(name: &str) -> AcceptResellerLinkRequest {
@@ -122,7 +122,8 @@ async fn invitations_need_an_active_provider_and_reseller_of_one_cloud() {
     let status =
         expect_code(app.relationships().invite_reseller(invite(&provider, &provider)).await, Code::InvalidArgument);
     assert_eq!(violated_field(&status), "reseller");
-    let bad = InviteResellerRequest { provider: "partners/x".into(), reseller: reseller.name.clone() };
+    let bad =
+        InviteResellerRequest { provider: "partners/x".into(), reseller: reseller.name.clone(), ..Default::default() };
     assert_eq!(
         violated_field(&expect_code(app.relationships().invite_reseller(bad).await, Code::InvalidArgument)),
         "provider"

@@ -116,6 +116,7 @@ async fn multi_channel(cloud: Cloud) {
                 sales_channel: SalesChannel::VendorDirect as i32,
                 ..Default::default()
             }),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -125,7 +126,11 @@ async fn multi_channel(cloud: Cloud) {
 
     let requested = app
         .channel_as(Some(&partner_c.name))
-        .request_support(RequestSupportRequest { subscription: bought.name.clone(), partner: partner_c.name.clone() })
+        .request_support(RequestSupportRequest {
+            subscription: bought.name.clone(),
+            partner: partner_c.name.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -174,7 +179,11 @@ async fn nothing_crosses_clouds() {
 
     let invite = app
         .relationships()
-        .invite_reseller(InviteResellerRequest { provider: provider.name.clone(), reseller: gov_reseller.name.clone() })
+        .invite_reseller(InviteResellerRequest {
+            provider: provider.name.clone(),
+            reseller: gov_reseller.name.clone(),
+            ..Default::default()
+        })
         .await;
     let relate = app
         .relationships()
@@ -182,6 +191,7 @@ async fn nothing_crosses_clouds() {
             partner: direct.name.clone(),
             customer: gov_customer.name.clone(),
             indirect_provider: String::new(),
+            ..Default::default()
         })
         .await;
     let sell = app
@@ -195,6 +205,7 @@ async fn nothing_crosses_clouds() {
                 partner_of_record: direct.name.clone(),
                 ..Default::default()
             }),
+            request_id: String::new(),
         })
         .await;
     let support = app
@@ -202,11 +213,15 @@ async fn nothing_crosses_clouds() {
         .request_support(RequestSupportRequest {
             subscription: gov_subscription.name.clone(),
             partner: direct.name.clone(),
+            ..Default::default()
         })
         .await;
     let create_customer = app
         .partners_as(Some(&direct.name))
-        .create_customer(CreateCustomerRequest { customer: Some(new_customer(Cloud::UsGovernment)) })
+        .create_customer(CreateCustomerRequest {
+            customer: Some(new_customer(Cloud::UsGovernment)),
+            ..Default::default()
+        })
         .await;
     for status in [
         expect_code(invite, Code::FailedPrecondition),
@@ -226,7 +241,7 @@ async fn a_program_partners_tenant_is_refused_as_a_customer() {
     let partner = app.enrol(ProgramRole::IndirectReseller, Cloud::UsGovernment).await;
     let customer = Customer { tenant_id: partner.tenant_id.clone(), ..new_customer(Cloud::UsGovernment) };
     let status = expect_code(
-        app.partners().create_customer(CreateCustomerRequest { customer: Some(customer) }).await,
+        app.partners().create_customer(CreateCustomerRequest { customer: Some(customer), ..Default::default() }).await,
         Code::FailedPrecondition,
     );
     assert_eq!(reason(&status), "PARTNER_AS_CUSTOMER");
@@ -246,7 +261,11 @@ async fn two_partners_racing_to_support_one_subscription_leave_exactly_one() {
         app.relate(&supporter, &customer, None).await;
         let requested = app
             .channel()
-            .request_support(RequestSupportRequest { subscription: subscription.name.clone(), partner: supporter.name })
+            .request_support(RequestSupportRequest {
+                subscription: subscription.name.clone(),
+                partner: supporter.name,
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();

@@ -23,7 +23,7 @@ fn order(partner: &Partner, customer: &Customer) -> Subscription {
 }
 
 fn create(subscription: Subscription) -> CreateSubscriptionRequest {
-    CreateSubscriptionRequest { subscription: Some(subscription) }
+    CreateSubscriptionRequest { subscription: Some(subscription), ..Default::default() }
 }
 
 fn cancel(name: &str) -> CancelSubscriptionRequest {
@@ -56,7 +56,7 @@ async fn create_subscription_validates_every_field_by_name() {
         assert_eq!(violated_field(&status), field);
     }
     let status = expect_code(
-        app.channel().create_subscription(CreateSubscriptionRequest { subscription: None }).await,
+        app.channel().create_subscription(CreateSubscriptionRequest { subscription: None, ..Default::default() }).await,
         Code::InvalidArgument,
     );
     assert_eq!(violated_field(&status), "subscription");
@@ -95,6 +95,7 @@ async fn selling_needs_an_active_relationship_an_active_seller_and_a_selling_rol
             partner: stranger.name.clone(),
             customer: customer.name.clone(),
             indirect_provider: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -140,8 +141,10 @@ async fn partners_sell_only_as_themselves_and_only_operators_register_external_p
         sales_channel: SalesChannel::EnterpriseAgreement as i32,
         ..order(&partner, &customer)
     };
-    let register =
-        |subscription: Subscription| RegisterExternalSubscriptionRequest { subscription: Some(subscription) };
+    let register = |subscription: Subscription| RegisterExternalSubscriptionRequest {
+        subscription: Some(subscription),
+        ..Default::default()
+    };
     expect_code(
         app.channel_as(Some(&partner.name)).register_external_subscription(register(external.clone())).await,
         Code::PermissionDenied,
@@ -280,7 +283,11 @@ async fn ending_a_relationship_ends_that_partners_support_assignments_for_the_cu
     let relationship = app.relate(&supporter, &customer, None).await;
     let assignment = app
         .channel()
-        .request_support(RequestSupportRequest { subscription: sold.name.clone(), partner: supporter.name.clone() })
+        .request_support(RequestSupportRequest {
+            subscription: sold.name.clone(),
+            partner: supporter.name.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

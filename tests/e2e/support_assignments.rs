@@ -9,7 +9,11 @@ use pc_tests::{TestApp, expect_code, reason, spawn_app};
 use tonic::Code;
 
 fn ask(subscription: &Subscription, partner: &Partner) -> RequestSupportRequest {
-    RequestSupportRequest { subscription: subscription.name.clone(), partner: partner.name.clone() }
+    RequestSupportRequest {
+        subscription: subscription.name.clone(),
+        partner: partner.name.clone(),
+        ..Default::default()
+    }
 }
 
 fn accept(name: &str) -> AcceptSupportAssignmentRequest {

@@ -18,7 +18,7 @@ use pc_api::relationship::v1::{
     RequestCustomerRelationshipRequest, ResellerLink, relationship_service_client::RelationshipServiceClient,
 };
 use pc_api::types::v1::Cloud;
-use pc_server::{Authenticator, ServiceRoutes, TokenIssuer};
+use pc_server::{Authenticator, ServeOptions, ServiceRoutes, TokenIssuer};
 use pc_store::{ConnectionTrait, Database};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::{
@@ -62,8 +62,21 @@ pub struct TestApp {
     backend: Backend,
 }
 
+/// How a test server differs from the default.
+#[derive(Debug, Default)]
+pub struct AppOptions {
+    /// Calls per second and burst per principal.
+    pub rate_limit: Option<(u32, u32)>,
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+}
+
 /// Starts a server over a fresh database with every service registered.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+/// [`spawn_app`] with options. With TLS, `channel` is not connected: build your own from `addr`.
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let (url, backend) = fresh_database().await;
     let db = pc_store::connect(&url, 8).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
     pc_store::db::migrate(&db).await.unwrap_or_else(|e| panic!("migrate: {e}"));
@@ -71,7 +84,9 @@ pub async fn spawn_app() -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
     let addr = listener.local_addr().expect("local addr");
     let mut services = ServiceRoutes::default();
-    let auth = Authenticator::new(TEST_SECRET);
+    let limiter = options.rate_limit.and_then(|(rate, burst)| pc_server::rate_limit::RateLimiter::new(rate, burst));
+    let auth = Authenticator::new(TEST_SECRET).with_rate_limit(limiter);
+    let tls = options.tls.is_some();
     partner_service::register(&mut services, db.clone(), auth.clone());
     relationship_service::register(&mut services, db.clone(), auth.clone());
     channel_service::register(&mut services, db.clone(), auth);
@@ -81,16 +96,15 @@ pub async fn spawn_app() -> TestApp {
         let stop = async {
             let _ = stopped.await;
         };
-        if let Err(error) = pc_server::serve(listener, services, server_db, stop, Duration::from_secs(5)).await {
+        let serve_options = ServeOptions { drain: Duration::from_secs(5), tls: options.tls };
+        if let Err(error) = pc_server::serve(listener, services, server_db, stop, serve_options).await {
             panic!("server failed: {error}");
         }
     });
     // The listener is already bound, so connecting cannot race the server's start.
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect to the test server");
+    let endpoint = Channel::from_shared(format!("http://{addr}")).expect("endpoint");
+    let channel =
+        if tls { endpoint.connect_lazy() } else { endpoint.connect().await.expect("connect to the test server") };
     TestApp {
         addr,
         channel,
@@ -192,6 +206,7 @@ impl TestApp {
                     partner_of_record: partner.name.clone(),
                     ..Default::default()
                 }),
+                request_id: String::new(),
             })
             .await
             .expect("create a subscription")
@@ -202,7 +217,11 @@ impl TestApp {
     pub async fn link(&self, provider: &Partner, reseller: &Partner) -> ResellerLink {
         let invited = self
             .relationships_as(Some(&provider.name))
-            .invite_reseller(InviteResellerRequest { provider: provider.name.clone(), reseller: reseller.name.clone() })
+            .invite_reseller(InviteResellerRequest {
+                provider: provider.name.clone(),
+                reseller: reseller.name.clone(),
+                ..Default::default()
+            })
             .await
             .expect("invite a reseller")
             .into_inner();
@@ -227,6 +246,7 @@ impl TestApp {
                 partner: partner.name.clone(),
                 customer: customer.name.clone(),
                 indirect_provider: provider.map(|p| p.name.clone()).unwrap_or_default(),
+                ..Default::default()
             })
             .await
             .expect("request a customer relationship")
@@ -244,7 +264,10 @@ impl TestApp {
     /// Enrols a partner as operator and returns it.
     pub async fn enrol(&self, role: ProgramRole, cloud: Cloud) -> Partner {
         self.partners()
-            .create_partner(pc_api::partner::v1::CreatePartnerRequest { partner: Some(new_partner(role, cloud)) })
+            .create_partner(pc_api::partner::v1::CreatePartnerRequest {
+                partner: Some(new_partner(role, cloud)),
+                ..Default::default()
+            })
             .await
             .expect("enrol a partner")
             .into_inner()
@@ -253,7 +276,10 @@ impl TestApp {
     /// Creates a customer as `subject` and returns it.
     pub async fn customer_by(&self, subject: &str, cloud: Cloud) -> Customer {
         self.partners_as(Some(subject))
-            .create_customer(pc_api::partner::v1::CreateCustomerRequest { customer: Some(new_customer(cloud)) })
+            .create_customer(pc_api::partner::v1::CreateCustomerRequest {
+                customer: Some(new_customer(cloud)),
+                ..Default::default()
+            })
             .await
             .expect("create a customer")
             .into_inner()

@@ -6,6 +6,8 @@
 
 #![allow(clippy::large_enum_variant, clippy::doc_lazy_continuation)]
 
+pub mod codec;
+
 pub mod partnercenter {
     /// Shared types (`partnercenter.type.v1`).
     pub mod r#type {

@@ -169,6 +169,11 @@ impl From<Error> for Status {
                 tracing::error!(%detail, "internal error");
                 Status::internal("internal error")
             }
+            Error::Database(error) if is_transient(&error) => Status::with_error_details(
+                Code::Aborted,
+                "the database aborted the transaction under contention; retry",
+                error_info("TRANSIENT_CONFLICT", HashMap::new()),
+            ),
             Error::Database(error) if is_connectivity(&error) => {
                 tracing::warn!(%error, "database unavailable");
                 Status::unavailable("service temporarily unavailable, retry later")
@@ -178,6 +183,34 @@ impl From<Error> for Status {
                 Status::internal("internal error")
             }
         }
+    }
+}
+
+impl Error {
+    /// Whether running the same request again may succeed: a lost compare-and-swap, a
+    /// serialization failure or deadlock (PostgreSQL 40001, 40P01), or a busy SQLite.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Conflict(_) => true,
+            Self::Database(error) => is_transient(error),
+            _ => false,
+        }
+    }
+}
+
+/// PostgreSQL serialization_failure and deadlock_detected; SQLite BUSY, LOCKED and their
+/// extended codes.
+fn is_transient(error: &DbErr) -> bool {
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            match inner.as_ref() {
+                sqlx::Error::Database(db) => {
+                    matches!(db.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "261" | "262" | "517"))
+                }
+                _ => false,
+            }
+        }
+        _ => false,
     }
 }
 

@@ -12,6 +12,6 @@ pub mod values;
 pub use error::{Error, Reason, Result};
 pub use etag::Etag;
 pub use names::{CustomerId, CustomerRelationshipId, PartnerId, ResellerLinkId, SubscriptionId, SupportAssignmentId};
-pub use page::{PageRequest, PageToken};
+pub use page::{PageRequest, PageToken, configure_key as configure_page_key};
 pub use principal::Principal;
 pub use values::{CountryCode, DisplayName, DomainName, OfferId, Quantity, TenantId};

@@ -1,11 +1,15 @@
 //! Keyset pagination for every List method: page sizes and opaque page tokens.
 //!
-//! A token carries the id of the last resource returned and a fingerprint of the query (caller and
-//! filters) that produced it. A token presented with a different query is INVALID_ARGUMENT
-//! (AIP-158), and since the next page is always "filters AND id > after", no token, however forged,
-//! lets a caller see anything its own query would not.
+//! A token carries the id of the last resource returned and an HMAC over that id and the query
+//! (caller and filters) that produced it, keyed by a secret every replica shares (derived from
+//! the token secret, see [`configure_key`]). A token of another query, or one altered or forged,
+//! is INVALID_ARGUMENT (AIP-158). And since the next page is always "the caller's own scope and
+//! filters AND id > after", even a valid token cannot show a caller anything its query would not.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use std::sync::OnceLock;
+
+use hmac::{Hmac, Mac, digest::KeyInit};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -22,9 +26,30 @@ pub struct PageRequest {
     pub after: Option<Uuid>,
 }
 
-/// Token layout: the 16 bytes of the last id, then the query fingerprint.
-const FINGERPRINT_LEN: usize = 12;
-const TOKEN_BYTES: usize = 16 + FINGERPRINT_LEN;
+/// Token layout: the 16 bytes of the last id, then a truncated HMAC-SHA256 tag.
+const TAG_LEN: usize = 16;
+const TOKEN_BYTES: usize = 16 + TAG_LEN;
+
+/// HMAC-SHA256 key, padded to the hash's block size (as HMAC itself pads shorter keys).
+static SIGNING_KEY: OnceLock<[u8; 64]> = OnceLock::new();
+
+/// Sets the page-token key once per process. Servers call it with their token secret, so tokens
+/// survive restarts and work on every replica; until then (unit tests) an all-zero key is used.
+pub fn configure_key(secret: &[u8]) {
+    let digest = Sha256::digest([&b"partnercenter page tokens v1:"[..], secret].concat());
+    let mut key = [0; 64];
+    key[..32].copy_from_slice(&digest);
+    let _ = SIGNING_KEY.set(key);
+}
+
+/// The MAC of a token for `after` in `query`, ready to finalize or verify.
+fn mac_over(after: &Uuid, query: &str) -> Hmac<Sha256> {
+    let key = SIGNING_KEY.get().copied().unwrap_or([0; 64]);
+    let mut mac = <Hmac<Sha256> as KeyInit>::new(&key.into());
+    mac.update(after.as_bytes());
+    mac.update(query.as_bytes());
+    mac
+}
 
 impl PageRequest {
     /// `query` describes the caller and the filters, e.g. `partners/…|cloud=GLOBAL`.
@@ -62,7 +87,7 @@ impl PageToken {
     pub fn encode(after: Uuid, query: &str) -> String {
         let mut bytes = Vec::with_capacity(TOKEN_BYTES);
         bytes.extend_from_slice(after.as_bytes());
-        bytes.extend_from_slice(&fingerprint(query));
+        bytes.extend_from_slice(&mac_over(&after, query).finalize().into_bytes()[..TAG_LEN]);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
@@ -75,22 +100,14 @@ impl PageToken {
         if bytes.len() != TOKEN_BYTES {
             return Err(invalid());
         }
-        let (id, fingerprint_bytes) = bytes.split_at(16);
-        if fingerprint_bytes != fingerprint(query) {
-            return Err(Error::invalid(
-                "page_token",
-                "belongs to a different query: keep the filters of the first page",
-            ));
-        }
-        Uuid::from_slice(id).map_err(|_| invalid())
+        let (id, received) = bytes.split_at(16);
+        let after = Uuid::from_slice(id).map_err(|_| invalid())?;
+        // verify_* compares in constant time.
+        mac_over(&after, query).verify_truncated_left(received).map_err(|_| {
+            Error::invalid("page_token", "was altered or belongs to another query: keep the filters of the first page")
+        })?;
+        Ok(after)
     }
-}
-
-fn fingerprint(query: &str) -> [u8; FINGERPRINT_LEN] {
-    let digest = Sha256::digest(query.as_bytes());
-    let mut out = [0; FINGERPRINT_LEN];
-    out.copy_from_slice(&digest[..FINGERPRINT_LEN]);
-    out
 }
 
 #[cfg(test)]
@@ -103,6 +120,14 @@ mod tests {
         let token = PageToken::encode(id, "operator|cloud=GLOBAL");
         let page = PageRequest::parse(10, &token, "operator|cloud=GLOBAL").ok();
         assert_eq!(page, Some(PageRequest { size: 10, after: Some(id) }));
+    }
+
+    #[test]
+    fn altered_tokens_are_refused() {
+        let token = PageToken::encode(Uuid::now_v7(), "q");
+        let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap_or_default();
+        bytes[3] ^= 1;
+        assert!(PageToken::decode(&URL_SAFE_NO_PAD.encode(bytes), "q").is_err());
     }
 
     #[test]

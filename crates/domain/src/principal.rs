@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::{CustomerId, Error, PartnerId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Principal {
     /// The vendor's operator: enrols partners, registers external subscriptions, reads anything.
     Operator,

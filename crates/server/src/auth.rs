@@ -9,7 +9,10 @@ use std::{sync::Arc, time::Duration};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use pc_domain::Principal;
 use serde::{Deserialize, Serialize};
-use tonic::{Request, Status, service::Interceptor};
+use tonic::{Code, Request, Status, service::Interceptor};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::rate_limit::RateLimiter;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -19,11 +22,12 @@ struct Claims {
     iat: u64,
 }
 
-/// Verifies bearer tokens; cheap to clone.
+/// Verifies bearer tokens and applies the per-principal rate limit; cheap to clone.
 #[derive(Clone)]
 pub struct Authenticator {
     key: Arc<DecodingKey>,
     validation: Arc<Validation>,
+    rate_limit: Option<Arc<RateLimiter>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -37,7 +41,20 @@ impl Authenticator {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 30;
-        Self { key: Arc::new(DecodingKey::from_secret(secret.as_bytes())), validation: Arc::new(validation) }
+        // Page tokens are signed with a key derived from the same secret, so every replica
+        // accepts the tokens of every other.
+        pc_domain::configure_page_key(secret.as_bytes());
+        Self {
+            key: Arc::new(DecodingKey::from_secret(secret.as_bytes())),
+            validation: Arc::new(validation),
+            rate_limit: None,
+        }
+    }
+
+    /// Limits each principal's calls (RESOURCE_EXHAUSTED with a retry delay past the limit).
+    pub fn with_rate_limit(mut self, limiter: Option<RateLimiter>) -> Self {
+        self.rate_limit = limiter.map(Arc::new);
+        self
     }
 
     /// The principal a raw `authorization` header value stands for.
@@ -59,6 +76,15 @@ impl Interceptor for Authenticator {
         let header = request.metadata().get("authorization").and_then(|value| value.to_str().ok());
         let principal = self.authenticate(header)?;
         tracing::Span::current().record("principal", tracing::field::display(&principal));
+        if let Some(limiter) = &self.rate_limit
+            && let Err(wait) = limiter.check(principal)
+        {
+            return Err(Status::with_error_details(
+                Code::ResourceExhausted,
+                format!("rate limit exceeded for {principal}; retry in {} ms", wait.as_millis().max(1)),
+                ErrorDetails::with_retry_info(Some(wait)),
+            ));
+        }
         request.extensions_mut().insert(principal);
         Ok(request)
     }

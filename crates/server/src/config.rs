@@ -1,9 +1,12 @@
 //! Configuration shared by every binary: environment variables (twelve-factor), each overridable
 //! by the flag of the same name.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+use crate::{Authenticator, ServeOptions, rate_limit::RateLimiter};
 
 /// Shortest accepted HS256 secret: 256 bits, as RFC 7518 requires for HS256 keys.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -30,6 +33,26 @@ pub struct ServerConfig {
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
 
+    /// Calls each principal may make per second; 0 turns the limit off.
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 0)]
+    pub rate_limit_per_second: u32,
+
+    /// Calls a principal may make at once before the per-second rate applies.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 100)]
+    pub rate_limit_burst: u32,
+
+    /// PEM certificate chain to serve TLS with (requires TLS_KEY_FILE).
+    #[arg(long, env = "TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of TLS_CERT_FILE.
+    #[arg(long, env = "TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// PEM CA bundle; when set, clients must present a certificate it signed (mTLS).
+    #[arg(long, env = "TLS_CLIENT_CA_FILE")]
+    pub tls_client_ca_file: Option<PathBuf>,
+
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -48,6 +71,34 @@ impl ServerConfig {
             }
             other => Ok(other),
         }
+    }
+}
+
+impl ServerConfig {
+    /// The authenticator for `secret`, with the configured rate limit.
+    pub fn authenticator(&self, secret: &str) -> Authenticator {
+        Authenticator::new(secret).with_rate_limit(RateLimiter::new(self.rate_limit_per_second, self.rate_limit_burst))
+    }
+
+    /// TLS settings from the certificate files, if any are configured.
+    pub fn tls(&self) -> Result<Option<ServerTlsConfig>, String> {
+        let read = |path: &PathBuf| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (None, None) if self.tls_client_ca_file.is_none() => Ok(None),
+            (Some(cert), Some(key)) => {
+                let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+                if let Some(ca) = &self.tls_client_ca_file {
+                    tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
+                }
+                Ok(Some(tls))
+            }
+            _ => Err("TLS needs both TLS_CERT_FILE and TLS_KEY_FILE (and TLS_CLIENT_CA_FILE only with them)".into()),
+        }
+    }
+
+    /// How to serve: drain deadline and TLS.
+    pub fn serve_options(&self) -> Result<ServeOptions, String> {
+        Ok(ServeOptions { drain: self.shutdown_timeout(), tls: self.tls()? })
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod convert;
+pub mod rate_limit;
 pub mod serve;
 pub mod shutdown;
 pub mod standalone;
@@ -13,4 +14,4 @@ pub mod telemetry;
 
 pub use auth::{Authenticator, TokenIssuer, principal_of};
 pub use config::{LogFormat, ServerConfig};
-pub use serve::{ServiceRoutes, serve};
+pub use serve::{ServeOptions, ServiceRoutes, serve};

@@ -8,7 +8,7 @@ use pc_domain::Error;
 use pc_store::Database;
 use tokio::{net::TcpListener, sync::oneshot};
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::service::RoutesBuilder;
+use tonic::{service::RoutesBuilder, transport::ServerTlsConfig};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 /// How often health re-checks the database.
@@ -27,15 +27,25 @@ impl std::fmt::Debug for ServiceRoutes {
     }
 }
 
+/// How a server runs beyond its services.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// How long in-flight calls may finish after shutdown begins.
+    pub drain: Duration,
+    /// Serve TLS (and require client certificates, if it names a client CA).
+    pub tls: Option<ServerTlsConfig>,
+}
+
 /// Serves `services` on `listener` until `shutdown` resolves, then marks health NOT_SERVING, stops
-/// accepting, and gives in-flight calls `drain` to finish.
+/// accepting, and gives in-flight calls `options.drain` to finish.
 pub async fn serve(
     listener: TcpListener,
     services: ServiceRoutes,
     db: Database,
     shutdown: impl Future<Output = ()> + Send,
-    drain: Duration,
+    options: ServeOptions,
 ) -> Result<(), Error> {
+    let drain = options.drain;
     let addr = listener.local_addr().map_err(Error::internal)?;
     let (health, health_service) = tonic_health::server::health_reporter();
     set_status(&health, &services.names, ServingStatus::Serving).await;
@@ -63,7 +73,11 @@ pub async fn serve(
     let monitor = tokio::spawn(follow_database(health.clone(), services.names.clone(), db));
 
     let (stop_accepting, stopped) = oneshot::channel::<()>();
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = options.tls {
+        builder = builder.tls_config(tls).map_err(|e| Error::internal(format!("TLS configuration: {e}")))?;
+    }
+    let server = builder
         .trace_fn(
             |request| tracing::info_span!("rpc", method = %request.uri().path(), principal = tracing::field::Empty),
         )

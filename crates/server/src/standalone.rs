@@ -54,7 +54,8 @@ async fn serve(config: ServerConfig, register: Register) -> Result<(), String> {
     let db = pc_store::connect(database_url, config.db_max_connections).await.map_err(|e| e.to_string())?;
     let listener =
         tokio::net::TcpListener::bind(listen_addr).await.map_err(|e| format!("cannot bind {listen_addr}: {e}"))?;
+    let options = config.serve_options()?;
     let mut services = ServiceRoutes::default();
-    register(&mut services, db.clone(), Authenticator::new(secret));
-    crate::serve(listener, services, db, shutdown::signal(), config.shutdown_timeout()).await.map_err(|e| e.to_string())
+    register(&mut services, db.clone(), config.authenticator(secret));
+    crate::serve(listener, services, db, shutdown::signal(), options).await.map_err(|e| e.to_string())
 }

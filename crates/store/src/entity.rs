@@ -4,6 +4,7 @@
 pub mod audit_event;
 pub mod customer;
 pub mod customer_relationship;
+pub mod idempotency_key;
 pub mod partner;
 pub mod reseller_link;
 pub mod subscription;

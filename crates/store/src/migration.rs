@@ -10,6 +10,7 @@ use sea_orm_migration::prelude::*;
 mod m20261126_000001_create_directory;
 mod m20261126_000002_create_relationships;
 mod m20261126_000003_create_channel;
+mod m20261126_000004_create_idempotency_keys;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_directory::Migration),
             Box::new(m20261126_000002_create_relationships::Migration),
             Box::new(m20261126_000003_create_channel::Migration),
+            Box::new(m20261126_000004_create_idempotency_keys::Migration),
         ]
     }
 }

@@ -17,6 +17,7 @@ use pc_api::channel::v1::{
     channel_service_server::{ChannelService, ChannelServiceServer},
 };
 use pc_server::{Authenticator, ServiceRoutes, principal_of};
+use pc_store::retry::with_retries;
 use pc_store::{Database, lifecycle::Transition};
 use tonic::{Request, Response, Status, server::NamedService};
 
@@ -39,7 +40,8 @@ impl ChannelService for ChannelApi {
         request: Request<CreateSubscriptionRequest>,
     ) -> Result<Response<Subscription>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(subscriptions::create_subscription(&self.db, caller, request.into_inner()).await?))
+        let request = request.into_inner();
+        Ok(Response::new(with_retries(|| subscriptions::create_subscription(&self.db, caller, request.clone())).await?))
     }
 
     async fn register_external_subscription(
@@ -47,7 +49,10 @@ impl ChannelService for ChannelApi {
         request: Request<RegisterExternalSubscriptionRequest>,
     ) -> Result<Response<Subscription>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(subscriptions::register_external_subscription(&self.db, caller, request.into_inner()).await?))
+        let request = request.into_inner();
+        Ok(Response::new(
+            with_retries(|| subscriptions::register_external_subscription(&self.db, caller, request.clone())).await?,
+        ))
     }
 
     async fn get_subscription(
@@ -71,7 +76,8 @@ impl ChannelService for ChannelApi {
         request: Request<UpdateSubscriptionRequest>,
     ) -> Result<Response<Subscription>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(subscriptions::update_subscription(&self.db, caller, request.into_inner()).await?))
+        let request = request.into_inner();
+        Ok(Response::new(with_retries(|| subscriptions::update_subscription(&self.db, caller, request.clone())).await?))
     }
 
     async fn cancel_subscription(
@@ -80,7 +86,7 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<Subscription>, Status> {
         let caller = principal_of(&request)?;
         let CancelSubscriptionRequest { name, etag } = request.into_inner();
-        Ok(Response::new(subscriptions::cancel_subscription(&self.db, caller, &name, &etag).await?))
+        Ok(Response::new(with_retries(|| subscriptions::cancel_subscription(&self.db, caller, &name, &etag)).await?))
     }
 
     async fn request_support(
@@ -88,7 +94,10 @@ impl ChannelService for ChannelApi {
         request: Request<RequestSupportRequest>,
     ) -> Result<Response<SupportAssignment>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(support_assignments::request_support(&self.db, caller, request.into_inner()).await?))
+        let request = request.into_inner();
+        Ok(Response::new(
+            with_retries(|| support_assignments::request_support(&self.db, caller, request.clone())).await?,
+        ))
     }
 
     async fn accept_support_assignment(
@@ -97,7 +106,10 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<SupportAssignment>, Status> {
         let caller = principal_of(&request)?;
         let AcceptSupportAssignmentRequest { name, etag } = request.into_inner();
-        Ok(Response::new(support_assignments::transition(&self.db, caller, Transition::Accept, &name, &etag).await?))
+        Ok(Response::new(
+            with_retries(|| support_assignments::transition(&self.db, caller, Transition::Accept, &name, &etag))
+                .await?,
+        ))
     }
 
     async fn decline_support_assignment(
@@ -106,7 +118,10 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<SupportAssignment>, Status> {
         let caller = principal_of(&request)?;
         let DeclineSupportAssignmentRequest { name, etag } = request.into_inner();
-        Ok(Response::new(support_assignments::transition(&self.db, caller, Transition::Decline, &name, &etag).await?))
+        Ok(Response::new(
+            with_retries(|| support_assignments::transition(&self.db, caller, Transition::Decline, &name, &etag))
+                .await?,
+        ))
     }
 
     async fn end_support_assignment(
@@ -115,7 +130,9 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<SupportAssignment>, Status> {
         let caller = principal_of(&request)?;
         let EndSupportAssignmentRequest { name, etag } = request.into_inner();
-        Ok(Response::new(support_assignments::transition(&self.db, caller, Transition::End, &name, &etag).await?))
+        Ok(Response::new(
+            with_retries(|| support_assignments::transition(&self.db, caller, Transition::End, &name, &etag)).await?,
+        ))
     }
 
     async fn get_support_assignment(

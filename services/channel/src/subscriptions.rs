@@ -22,6 +22,7 @@ use pc_store::{
     ConnectionTrait, Database, TransactionTrait, audit, customer_relationships, customers,
     entity::subscription::Model,
     enums::DbEnum,
+    idempotency::{self, IdempotencyKey},
     partners, reseller_links, rules,
     subscriptions::{self, NewSubscription, SubscriptionChanges, SubscriptionFilter, SubscriptionScope},
     support_assignments,
@@ -93,12 +94,17 @@ pub async fn create_subscription(
     caller: Principal,
     request: CreateSubscriptionRequest,
 ) -> Result<Subscription, Error> {
+    let key = IdempotencyKey::of(&caller, "CreateSubscription", &request.request_id, &request)?;
     let input = request.subscription.ok_or_else(|| Error::invalid("subscription", "is required"))?;
     let offer = parse_offer(&input)?;
     let partner_id = PartnerId::parse("subscription.partner_of_record", &input.partner_of_record)?;
     caller.require_partner_or_operator(partner_id, "sell as this partner")?;
 
     let txn = db.begin().await?;
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+        return Ok(previous);
+    }
+    idempotency::claim(&txn, key.as_ref()).await?;
     let partner = partners::get(&txn, partner_id).await?;
     let customer =
         customers::find(&txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
@@ -146,6 +152,7 @@ pub async fn create_subscription(
         billing_partner: Some(billing_partner),
     };
     let subscription = insert_and_audit(&txn, &caller, "CreateSubscription", new).await?;
+    idempotency::complete(&txn, key.as_ref(), &subscription).await?;
     txn.commit().await?;
     tracing::info!(subscription = %subscription.name, "subscription created");
     Ok(subscription)
@@ -156,6 +163,7 @@ pub async fn register_external_subscription(
     caller: Principal,
     request: RegisterExternalSubscriptionRequest,
 ) -> Result<Subscription, Error> {
+    let key = IdempotencyKey::of(&caller, "RegisterExternalSubscription", &request.request_id, &request)?;
     let input = request.subscription.ok_or_else(|| Error::invalid("subscription", "is required"))?;
     let offer = parse_offer(&input)?;
     let sales_channel: SalesChannel = required_enum("subscription.sales_channel", input.sales_channel)?;
@@ -174,6 +182,10 @@ pub async fn register_external_subscription(
     caller.require_operator("register subscriptions bought outside the program")?;
 
     let txn = db.begin().await?;
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+        return Ok(previous);
+    }
+    idempotency::claim(&txn, key.as_ref()).await?;
     customers::find(&txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
     let new = NewSubscription {
         customer: offer.customer,
@@ -185,6 +197,7 @@ pub async fn register_external_subscription(
         billing_partner: None,
     };
     let subscription = insert_and_audit(&txn, &caller, "RegisterExternalSubscription", new).await?;
+    idempotency::complete(&txn, key.as_ref(), &subscription).await?;
     txn.commit().await?;
     Ok(subscription)
 }

@@ -20,6 +20,7 @@ use pc_store::{
     db::is_unique_violation,
     entity::{subscription, support_assignment::Model},
     enums::DbEnum,
+    idempotency::{self, IdempotencyKey},
     lifecycle::{self, LifecycleRow, Transition},
     partners, rules, subscriptions,
     support_assignments::{self, AssignmentFilter, AssignmentScope, TABLE},
@@ -77,11 +78,16 @@ pub async fn request_support(
     caller: Principal,
     request: RequestSupportRequest,
 ) -> Result<SupportAssignment, Error> {
+    let key = IdempotencyKey::of(&caller, "RequestSupport", &request.request_id, &request)?;
     let subscription_id = SubscriptionId::parse("subscription", &request.subscription)?;
     let partner_id = PartnerId::parse("partner", &request.partner)?;
     caller.require_partner_or_operator(partner_id, "request support as this partner")?;
 
     let txn = db.begin().await?;
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+        return Ok(previous);
+    }
+    idempotency::claim(&txn, key.as_ref()).await?;
     let subscription =
         subscriptions::find(&txn, subscription_id).await?.ok_or_else(|| Error::not_found(subscription_id.name()))?;
     partner_may_support(&txn, partner_id, &subscription).await?;
@@ -94,6 +100,7 @@ pub async fn request_support(
         serde_json::json!({ "subscription": assignment.subscription, "partner": assignment.partner, "state": "REQUESTED" }),
     )
     .await?;
+    idempotency::complete(&txn, key.as_ref(), &assignment).await?;
     txn.commit().await?;
     tracing::info!(assignment = %assignment.name, "support requested");
     Ok(assignment)

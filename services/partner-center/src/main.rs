@@ -10,7 +10,7 @@
 use std::{process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
-use pc_server::{Authenticator, ServerConfig, ServiceRoutes, TokenIssuer, auth::random_secret, shutdown, telemetry};
+use pc_server::{ServerConfig, ServiceRoutes, TokenIssuer, auth::random_secret, shutdown, telemetry};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://partner-center.db?mode=rwc";
@@ -48,6 +48,17 @@ enum Command {
         /// A service name to check; empty checks the server as a whole.
         #[arg(long, default_value = "")]
         service: String,
+        /// Use TLS, trusting this PEM CA bundle.
+        #[arg(long)]
+        ca_file: Option<std::path::PathBuf>,
+        /// Client certificate and key (PEM) for servers that require mTLS.
+        #[arg(long, requires = "key_file")]
+        cert_file: Option<std::path::PathBuf>,
+        #[arg(long, requires = "cert_file")]
+        key_file: Option<std::path::PathBuf>,
+        /// Server name to verify, when it differs from the address's host.
+        #[arg(long)]
+        domain: Option<String>,
     },
 }
 
@@ -62,7 +73,10 @@ async fn main() -> ExitCode {
         Command::Serve => serve(cli.server).await,
         Command::Migrate => migrate(&cli.server).await,
         Command::Token { sub, ttl } => token(&cli.server, &sub, ttl),
-        Command::Health { addr, service } => health(&addr, service).await,
+        Command::Health { addr, service, ca_file, cert_file, key_file, domain } => {
+            let tls = HealthTls { ca_file, cert_file, key_file, domain };
+            health(&addr, service, &tls).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -100,14 +114,13 @@ async fn serve(config: ServerConfig) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     println!("partner-center listening on {local}");
 
-    let auth = Authenticator::new(&secret);
+    let options = config.serve_options()?;
+    let auth = config.authenticator(&secret);
     let mut services = ServiceRoutes::default();
     partner_service::register(&mut services, db.clone(), auth.clone());
     relationship_service::register(&mut services, db.clone(), auth.clone());
     channel_service::register(&mut services, db.clone(), auth);
-    pc_server::serve(listener, services, db, shutdown::signal(), config.shutdown_timeout())
-        .await
-        .map_err(|e| e.to_string())
+    pc_server::serve(listener, services, db, shutdown::signal(), options).await.map_err(|e| e.to_string())
 }
 
 async fn migrate(config: &ServerConfig) -> Result<(), String> {
@@ -126,10 +139,32 @@ fn token(config: &ServerConfig, subject: &str, ttl: Duration) -> Result<(), Stri
     Ok(())
 }
 
-async fn health(addr: &str, service: String) -> Result<(), String> {
-    let endpoint = if addr.contains("://") { addr.to_owned() } else { format!("http://{addr}") };
-    let channel = tonic::transport::Endpoint::from_shared(endpoint)
-        .map_err(|e| e.to_string())?
+/// How `health` reaches a TLS server.
+struct HealthTls {
+    ca_file: Option<std::path::PathBuf>,
+    cert_file: Option<std::path::PathBuf>,
+    key_file: Option<std::path::PathBuf>,
+    domain: Option<String>,
+}
+
+async fn health(addr: &str, service: String, tls: &HealthTls) -> Result<(), String> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let read =
+        |path: &std::path::PathBuf| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    let scheme = if tls.ca_file.is_some() { "https" } else { "http" };
+    let endpoint = if addr.contains("://") { addr.to_owned() } else { format!("{scheme}://{addr}") };
+    let mut endpoint = tonic::transport::Endpoint::from_shared(endpoint).map_err(|e| e.to_string())?;
+    if let Some(ca) = &tls.ca_file {
+        let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
+        if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+            config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        if let Some(domain) = &tls.domain {
+            config = config.domain_name(domain);
+        }
+        endpoint = endpoint.tls_config(config).map_err(|e| e.to_string())?;
+    }
+    let channel = endpoint
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(3))
         .connect()

@@ -19,6 +19,7 @@ use pc_store::{
     db::lock_tenant,
     entity::customer::Model,
     enums::DbEnum,
+    idempotency::{self, IdempotencyKey},
     partners,
 };
 use serde_json::json;
@@ -54,12 +55,17 @@ pub async fn create_customer(
     caller: Principal,
     request: CreateCustomerRequest,
 ) -> Result<Customer, Error> {
+    let key = IdempotencyKey::of(&caller, "CreateCustomer", &request.request_id, &request)?;
     let new = parse_new_customer(request, &caller)?;
     if let Principal::Customer(_) = caller {
         return Err(Error::denied("customers are created by operators and partners"));
     }
 
     let txn = db.begin().await?;
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+        return Ok(previous);
+    }
+    idempotency::claim(&txn, key.as_ref()).await?;
     if let Principal::Partner(partner_id) = caller {
         // The creating partner must be enrolled, active, and of the customer's cloud.
         let partner = partners::find(&txn, partner_id)
@@ -105,6 +111,7 @@ pub async fn create_customer(
         }),
     )
     .await?;
+    idempotency::complete(&txn, key.as_ref(), &customer).await?;
     txn.commit().await?;
     tracing::info!(customer = %customer.name, "customer created");
     Ok(customer)

@@ -15,6 +15,7 @@ use pc_api::partner::v1::{
 };
 use pc_server::{Authenticator, ServiceRoutes, principal_of};
 use pc_store::Database;
+use pc_store::retry::with_retries;
 use tonic::{Request, Response, Status, server::NamedService};
 
 /// The PartnerService implementation over one database.
@@ -39,7 +40,8 @@ pub fn register(services: &mut ServiceRoutes, db: Database, auth: Authenticator)
 impl PartnerService for PartnerApi {
     async fn create_partner(&self, request: Request<CreatePartnerRequest>) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(partners::create_partner(&self.db, caller, request.into_inner()).await?))
+        let request = request.into_inner();
+        Ok(Response::new(with_retries(|| partners::create_partner(&self.db, caller, request.clone())).await?))
     }
 
     async fn get_partner(&self, request: Request<GetPartnerRequest>) -> Result<Response<Partner>, Status> {
@@ -57,16 +59,15 @@ impl PartnerService for PartnerApi {
 
     async fn update_partner(&self, request: Request<UpdatePartnerRequest>) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(partners::update_partner(&self.db, caller, request.into_inner()).await?))
+        let request = request.into_inner();
+        Ok(Response::new(with_retries(|| partners::update_partner(&self.db, caller, request.clone())).await?))
     }
 
     async fn suspend_partner(&self, request: Request<SuspendPartnerRequest>) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
-        let request = request.into_inner();
-        Ok(Response::new(
-            partners::change_state(&self.db, caller, partners::StateChange::Suspend, &request.name, &request.etag)
-                .await?,
-        ))
+        let SuspendPartnerRequest { name, etag } = request.into_inner();
+        let change = partners::StateChange::Suspend;
+        Ok(Response::new(with_retries(|| partners::change_state(&self.db, caller, change, &name, &etag)).await?))
     }
 
     async fn reactivate_partner(
@@ -74,16 +75,15 @@ impl PartnerService for PartnerApi {
         request: Request<ReactivatePartnerRequest>,
     ) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
-        let request = request.into_inner();
-        Ok(Response::new(
-            partners::change_state(&self.db, caller, partners::StateChange::Reactivate, &request.name, &request.etag)
-                .await?,
-        ))
+        let ReactivatePartnerRequest { name, etag } = request.into_inner();
+        let change = partners::StateChange::Reactivate;
+        Ok(Response::new(with_retries(|| partners::change_state(&self.db, caller, change, &name, &etag)).await?))
     }
 
     async fn create_customer(&self, request: Request<CreateCustomerRequest>) -> Result<Response<Customer>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(customers::create_customer(&self.db, caller, request.into_inner()).await?))
+        let request = request.into_inner();
+        Ok(Response::new(with_retries(|| customers::create_customer(&self.db, caller, request.clone())).await?))
     }
 
     async fn get_customer(&self, request: Request<GetCustomerRequest>) -> Result<Response<Customer>, Status> {

@@ -15,6 +15,7 @@ use pc_store::{
     db::lock_tenant,
     entity::partner::Model,
     enums::DbEnum,
+    idempotency::{self, IdempotencyKey},
     partners::{self, NewPartner, PartnerChanges, PartnerFilter},
 };
 use serde_json::json;
@@ -50,10 +51,15 @@ fn parse_new_partner(request: CreatePartnerRequest) -> Result<NewPartner, Error>
 }
 
 pub async fn create_partner(db: &Database, caller: Principal, request: CreatePartnerRequest) -> Result<Partner, Error> {
+    let key = IdempotencyKey::of(&caller, "CreatePartner", &request.request_id, &request)?;
     let new = parse_new_partner(request)?;
     caller.require_operator("enrol partners")?;
 
     let txn = db.begin().await?;
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+        return Ok(previous);
+    }
+    idempotency::claim(&txn, key.as_ref()).await?;
     lock_tenant(&txn, new.cloud.to_db(), new.tenant_id.0).await?;
     if customer_relationships::tenant_has_active_relationship(&txn, new.cloud, new.tenant_id).await? {
         return Err(Error::rule(
@@ -78,6 +84,7 @@ pub async fn create_partner(db: &Database, caller: Principal, request: CreatePar
         }),
     )
     .await?;
+    idempotency::complete(&txn, key.as_ref(), &partner).await?;
     txn.commit().await?;
     tracing::info!(partner = %partner.name, "partner enrolled");
     Ok(partner)

@@ -23,6 +23,7 @@ use pc_store::{
     db::lock_tenant,
     entity::{customer, customer_relationship::Model, partner},
     enums::DbEnum,
+    idempotency::{self, IdempotencyKey},
     lifecycle::{self, LifecycleRow, Transition},
     partners, reseller_links, rules, subscriptions, support_assignments,
 };
@@ -85,12 +86,17 @@ pub async fn request_customer_relationship(
     caller: Principal,
     request: RequestCustomerRelationshipRequest,
 ) -> Result<CustomerRelationship, Error> {
+    let key = IdempotencyKey::of(&caller, "RequestCustomerRelationship", &request.request_id, &request)?;
     let partner_id = PartnerId::parse("partner", &request.partner)?;
     let customer_id = CustomerId::parse("customer", &request.customer)?;
     let provider_id = PartnerId::parse_optional("indirect_provider", &request.indirect_provider)?;
     caller.require_partner_or_operator(partner_id, "request relationships for this partner")?;
 
     let txn = db.begin().await?;
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+        return Ok(previous);
+    }
+    idempotency::claim(&txn, key.as_ref()).await?;
     let partner = partners::get(&txn, partner_id).await?;
     let customer = customers::find(&txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
     rules::partner_active(&partner)?;
@@ -130,6 +136,7 @@ pub async fn request_customer_relationship(
         }),
     )
     .await?;
+    idempotency::complete(&txn, key.as_ref(), &relationship).await?;
     txn.commit().await?;
     tracing::info!(relationship = %relationship.name, "customer relationship requested");
     Ok(relationship)

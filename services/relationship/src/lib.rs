@@ -17,6 +17,7 @@ use pc_api::relationship::v1::{
     relationship_service_server::{RelationshipService, RelationshipServiceServer},
 };
 use pc_server::{Authenticator, ServiceRoutes, principal_of};
+use pc_store::retry::with_retries;
 use pc_store::{Database, lifecycle::Transition};
 use tonic::{Request, Response, Status, server::NamedService};
 
@@ -36,7 +37,8 @@ pub fn register(services: &mut ServiceRoutes, db: Database, auth: Authenticator)
 impl RelationshipService for RelationshipApi {
     async fn invite_reseller(&self, request: Request<InviteResellerRequest>) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(reseller_links::invite_reseller(&self.db, caller, request.into_inner()).await?))
+        let request = request.into_inner();
+        Ok(Response::new(with_retries(|| reseller_links::invite_reseller(&self.db, caller, request.clone())).await?))
     }
 
     async fn accept_reseller_link(
@@ -45,7 +47,9 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let AcceptResellerLinkRequest { name, etag } = request.into_inner();
-        Ok(Response::new(reseller_links::transition(&self.db, caller, Transition::Accept, &name, &etag).await?))
+        Ok(Response::new(
+            with_retries(|| reseller_links::transition(&self.db, caller, Transition::Accept, &name, &etag)).await?,
+        ))
     }
 
     async fn decline_reseller_link(
@@ -54,7 +58,9 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let DeclineResellerLinkRequest { name, etag } = request.into_inner();
-        Ok(Response::new(reseller_links::transition(&self.db, caller, Transition::Decline, &name, &etag).await?))
+        Ok(Response::new(
+            with_retries(|| reseller_links::transition(&self.db, caller, Transition::Decline, &name, &etag)).await?,
+        ))
     }
 
     async fn end_reseller_link(
@@ -63,7 +69,9 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let EndResellerLinkRequest { name, etag } = request.into_inner();
-        Ok(Response::new(reseller_links::transition(&self.db, caller, Transition::End, &name, &etag).await?))
+        Ok(Response::new(
+            with_retries(|| reseller_links::transition(&self.db, caller, Transition::End, &name, &etag)).await?,
+        ))
     }
 
     async fn get_reseller_link(
@@ -87,8 +95,10 @@ impl RelationshipService for RelationshipApi {
         request: Request<RequestCustomerRelationshipRequest>,
     ) -> Result<Response<CustomerRelationship>, Status> {
         let caller = principal_of(&request)?;
+        let request = request.into_inner();
         Ok(Response::new(
-            customer_relationships::request_customer_relationship(&self.db, caller, request.into_inner()).await?,
+            with_retries(|| customer_relationships::request_customer_relationship(&self.db, caller, request.clone()))
+                .await?,
         ))
     }
 
@@ -98,7 +108,10 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<CustomerRelationship>, Status> {
         let caller = principal_of(&request)?;
         let AcceptCustomerRelationshipRequest { name, etag } = request.into_inner();
-        Ok(Response::new(customer_relationships::transition(&self.db, caller, Transition::Accept, &name, &etag).await?))
+        Ok(Response::new(
+            with_retries(|| customer_relationships::transition(&self.db, caller, Transition::Accept, &name, &etag))
+                .await?,
+        ))
     }
 
     async fn decline_customer_relationship(
@@ -108,7 +121,8 @@ impl RelationshipService for RelationshipApi {
         let caller = principal_of(&request)?;
         let DeclineCustomerRelationshipRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            customer_relationships::transition(&self.db, caller, Transition::Decline, &name, &etag).await?,
+            with_retries(|| customer_relationships::transition(&self.db, caller, Transition::Decline, &name, &etag))
+                .await?,
         ))
     }
 
@@ -118,7 +132,10 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<CustomerRelationship>, Status> {
         let caller = principal_of(&request)?;
         let EndCustomerRelationshipRequest { name, etag } = request.into_inner();
-        Ok(Response::new(customer_relationships::transition(&self.db, caller, Transition::End, &name, &etag).await?))
+        Ok(Response::new(
+            with_retries(|| customer_relationships::transition(&self.db, caller, Transition::End, &name, &etag))
+                .await?,
+        ))
     }
 
     async fn get_customer_relationship(

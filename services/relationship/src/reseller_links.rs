@@ -16,6 +16,7 @@ use pc_store::{
     ConnectionTrait, Database, TransactionTrait, audit,
     entity::reseller_link::Model,
     enums::DbEnum,
+    idempotency::{self, IdempotencyKey},
     lifecycle::{self, LifecycleRow, Transition},
     partners,
     reseller_links::{self, LinkFilter, TABLE},
@@ -41,6 +42,7 @@ pub async fn invite_reseller(
     caller: Principal,
     request: InviteResellerRequest,
 ) -> Result<ResellerLink, Error> {
+    let key = IdempotencyKey::of(&caller, "InviteReseller", &request.request_id, &request)?;
     let provider_id = PartnerId::parse("provider", &request.provider)?;
     let reseller_id = PartnerId::parse("reseller", &request.reseller)?;
     if provider_id == reseller_id {
@@ -49,6 +51,10 @@ pub async fn invite_reseller(
     caller.require_partner_or_operator(provider_id, "invite resellers for this provider")?;
 
     let txn = db.begin().await?;
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+        return Ok(previous);
+    }
+    idempotency::claim(&txn, key.as_ref()).await?;
     let provider = partners::get(&txn, provider_id).await?;
     let reseller = partners::get(&txn, reseller_id).await?;
     rules::partner_role(&provider, ProgramRole::IndirectProvider, "invite resellers")?;
@@ -65,6 +71,7 @@ pub async fn invite_reseller(
         serde_json::json!({ "provider": link.provider, "reseller": link.reseller, "state": "INVITED" }),
     )
     .await?;
+    idempotency::complete(&txn, key.as_ref(), &link).await?;
     txn.commit().await?;
     tracing::info!(link = %link.name, provider = %link.provider, reseller = %link.reseller, "reseller invited");
     Ok(link)

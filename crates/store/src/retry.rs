@@ -1,0 +1,72 @@
+//! Bounded retries of whole requests. A handler runs in one transaction that rolls back on any
+//! error, so running it again is safe; this does so for errors that another attempt can cure (a
+//! lost compare-and-swap, a serialization failure or deadlock, a busy SQLite), with exponential
+//! backoff and jitter so the contenders spread out. What still fails is ABORTED, never INTERNAL.
+
+use std::{future::Future, time::Duration};
+
+use pc_domain::Error;
+
+/// Attempts in all, the first included.
+pub const MAX_ATTEMPTS: u32 = 5;
+const BASE_DELAY: Duration = Duration::from_millis(4);
+
+/// Runs `attempt` until it succeeds, fails for good, or has run [`MAX_ATTEMPTS`] times.
+pub async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let mut attempts = 1;
+    loop {
+        match attempt().await {
+            Err(error) if error.is_retryable() && attempts < MAX_ATTEMPTS => {
+                let ceiling = BASE_DELAY * 2u32.pow(attempts);
+                let delay = ceiling / 2 + ceiling.mul_f64(rand::random::<f64>() / 2.0);
+                tracing::debug!(attempts, ?delay, %error, "retrying after a transient conflict");
+                tokio::time::sleep(delay).await;
+                attempts += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn conflicts_are_retried_until_they_clear() {
+        let calls = AtomicU32::new(0);
+        let result = with_retries(|| async {
+            if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err(Error::Conflict("busy".into())) } else { Ok(7) }
+        })
+        .await;
+        assert_eq!(result.ok(), Some(7));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn retries_are_bounded_and_permanent_errors_are_not_retried() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), Error> = with_retries(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(Error::Conflict("always".into()))
+        })
+        .await;
+        assert!(matches!(result, Err(Error::Conflict(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), MAX_ATTEMPTS);
+
+        calls.store(0, Ordering::SeqCst);
+        let result: Result<(), Error> = with_retries(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(Error::denied("no"))
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
