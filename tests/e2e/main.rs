@@ -4,10 +4,13 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod auth;
+mod authorization;
 mod customer_relationships;
 mod customers;
+mod hostile_input;
 mod partners;
 mod plumbing;
+mod reliability;
 mod reseller_links;
 mod scenarios;
 mod subscriptions;

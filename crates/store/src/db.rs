@@ -17,7 +17,9 @@ pub type Database = DatabaseConnection;
 /// gets a pool of `max_connections`.
 pub async fn connect(url: &str, max_connections: u32) -> Result<Database, Error> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10));
+    // While the database is down, sqlx keeps retrying to connect until the acquire timeout runs
+    // out: keep it short so calls fail fast with UNAVAILABLE instead of hanging.
+    options.sqlx_logging(false).connect_timeout(Duration::from_secs(2)).acquire_timeout(Duration::from_secs(2));
     if url.starts_with("sqlite:") {
         options.max_connections(1).min_connections(1).map_sqlx_sqlite_opts(|opts| {
             opts.foreign_keys(true)

@@ -1,0 +1,300 @@
+//! The real `partner-center` binary under faults: SIGTERM with calls in flight, and its database
+//! going away and coming back. These start the binary as a process, as a deployment would.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use pc_api::partner::v1::{
+    CreatePartnerRequest, GetPartnerRequest, Partner, ProgramRole, partner_service_client::PartnerServiceClient,
+};
+use pc_server::TokenIssuer;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tonic::{Code, Request, transport::Channel};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+
+const SECRET: &str = "binary-test-secret-binary-test-secret";
+
+/// A running `partner-center serve` process.
+struct Server {
+    child: tokio::process::Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    async fn start(database_url: &str) -> Self {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_partner-center"))
+            .env("DATABASE_URL", database_url)
+            .env("AUTH_JWT_SECRET", SECRET)
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("SHUTDOWN_TIMEOUT_SECS", "10")
+            .env("RUST_LOG", std::env::var("PC_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start partner-center");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let addr = loop {
+            let line = lines.next_line().await.expect("read stdout").expect("partner-center exited before listening");
+            if let Some(addr) = line.strip_prefix("partner-center listening on ") {
+                break addr.parse().expect("listen address");
+            }
+        };
+        Self { child, addr }
+    }
+
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect().await.expect("connect")
+    }
+
+    fn terminate(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    }
+}
+
+fn operator(
+    channel: Channel,
+) -> PartnerServiceClient<tonic::service::interceptor::InterceptedService<Channel, impl tonic::service::Interceptor>> {
+    let token = TokenIssuer::new(SECRET).mint("operator", Duration::from_secs(600)).unwrap();
+    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    PartnerServiceClient::with_interceptor(channel, move |mut request: Request<()>| {
+        request.metadata_mut().insert("authorization", header.clone());
+        Ok(request)
+    })
+}
+
+fn new_partner() -> CreatePartnerRequest {
+    CreatePartnerRequest {
+        partner: Some(Partner {
+            display_name: "Drained Ltd".into(),
+            tenant_id: uuid::Uuid::new_v4().to_string(),
+            country_code: "US".into(),
+            cloud: pc_api::types::v1::Cloud::Global as i32,
+            program_role: ProgramRole::DirectBillPartner as i32,
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
+/// A PostgreSQL server of the test's own, on a spare port, that the test stops and starts.
+struct TempPostgres {
+    dir: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+impl TempPostgres {
+    fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("pc-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // initdb refuses to run as root; CI runs as root, so run PostgreSQL as its own user.
+        let as_postgres = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+        if as_postgres {
+            assert!(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir).status().unwrap().success());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let postgres = Self { dir, port, as_postgres };
+        let data = postgres.data();
+        postgres.run("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+        postgres.up();
+        postgres
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").display().to_string()
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let mut command = if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--", tool]);
+            command
+        } else {
+            Command::new(tool)
+        };
+        let status = command.args(args).stdout(Stdio::null()).status().unwrap_or_else(|e| panic!("{tool}: {e}"));
+        assert!(status.success(), "{tool} {args:?} failed");
+    }
+
+    fn up(&self) {
+        let options = format!("-p {} -h 127.0.0.1 -k {}", self.port, self.dir.display());
+        let log = self.dir.join("postgres.log").display().to_string();
+        self.run("pg_ctl", &["-D", &self.data(), "-o", &options, "-l", &log, "-w", "-t", "60", "start"]);
+    }
+
+    fn down(&self) {
+        self.run("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "-t", "60", "stop"]);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for TempPostgres {
+    fn drop(&mut self) {
+        let _ = Command::new(if self.as_postgres { "runuser" } else { "pg_ctl" })
+            .args(if self.as_postgres { vec!["-u", "postgres", "--", "pg_ctl"] } else { vec![] })
+            .args(["-D", &self.data(), "-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn health_of(channel: &Channel) -> Option<ServingStatus> {
+    let response = HealthClient::new(channel.clone()).check(HealthCheckRequest { service: String::new() }).await;
+    response.ok().map(|r| r.into_inner().status())
+}
+
+/// Polls health until it reports `wanted`, for at most a minute.
+async fn wait_for_health(channel: &Channel, wanted: ServingStatus) {
+    for _ in 0..120 {
+        if health_of(channel).await == Some(wanted) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("health never became {wanted:?}");
+}
+
+#[tokio::test]
+async fn a_database_outage_fails_fast_and_recovers_without_losing_acknowledged_writes() {
+    let postgres = TempPostgres::start();
+    let migrate = Command::new(env!("CARGO_BIN_EXE_partner-center"))
+        .arg("migrate")
+        .env("DATABASE_URL", postgres.url())
+        .env("RUST_LOG", "warn")
+        .status()
+        .unwrap();
+    assert!(migrate.success());
+    let server = Server::start(&postgres.url()).await;
+    let channel = server.channel().await;
+
+    // Writers that run through the outage, remembering what the service acknowledged.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut client = operator(channel.clone());
+            let stopped = stopped.clone();
+            tokio::spawn(async move {
+                let (mut acknowledged, mut refusals) = (Vec::new(), Vec::new());
+                for _ in 0..2000 {
+                    if *stopped.borrow() {
+                        break;
+                    }
+                    let started = std::time::Instant::now();
+                    match client.create_partner(new_partner()).await {
+                        Ok(created) => acknowledged.push(created.into_inner().name),
+                        Err(status) => refusals.push((status.code(), started.elapsed())),
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                (acknowledged, refusals)
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    postgres.down();
+    wait_for_health(&channel, ServingStatus::NotServing).await;
+    postgres.up();
+    wait_for_health(&channel, ServingStatus::Serving).await;
+    // Writes succeed again, with no restart of the service.
+    operator(channel.clone()).create_partner(new_partner()).await.expect("a write after recovery");
+    stop.send(true).unwrap();
+
+    let mut client = operator(channel.clone());
+    let (mut acknowledged, mut refusals) = (0, Vec::new());
+    for writer in writers {
+        let (names, codes) = writer.await.unwrap();
+        refusals.extend(codes);
+        for name in names {
+            let stored = client.get_partner(GetPartnerRequest { name: name.clone() }).await;
+            assert!(stored.is_ok(), "acknowledged {name} is missing: {stored:?}");
+            acknowledged += 1;
+        }
+    }
+    assert!(acknowledged > 0, "no write was acknowledged before the outage");
+    assert!(!refusals.is_empty(), "the outage refused nothing: it was not observed");
+    for (code, took) in &refusals {
+        assert!(matches!(code, Code::Unavailable | Code::Aborted), "a call during the outage failed with {code:?}");
+        // Failing fast, not hanging: bounded by the pool's 2 s acquire timeout plus slack.
+        assert!(*took < Duration::from_secs(5), "a refused call took {took:?}; all: {refusals:?}");
+    }
+    drop(server);
+}
+
+/// Creates partners until the number of queries waiting on a lock reaches `waiting`.
+async fn until_waiting_on_locks(db: &sea_orm::DatabaseConnection, waiting: i64) {
+    for _ in 0..600 {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        if row.try_get::<i64>("", "n").unwrap() >= waiting {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the calls never reached the database");
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_calls_finish_reports_not_serving_and_exits_cleanly() {
+    const IN_FLIGHT: usize = 12;
+    let postgres = TempPostgres::start();
+    let migrate =
+        Command::new(env!("CARGO_BIN_EXE_partner-center")).arg("migrate").env("DATABASE_URL", postgres.url()).status();
+    assert!(migrate.unwrap().success());
+    let mut server = Server::start(&postgres.url()).await;
+    let channel = server.channel().await;
+    let mut watch = HealthClient::new(channel.clone())
+        .watch(HealthCheckRequest { service: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(watch.message().await.unwrap().unwrap().status(), ServingStatus::Serving);
+
+    // Block inserts into partners, so the creates below are certainly in flight at SIGTERM.
+    let blocker = sea_orm::Database::connect(&postgres.url()).await.unwrap();
+    let lock = blocker.begin().await.unwrap();
+    lock.execute_unprepared("LOCK TABLE partners IN EXCLUSIVE MODE").await.unwrap();
+    let calls: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| {
+            let mut client = operator(channel.clone());
+            tokio::spawn(async move { client.create_partner(new_partner()).await })
+        })
+        .collect();
+    until_waiting_on_locks(&blocker, IN_FLIGHT as i64).await;
+
+    server.terminate();
+    let mut status = ServingStatus::Serving;
+    while status == ServingStatus::Serving {
+        status = watch.message().await.unwrap().expect("watch ended before NOT_SERVING").status();
+    }
+    assert_eq!(status, ServingStatus::NotServing);
+    drop(watch);
+    lock.commit().await.unwrap();
+
+    for call in calls {
+        let created = call.await.unwrap();
+        assert!(created.is_ok(), "an in-flight call was cut off: {created:?}");
+    }
+    let exit = tokio::time::timeout(Duration::from_secs(30), server.child.wait()).await.expect("exits").unwrap();
+    assert!(exit.success(), "exit status {exit}");
+}
