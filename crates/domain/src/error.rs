@@ -86,9 +86,6 @@ pub enum Error {
     /// No usable credential.
     #[error("{0}")]
     Unauthenticated(String),
-    /// The database cannot be reached.
-    #[error("service temporarily unavailable: {0}")]
-    Unavailable(String),
     /// Anything else: a bug or an unexpected database failure. Logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -161,10 +158,6 @@ impl From<Error> for Status {
             ),
             Error::PermissionDenied(_) => Status::permission_denied(message),
             Error::Unauthenticated(_) => Status::unauthenticated(message),
-            Error::Unavailable(detail) => {
-                tracing::warn!(%detail, "database unavailable");
-                Status::unavailable("service temporarily unavailable, retry later")
-            }
             Error::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 Status::internal("internal error")
