@@ -385,7 +385,7 @@ pub fn reason(status: &Status) -> String {
 
 /// How many audit events name `resource`.
 pub async fn audit_actions(app: &TestApp, resource: &str) -> Vec<String> {
-    pc_store::audit::events_of(&app.db, resource)
+    pc_store::audit::events_of(app.db.primary(), resource)
         .await
         .expect("read audit events")
         .into_iter()

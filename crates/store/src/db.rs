@@ -9,42 +9,88 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::Migrator;
 
-/// A connected, ready pool.
-pub type Database = DatabaseConnection;
+/// The service's database: the pool every transaction runs on, and the pool plain reads use.
+///
+/// On PostgreSQL they are one pool. SQLite allows one writer at a time, and a pool of several
+/// writers makes deferred transactions fail with SQLITE_BUSY instead of queueing, so the primary
+/// pool holds one connection; reads get read-only connections of their own, which WAL lets run
+/// beside the writer, each seeing every transaction committed before it started. Without them
+/// every GetPartner queued behind every write (and every other read) on that one connection.
+#[derive(Debug, Clone)]
+pub struct Database {
+    primary: DatabaseConnection,
+    reader: DatabaseConnection,
+}
 
-/// Connects to `url`. SQLite gets one connection: SQLite allows one writer at a time, and a pool
-/// of several makes deferred transactions fail with SQLITE_BUSY instead of queueing; PostgreSQL
-/// gets a pool of `max_connections`.
+impl Database {
+    /// The pool for reads outside a transaction: a Get or a List, which sees every write
+    /// committed before it starts. Never write through it (on SQLite it is read-only).
+    pub fn reader(&self) -> &DatabaseConnection {
+        &self.reader
+    }
+
+    /// The pool that runs transactions and anything that writes.
+    pub fn primary(&self) -> &DatabaseConnection {
+        &self.primary
+    }
+
+    /// Starts a transaction on the primary pool.
+    pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+        use sea_orm::TransactionTrait;
+        self.primary.begin().await
+    }
+}
+
+/// Connects to `url`: PostgreSQL gets one pool of `max_connections`; SQLite one writer plus up to
+/// `max_connections` read-only connections (see [`Database`]).
 pub async fn connect(url: &str, max_connections: u32) -> Result<Database, Error> {
+    let max_connections = max_connections.max(1);
+    if !url.starts_with("sqlite:") {
+        let pool = open(url, max_connections, 1, None).await?;
+        return Ok(Database { reader: pool.clone(), primary: pool });
+    }
+    let primary = open(url, 1, 1, Some(false)).await?;
+    // An in-memory database exists only on its own connection: readers would see another one.
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(Database { reader: primary.clone(), primary });
+    }
+    // No connection up front: readers open on first use, after the primary has created the file
+    // and switched it to WAL.
+    let reader = open(url, max_connections, 0, Some(true)).await?;
+    Ok(Database { primary, reader })
+}
+
+/// Opens one pool; `sqlite_read_only` is `None` for PostgreSQL.
+async fn open(url: &str, max: u32, min: u32, sqlite_read_only: Option<bool>) -> Result<DatabaseConnection, Error> {
     let mut options = ConnectOptions::new(url.to_owned());
+    options.max_connections(max).min_connections(min).sqlx_logging(false);
     // While the database is down, sqlx keeps retrying to connect until the acquire timeout runs
     // out: keep it short so calls fail fast with UNAVAILABLE instead of hanging.
-    options.sqlx_logging(false).connect_timeout(Duration::from_secs(2)).acquire_timeout(Duration::from_secs(2));
-    // No ping on every checkout: it doubled the round trips of a primary-key read (4.3k -> see
-    // bench notes). A connection that died is discarded on its first error instead, and the health
-    // monitor's own ping notices an outage.
+    options.connect_timeout(Duration::from_secs(2)).acquire_timeout(Duration::from_secs(2));
+    // No ping on every checkout: it doubled the round trips of a primary-key read (4.3k -> 5.6k
+    // GetPartner/s, see the README's Performance section). A connection that died is discarded on
+    // its first error instead, and the health monitor's own ping notices an outage.
     options.test_before_acquire(false);
-    if url.starts_with("sqlite:") {
-        options.max_connections(1).min_connections(1).map_sqlx_sqlite_opts(|opts| {
+    if let Some(read_only) = sqlite_read_only {
+        options.map_sqlx_sqlite_opts(move |opts| {
             opts.foreign_keys(true)
                 .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
+                .read_only(read_only)
         });
-    } else {
-        options.max_connections(max_connections.max(1)).min_connections(1);
     }
     Ok(sea_orm::Database::connect(options).await?)
 }
 
 /// Applies every pending migration.
 pub async fn migrate(db: &Database) -> Result<(), Error> {
-    Ok(Migrator::up(db, None).await?)
+    Ok(Migrator::up(&db.primary, None).await?)
 }
 
 /// Whether the database answers a trivial query (for health reporting).
 pub async fn ping(db: &Database) -> bool {
-    db.ping().await.is_ok()
+    db.primary.ping().await.is_ok()
 }
 
 /// Serialises transactions that check-then-insert on one (cloud, tenant): rule 1 reads partners
@@ -97,4 +143,43 @@ pub(crate) fn keyset_page<E: sea_orm::EntityTrait>(
         None => query,
     };
     query.order_by_asc(id).limit(page.fetch_limit())
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Statement;
+
+    use super::*;
+
+    async fn scalar(db: &impl ConnectionTrait, sql: &str) -> Result<i64, sea_orm::DbErr> {
+        let row = db.query_one_raw(Statement::from_string(DatabaseBackend::Sqlite, sql)).await?;
+        row.map_or(Ok(-1), |row| row.try_get_by_index::<i64>(0))
+    }
+
+    #[tokio::test]
+    async fn sqlite_reads_run_beside_an_open_write_and_see_each_commit() {
+        let path = std::env::temp_dir().join(format!("pc-store-{}.db", uuid::Uuid::now_v7()));
+        let db = connect(&format!("sqlite://{}?mode=rwc", path.display()), 4).await.unwrap();
+        db.primary().execute_unprepared("CREATE TABLE t (x INTEGER)").await.unwrap();
+
+        let write = db.begin().await.unwrap();
+        write.execute_unprepared("INSERT INTO t VALUES (1)").await.unwrap();
+        // The writer holds SQLite's write lock; a read neither waits for it nor sees its row.
+        let during = tokio::time::timeout(Duration::from_secs(1), scalar(db.reader(), "SELECT count(*) FROM t"));
+        assert_eq!(during.await.ok().and_then(Result::ok), Some(0));
+        write.commit().await.unwrap();
+        assert_eq!(scalar(db.reader(), "SELECT count(*) FROM t").await.unwrap(), 1);
+
+        assert!(db.reader().execute_unprepared("INSERT INTO t VALUES (2)").await.is_err(), "readers are read-only");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    #[tokio::test]
+    async fn bundled_sqlite_does_not_recompile_statements_per_bound_value() {
+        // Set in .cargo/config.toml; without it every `LIMIT ?` query is compiled on every call.
+        let db = connect("sqlite::memory:", 1).await.unwrap();
+        assert_eq!(scalar(db.reader(), "SELECT sqlite_compileoption_used('ENABLE_QPSG')").await.unwrap(), 1);
+    }
 }

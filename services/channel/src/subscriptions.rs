@@ -19,7 +19,7 @@ use pc_domain::{
 };
 use pc_server::convert::{filter_enum, required_enum, timestamp, update_paths};
 use pc_store::{
-    ConnectionTrait, Database, TransactionTrait, audit, customer_relationships, customers,
+    ConnectionTrait, Database, audit, customer_relationships, customers,
     entity::subscription::Model,
     enums::DbEnum,
     idempotency::{self, IdempotencyKey},
@@ -221,7 +221,7 @@ pub async fn load_visible(db: &impl ConnectionTrait, caller: &Principal, id: Sub
 
 pub async fn get_subscription(db: &Database, caller: Principal, name: &str) -> Result<Subscription, Error> {
     let id = SubscriptionId::parse("name", name)?;
-    to_proto(load_visible(db, &caller, id).await?)
+    to_proto(load_visible(db.reader(), &caller, id).await?)
 }
 
 pub async fn list_subscriptions(
@@ -241,7 +241,7 @@ pub async fn list_subscriptions(
     };
     let query = format!("{caller}|{filter:?}");
     let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-    let rows = subscriptions::list(db, filter, page).await?;
+    let rows = subscriptions::list(db.reader(), filter, page).await?;
     let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
     Ok(ListSubscriptionsResponse {
         subscriptions: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?,

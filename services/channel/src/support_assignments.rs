@@ -16,7 +16,7 @@ use pc_domain::{
 };
 use pc_server::convert::{filter_enum, optional_timestamp, timestamp};
 use pc_store::{
-    ConnectionTrait, Database, TransactionTrait, audit, customer_relationships, customers,
+    ConnectionTrait, Database, audit, customer_relationships, customers,
     db::is_unique_violation,
     entity::{subscription, support_assignment::Model},
     enums::DbEnum,
@@ -188,7 +188,7 @@ pub async fn transition(
 
 pub async fn get_support_assignment(db: &Database, caller: Principal, name: &str) -> Result<SupportAssignment, Error> {
     let id = SupportAssignmentId::parse("name", name)?;
-    to_proto(load_visible(db, &caller, id).await?.0)
+    to_proto(load_visible(db.reader(), &caller, id).await?.0)
 }
 
 pub async fn list_support_assignments(
@@ -208,7 +208,7 @@ pub async fn list_support_assignments(
     };
     let query = format!("{caller}|{filter:?}");
     let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-    let rows = support_assignments::list(db, filter, page).await?;
+    let rows = support_assignments::list(db.reader(), filter, page).await?;
     let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
     Ok(ListSupportAssignmentsResponse {
         support_assignments: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?,

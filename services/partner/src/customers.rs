@@ -14,7 +14,7 @@ use pc_domain::{
 };
 use pc_server::convert::{filter_enum, required_enum, timestamp};
 use pc_store::{
-    Database, TransactionTrait, audit,
+    Database, audit,
     customers::{self, CustomerScope, NewCustomer},
     db::lock_tenant,
     entity::customer::Model,
@@ -120,11 +120,11 @@ pub async fn create_customer(
 pub async fn get_customer(db: &Database, caller: Principal, request: GetCustomerRequest) -> Result<Customer, Error> {
     let id = CustomerId::parse("name", &request.name)?;
     let denied = || Error::denied(format!("{caller} may not read {id}"));
-    let row = customers::find(db, id).await?;
+    let row = customers::find(db.reader(), id).await?;
     let visible = match (&caller, &row) {
         (Principal::Operator, _) => true,
         (Principal::Customer(me), _) => *me == id,
-        (Principal::Partner(partner), Some(row)) => customers::visible_to_partner(db, row, *partner).await?,
+        (Principal::Partner(partner), Some(row)) => customers::visible_to_partner(db.reader(), row, *partner).await?,
         (Principal::Partner(_), None) => false,
     };
     match row {
@@ -149,7 +149,7 @@ pub async fn list_customers(
     };
     let query = format!("{caller}|{cloud:?}");
     let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-    let rows = customers::list(db, scope, cloud, page).await?;
+    let rows = customers::list(db.reader(), scope, cloud, page).await?;
     let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
     Ok(ListCustomersResponse { customers: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?, next_page_token })
 }

@@ -11,7 +11,7 @@ use pc_api::{
 use pc_domain::{CountryCode, DisplayName, Error, Etag, PageRequest, PartnerId, Principal, Reason, TenantId};
 use pc_server::convert::{filter_enum, required_enum, timestamp, update_paths};
 use pc_store::{
-    Database, TransactionTrait, audit, customer_relationships,
+    Database, audit, customer_relationships,
     db::lock_tenant,
     entity::partner::Model,
     enums::DbEnum,
@@ -93,7 +93,7 @@ pub async fn create_partner(db: &Database, caller: Principal, request: CreatePar
 pub async fn get_partner(db: &Database, _caller: Principal, request: GetPartnerRequest) -> Result<Partner, Error> {
     let id = PartnerId::parse("name", &request.name)?;
     // The directory is readable by every authenticated caller.
-    to_proto(partners::get(db, id).await?)
+    to_proto(partners::get(db.reader(), id).await?)
 }
 
 pub async fn list_partners(
@@ -108,7 +108,7 @@ pub async fn list_partners(
     };
     let query = format!("{caller}|{filter:?}");
     let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-    let rows = partners::list(db, filter, page).await?;
+    let rows = partners::list(db.reader(), filter, page).await?;
     let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
     Ok(ListPartnersResponse { partners: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?, next_page_token })
 }

@@ -17,7 +17,7 @@ use pc_api::{
 use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, PageRequest, PartnerId, Principal, Reason};
 use pc_server::convert::{filter_enum, optional_timestamp, timestamp};
 use pc_store::{
-    ConnectionTrait, Database, TransactionTrait, audit,
+    ConnectionTrait, Database, audit,
     customer_relationships::{self, RelationshipFilter, RelationshipScope, TABLE},
     customers,
     db::lock_tenant,
@@ -242,7 +242,7 @@ pub async fn get_customer_relationship(
     name: &str,
 ) -> Result<CustomerRelationship, Error> {
     let id = CustomerRelationshipId::parse("name", name)?;
-    to_proto(load_visible(db, &caller, id).await?)
+    to_proto(load_visible(db.reader(), &caller, id).await?)
 }
 
 pub async fn list_customer_relationships(
@@ -262,7 +262,7 @@ pub async fn list_customer_relationships(
     };
     let query = format!("{caller}|{filter:?}");
     let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-    let rows = customer_relationships::list(db, filter, page).await?;
+    let rows = customer_relationships::list(db.reader(), filter, page).await?;
     let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
     Ok(ListCustomerRelationshipsResponse {
         customer_relationships: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?,

@@ -13,7 +13,7 @@ use pc_api::{
 use pc_domain::{Error, Etag, PageRequest, PartnerId, Principal, Reason, ResellerLinkId};
 use pc_server::convert::{filter_enum, optional_timestamp, timestamp};
 use pc_store::{
-    ConnectionTrait, Database, TransactionTrait, audit,
+    ConnectionTrait, Database, audit,
     entity::reseller_link::Model,
     enums::DbEnum,
     idempotency::{self, IdempotencyKey},
@@ -150,7 +150,7 @@ pub async fn transition(
 
 pub async fn get_reseller_link(db: &Database, caller: Principal, name: &str) -> Result<ResellerLink, Error> {
     let id = ResellerLinkId::parse("name", name)?;
-    to_proto(load_visible(db, &caller, id).await?)
+    to_proto(load_visible(db.reader(), &caller, id).await?)
 }
 
 pub async fn list_reseller_links(
@@ -170,7 +170,7 @@ pub async fn list_reseller_links(
     };
     let query = format!("{caller}|{filter:?}");
     let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-    let rows = reseller_links::list(db, filter, page).await?;
+    let rows = reseller_links::list(db.reader(), filter, page).await?;
     let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
     Ok(ListResellerLinksResponse {
         reseller_links: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?,
