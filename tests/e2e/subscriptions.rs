@@ -350,3 +350,65 @@ async fn a_partner_pages_through_its_subscriptions_filtered_by_customer() {
     }
     assert_eq!(names, first_customers);
 }
+
+/// Every page of `request` as `subject`, `page_size` at a time.
+async fn all_pages(app: &TestApp, subject: &str, mut request: ListSubscriptionsRequest) -> Vec<String> {
+    let mut names = Vec::new();
+    loop {
+        let page = app.channel_as(Some(subject)).list_subscriptions(request.clone()).await.unwrap().into_inner();
+        assert!(page.subscriptions.len() <= 2, "a page holds at most page_size");
+        names.extend(page.subscriptions.into_iter().map(|s| s.name));
+        if page.next_page_token.is_empty() {
+            return names;
+        }
+        request.page_token = page.next_page_token;
+    }
+}
+
+#[tokio::test]
+async fn a_partners_pages_hold_what_it_sells_bills_or_supports_once_each_in_creation_order() {
+    let app = spawn_app().await;
+    let (partner, customer) = seller_and_customer(&app).await;
+    let other = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    app.relate(&other, &customer, None).await;
+    let support = |name: String, partner: &Partner| RequestSupportRequest {
+        subscription: name,
+        partner: partner.name.clone(),
+        ..Default::default()
+    };
+
+    // Interleaved: the partner's own sales (partner of record and billing partner at once), other
+    // sales it supports (one support ended), and other sales it has nothing to do with.
+    let mut expected = Vec::new();
+    let mut cancelled = String::new();
+    for round in 0..3 {
+        let own = app.sell(&partner, &customer, &format!("own-{round}"), ProductFamily::Productivity).await;
+        expected.push(own.name.clone());
+        cancelled.clone_from(&own.name);
+        app.sell(&other, &customer, &format!("unrelated-{round}"), ProductFamily::Azure).await;
+        let supported = app.sell(&other, &customer, &format!("supported-{round}"), ProductFamily::Security).await;
+        let mut channel = app.channel_as(Some(&partner.name));
+        let asked = channel.request_support(support(supported.name.clone(), &partner)).await.unwrap().into_inner();
+        app.channel_as(Some(&customer.name))
+            .accept_support_assignment(AcceptSupportAssignmentRequest { name: asked.name.clone(), etag: String::new() })
+            .await
+            .unwrap();
+        if round == 1 {
+            app.channel_as(Some(&partner.name))
+                .end_support_assignment(EndSupportAssignmentRequest { name: asked.name, etag: String::new() })
+                .await
+                .unwrap();
+        } else {
+            expected.push(supported.name);
+        }
+    }
+    app.channel_as(Some(&partner.name)).cancel_subscription(cancel(&cancelled)).await.unwrap();
+
+    let every_state = ListSubscriptionsRequest { page_size: 2, ..Default::default() };
+    assert_eq!(all_pages(&app, &partner.name, every_state.clone()).await, expected);
+    let filtered = ListSubscriptionsRequest { partner: partner.name.clone(), ..every_state };
+    assert_eq!(all_pages(&app, "operator", filtered.clone()).await, expected, "the operator's view of the partner");
+    let active = ListSubscriptionsRequest { state: State::Active as i32, ..filtered };
+    let still_active: Vec<_> = expected.iter().filter(|name| **name != cancelled).cloned().collect();
+    assert_eq!(all_pages(&app, "operator", active).await, still_active);
+}

@@ -5,8 +5,8 @@ use pc_domain::{CustomerId, Error, PageRequest, PartnerId, SubscriptionId};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    sea_query::{Expr, Query},
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, QueryTrait,
+    sea_query::{Alias, Expr, Query, UnionType},
 };
 
 use crate::{
@@ -59,16 +59,21 @@ pub async fn find(db: &impl ConnectionTrait, id: SubscriptionId) -> Result<Optio
 /// Rule 9: the subscriptions `partner` sees are those it transacts (partner of record), bills,
 /// or supports through an ACTIVE support assignment.
 fn seen_by(partner: PartnerId) -> Condition {
+    Condition::any()
+        .add(Column::PartnerOfRecordId.eq(partner.0))
+        .add(Column::BillingPartnerId.eq(partner.0))
+        .add(supported_by(partner))
+}
+
+/// Subscriptions `partner` supports through an ACTIVE support assignment.
+fn supported_by(partner: PartnerId) -> sea_orm::sea_query::SimpleExpr {
     let supported = Query::select()
         .column(support_assignment::Column::SubscriptionId)
         .from(support_assignment::Entity)
         .and_where(support_assignment::Column::PartnerId.eq(partner.0))
         .and_where(support_assignment::Column::State.eq("ACTIVE"))
         .to_owned();
-    Condition::any()
-        .add(Column::PartnerOfRecordId.eq(partner.0))
-        .add(Column::BillingPartnerId.eq(partner.0))
-        .add(Column::Id.in_subquery(supported))
+    Column::Id.in_subquery(supported)
 }
 
 /// Whether `partner` sees `subscription` (rule 9).
@@ -99,27 +104,57 @@ pub struct SubscriptionFilter {
     pub state: Option<State>,
 }
 
-/// One page of subscriptions in id (creation) order, plus one extra row.
+/// One page of subscriptions in id order.
+///
+/// A partner's view (rule 9) is the union of three keyset pages, one per way of seeing a
+/// subscription (partner of record, billing partner, ACTIVE support), each an index range scan
+/// that stops after one page; the page is the first rows of their union. A single OR of the three
+/// conditions left the planner one way to keep id order: walk the whole table filtering, so a
+/// partner with few subscriptions among many read most of the table to fill a page.
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: SubscriptionFilter,
     page: PageRequest,
 ) -> Result<Vec<Model>, Error> {
-    let mut query = Entity::find();
-    match filter.scope {
-        SubscriptionScope::All => {}
-        SubscriptionScope::Partner(partner) => query = query.filter(seen_by(partner)),
-        SubscriptionScope::Customer(customer) => query = query.filter(Column::CustomerId.eq(customer.0)),
+    // Every condition but the driving partner's view goes into every branch: a condition applied
+    // only after the branches stopped at one page each could leave a page short.
+    let mut common = Condition::all();
+    if let SubscriptionScope::Customer(customer) = filter.scope {
+        common = common.add(Column::CustomerId.eq(customer.0));
     }
     if let Some(customer) = filter.customer {
-        query = query.filter(Column::CustomerId.eq(customer.0));
-    }
-    if let Some(partner) = filter.partner {
-        query = query.filter(seen_by(partner));
+        common = common.add(Column::CustomerId.eq(customer.0));
     }
     if let Some(state) = filter.state {
-        query = query.filter(Column::State.eq(state.to_db()));
+        common = common.add(Column::State.eq(state.to_db()));
     }
+    let scope_partner = match filter.scope {
+        SubscriptionScope::Partner(partner) => Some(partner),
+        _ => None,
+    };
+    let (viewer, also_seen_by) = match (scope_partner, filter.partner) {
+        (Some(viewer), other) => (viewer, other),
+        (None, Some(viewer)) => (viewer, None),
+        (None, None) => return Ok(keyset_page(Entity::find().filter(common), Column::Id, page).all(db).await?),
+    };
+    if let Some(other) = also_seen_by {
+        common = common.add(seen_by(other));
+    }
+    let first_page_of = |name: &str, seen: sea_orm::sea_query::SimpleExpr| {
+        let ids = Entity::find().select_only().column(Column::Id).filter(common.clone()).filter(seen);
+        // Wrapped so each branch keeps its own ORDER BY and LIMIT inside the UNION on both backends.
+        Query::select()
+            .column(Column::Id)
+            .from_subquery(keyset_page(ids, Column::Id, page).into_query(), Alias::new(name))
+            .to_owned()
+    };
+    // UNION ALL: a row seen two ways (a direct-bill partner both sells and bills) appears twice,
+    // and `IN` needs no more than once.
+    let seen = first_page_of("of_record", Column::PartnerOfRecordId.eq(viewer.0))
+        .union(UnionType::All, first_page_of("billed", Column::BillingPartnerId.eq(viewer.0)))
+        .union(UnionType::All, first_page_of("supported", supported_by(viewer)))
+        .to_owned();
+    let query = Entity::find().filter(Column::Id.in_subquery(seen));
     Ok(keyset_page(query, Column::Id, page).all(db).await?)
 }
 
