@@ -3,6 +3,11 @@
 //! proto conversions ([`convert`]), and serving with health, reflection and graceful shutdown
 //! ([`serve`], [`shutdown`]).
 
+/// Every binary that serves (or tests, or benchmarks) partner-center allocates through mimalloc:
+/// under load glibc's malloc, free and chunk consolidation took a tenth of the server's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod auth;
 pub mod config;
 pub mod convert;
