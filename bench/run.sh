@@ -111,7 +111,7 @@ start_server "$(db_url $DB)"
 bench pg-health health "$CONCURRENCY"
 bench pg-get-partner get-partner "$CONCURRENCY"
 # Each database limit is measured right after the service's own figure, on the database in the
-# same state: run after the write-heavy scenarios, pgbench's reads came out at half the rate.
+# same state: run after the write-heavy scenarios, pgbench read at little more than half the rate.
 PARTNER_ID=$(psql "$(db_url $DB)" -qAtX -c "SELECT id FROM partners LIMIT 1")
 pgbench_tps pg-read "$(db_url $DB)" "$OUT/read.sql" "$PARTNER_ID"
 bench pg-create-partner create-partner "$CONCURRENCY"
