@@ -65,6 +65,11 @@ impl VerifiedTokens {
     }
 }
 
+/// Seconds since the Unix epoch, the unit of `exp`.
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs())
+}
+
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Authenticator")
@@ -101,8 +106,7 @@ impl Authenticator {
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
         let token = token.trim();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
-        if let Some(principal) = self.verified.get(token, now) {
+        if let Some(principal) = self.verified.get(token, unix_now()) {
             return Ok(principal);
         }
         let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
@@ -206,7 +210,7 @@ mod tests {
         let token = TokenIssuer::new(SECRET).mint("operator", Duration::from_secs(60)).ok();
         let header = token.as_ref().map(|t| format!("Bearer {t}"));
         assert_eq!(auth.authenticate(header.as_deref()).ok(), Some(Principal::Operator));
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
+        let now = unix_now();
         let token = token.unwrap_or_default();
         assert_eq!(auth.verified.get(&token, now), Some(Principal::Operator), "verified once, remembered");
         assert_eq!(auth.verified.get(&token, now + 60 + LEEWAY_SECS + 1), None, "expired is never answered");

@@ -119,19 +119,20 @@ pub async fn list(
     // Every condition but the driving partner's view goes into every branch: a condition applied
     // only after the branches stopped at one page each could leave a page short.
     let mut common = Condition::all();
-    if let SubscriptionScope::Customer(customer) = filter.scope {
-        common = common.add(Column::CustomerId.eq(customer.0));
-    }
+    let scope_partner = match filter.scope {
+        SubscriptionScope::All => None,
+        SubscriptionScope::Partner(partner) => Some(partner),
+        SubscriptionScope::Customer(customer) => {
+            common = common.add(Column::CustomerId.eq(customer.0));
+            None
+        }
+    };
     if let Some(customer) = filter.customer {
         common = common.add(Column::CustomerId.eq(customer.0));
     }
     if let Some(state) = filter.state {
         common = common.add(Column::State.eq(state.to_db()));
     }
-    let scope_partner = match filter.scope {
-        SubscriptionScope::Partner(partner) => Some(partner),
-        _ => None,
-    };
     let (viewer, also_seen_by) = match (scope_partner, filter.partner) {
         (Some(viewer), other) => (viewer, other),
         (None, Some(viewer)) => (viewer, None),
