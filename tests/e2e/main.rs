@@ -10,6 +10,7 @@ mod customers;
 mod hostile_input;
 mod partners;
 mod plumbing;
+mod point_reads;
 mod reliability;
 mod reseller_links;
 mod scenarios;

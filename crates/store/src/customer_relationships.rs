@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use crate::{
+    Database,
     db::{keyset_page, now, unique_violation_as},
     entity::{
         customer,
@@ -50,6 +51,11 @@ pub async fn insert(
 
 pub async fn find(db: &impl ConnectionTrait, id: CustomerRelationshipId) -> Result<Option<Model>, Error> {
     Ok(Entity::find_by_id(id.0).one(db).await?)
+}
+
+/// The relationship as last committed, if any: a read outside any transaction (a Get).
+pub async fn read(db: &Database, id: CustomerRelationshipId) -> Result<Option<Model>, Error> {
+    Ok(db.find_by_id::<Entity>(id.0).await?)
 }
 
 /// The ACTIVE relationship between `partner` and `customer`, if any.

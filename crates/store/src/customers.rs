@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use crate::{
+    Database,
     db::{keyset_page, now, unique_violation_as},
     entity::{
         customer::{self, Column, Entity, Model},
@@ -57,6 +58,11 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewCustomer) -> Result<Model
 
 pub async fn find(db: &impl ConnectionTrait, id: CustomerId) -> Result<Option<Model>, Error> {
     Ok(Entity::find_by_id(id.0).one(db).await?)
+}
+
+/// The customer as last committed, if any: a read outside any transaction (GetCustomer).
+pub async fn read(db: &Database, id: CustomerId) -> Result<Option<Model>, Error> {
+    Ok(db.find_by_id::<Entity>(id.0).await?)
 }
 
 /// Whether a partner may see a customer: it created it, or holds (or held) a relationship with it.

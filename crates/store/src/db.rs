@@ -1,13 +1,19 @@
 //! Opening the database: PostgreSQL (`postgres://…`) or the embedded SQLite default
 //! (`sqlite://path?mode=rwc`), with the backend quirks handled here and nowhere else.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use pc_domain::Error;
-use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PrimaryKeyTrait, TryIntoModel,
+};
 use sea_orm_migration::MigratorTrait;
+use uuid::Uuid;
 
-use crate::Migrator;
+use crate::{
+    Migrator,
+    point_reads::{self, PointReads},
+};
 
 /// The service's database: the pool every transaction runs on, and the pool plain reads use.
 ///
@@ -16,10 +22,12 @@ use crate::Migrator;
 /// pool holds one connection; reads get read-only connections of their own, which WAL lets run
 /// beside the writer, each seeing every transaction committed before it started. Without them
 /// every GetPartner queued behind every write (and every other read) on that one connection.
+/// Reads by primary key run inline through rusqlite instead (see [`Database::find_by_id`]).
 #[derive(Debug, Clone)]
 pub struct Database {
     primary: DatabaseConnection,
     reader: DatabaseConnection,
+    point_reads: Arc<PointReads>,
 }
 
 impl Database {
@@ -32,6 +40,17 @@ impl Database {
     /// The pool that runs transactions and anything that writes.
     pub fn primary(&self) -> &DatabaseConnection {
         &self.primary
+    }
+
+    /// The row of `E` whose primary key is `id`, read outside a transaction like [`Self::reader`]:
+    /// every Get. It runs on the driver directly (see [`crate::point_reads`]).
+    pub async fn find_by_id<E>(&self, id: Uuid) -> Result<Option<E::Model>, sea_orm::DbErr>
+    where
+        E: EntityTrait,
+        <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<Uuid>,
+        E::ActiveModel: TryIntoModel<E::Model>,
+    {
+        self.point_reads.find_by_id::<E>(&self.reader, id).await
     }
 
     /// Starts a transaction on the primary pool.
@@ -47,17 +66,20 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Database, Error>
     let max_connections = max_connections.max(1);
     if !url.starts_with("sqlite:") {
         let pool = open(url, max_connections, 1, None).await?;
-        return Ok(Database { reader: pool.clone(), primary: pool });
+        let point_reads = Arc::new(PointReads::postgres());
+        return Ok(Database { reader: pool.clone(), primary: pool, point_reads });
     }
     let primary = open(url, 1, 1, Some(false)).await?;
     // An in-memory database exists only on its own connection: readers would see another one.
     if url.contains(":memory:") || url.contains("mode=memory") {
-        return Ok(Database { reader: primary.clone(), primary });
+        let point_reads = Arc::new(PointReads::through_sea_orm());
+        return Ok(Database { reader: primary.clone(), primary, point_reads });
     }
     // No connection up front: readers open on first use, after the primary has created the file
     // and switched it to WAL.
     let reader = open(url, max_connections, 0, Some(true)).await?;
-    Ok(Database { primary, reader })
+    let point_reads = Arc::new(PointReads::sqlite(point_reads::sqlite_file(&primary).await?));
+    Ok(Database { primary, reader, point_reads })
 }
 
 /// Opens one pool; `sqlite_read_only` is `None` for PostgreSQL.

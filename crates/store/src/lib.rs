@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod lifecycle;
 pub mod migration;
 pub mod partners;
+mod point_reads;
 pub mod reseller_links;
 pub mod retry;
 pub mod rules;

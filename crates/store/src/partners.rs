@@ -11,6 +11,7 @@ use sea_orm::{
 };
 
 use crate::{
+    Database,
     db::{keyset_page, now, unique_violation_as},
     entity::partner::{self, Column, Entity, Model},
     enums::DbEnum,
@@ -58,6 +59,11 @@ pub async fn find(db: &impl ConnectionTrait, id: PartnerId) -> Result<Option<Mod
 /// The partner, or NOT_FOUND.
 pub async fn get(db: &impl ConnectionTrait, id: PartnerId) -> Result<Model, Error> {
     find(db, id).await?.ok_or_else(|| Error::not_found(id.name()))
+}
+
+/// The partner as last committed, or NOT_FOUND: a read outside any transaction (GetPartner).
+pub async fn read(db: &Database, id: PartnerId) -> Result<Model, Error> {
+    db.find_by_id::<Entity>(id.0).await?.ok_or_else(|| Error::not_found(id.name()))
 }
 
 /// Whether `tenant` is enrolled as a partner in `cloud` (rule 1).

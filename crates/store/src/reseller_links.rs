@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use crate::{
+    Database,
     db::{keyset_page, now, unique_violation_as},
     entity::reseller_link::{self, Column, Entity, Model},
     enums::DbEnum,
@@ -41,6 +42,11 @@ pub async fn insert(db: &impl ConnectionTrait, provider: PartnerId, reseller: Pa
 
 pub async fn find(db: &impl ConnectionTrait, id: ResellerLinkId) -> Result<Option<Model>, Error> {
     Ok(Entity::find_by_id(id.0).one(db).await?)
+}
+
+/// The link as last committed, if any: a read outside any transaction (a Get).
+pub async fn read(db: &Database, id: ResellerLinkId) -> Result<Option<Model>, Error> {
+    Ok(db.find_by_id::<Entity>(id.0).await?)
 }
 
 /// Whether `provider` and `reseller` work together now (an ACTIVE link).

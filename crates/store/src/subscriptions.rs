@@ -10,6 +10,7 @@ use sea_orm::{
 };
 
 use crate::{
+    Database,
     db::{keyset_page, now},
     entity::{
         subscription::{self, Column, Entity, Model},
@@ -54,6 +55,11 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewSubscription) -> Result<M
 
 pub async fn find(db: &impl ConnectionTrait, id: SubscriptionId) -> Result<Option<Model>, Error> {
     Ok(Entity::find_by_id(id.0).one(db).await?)
+}
+
+/// The subscription as last committed, if any: a read outside any transaction (a Get).
+pub async fn read(db: &Database, id: SubscriptionId) -> Result<Option<Model>, Error> {
+    Ok(db.find_by_id::<Entity>(id.0).await?)
 }
 
 /// Rule 9: the subscriptions `partner` sees are those it transacts (partner of record), bills,

@@ -10,6 +10,7 @@ use sea_orm::{
 };
 
 use crate::{
+    Database,
     db::{keyset_page, now, unique_violation_as},
     entity::{
         subscription,
@@ -51,6 +52,11 @@ pub async fn insert(
 
 pub async fn find(db: &impl ConnectionTrait, id: SupportAssignmentId) -> Result<Option<Model>, Error> {
     Ok(Entity::find_by_id(id.0).one(db).await?)
+}
+
+/// The assignment as last committed, if any: a read outside any transaction (a Get).
+pub async fn read(db: &Database, id: SupportAssignmentId) -> Result<Option<Model>, Error> {
+    Ok(db.find_by_id::<Entity>(id.0).await?)
 }
 
 /// Whether `subscription` already has an ACTIVE support partner (rule 7).

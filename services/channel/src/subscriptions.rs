@@ -205,7 +205,16 @@ pub async fn register_external_subscription(
 /// The subscription, if `caller` may see it (rule 9). Anyone else is PERMISSION_DENIED whether
 /// or not it exists.
 pub async fn load_visible(db: &impl ConnectionTrait, caller: &Principal, id: SubscriptionId) -> Result<Model, Error> {
-    let row = subscriptions::find(db, id).await?;
+    visible(db, caller, id, subscriptions::find(db, id).await?).await
+}
+
+/// `row`, read by id through any connection, if `caller` may see it; `db` answers rule 9.
+async fn visible(
+    db: &impl ConnectionTrait,
+    caller: &Principal,
+    id: SubscriptionId,
+    row: Option<Model>,
+) -> Result<Model, Error> {
     let visible = match (caller, &row) {
         (_, None) => false,
         (Principal::Operator, Some(_)) => true,
@@ -221,7 +230,7 @@ pub async fn load_visible(db: &impl ConnectionTrait, caller: &Principal, id: Sub
 
 pub async fn get_subscription(db: &Database, caller: Principal, name: &str) -> Result<Subscription, Error> {
     let id = SubscriptionId::parse("name", name)?;
-    to_proto(load_visible(db.reader(), &caller, id).await?)
+    to_proto(visible(db.reader(), &caller, id, subscriptions::read(db, id).await?).await?)
 }
 
 pub async fn list_subscriptions(

@@ -113,13 +113,27 @@ async fn load_visible(
     caller: &Principal,
     id: SupportAssignmentId,
 ) -> Result<(Model, subscription::Model), Error> {
+    let assignment = support_assignments::find(db, id).await?;
+    let subscription = match &assignment {
+        Some(assignment) => subscriptions::find(db, SubscriptionId(assignment.subscription_id)).await?,
+        None => None,
+    };
+    visible(caller, id, assignment, subscription)
+}
+
+/// The assignment and its subscription, if `caller` is a party to it; anyone else is
+/// PERMISSION_DENIED whether or not it exists.
+fn visible(
+    caller: &Principal,
+    id: SupportAssignmentId,
+    assignment: Option<Model>,
+    subscription: Option<subscription::Model>,
+) -> Result<(Model, subscription::Model), Error> {
     let denied = || Error::denied(format!("{caller} is not a party to {id}"));
-    let Some(assignment) = support_assignments::find(db, id).await? else {
+    let Some(assignment) = assignment else {
         return Err(if caller.is_operator() { Error::not_found(id.name()) } else { denied() });
     };
-    let subscription = subscriptions::find(db, SubscriptionId(assignment.subscription_id))
-        .await?
-        .ok_or_else(|| Error::internal(format!("{id} refers to a missing subscription")))?;
+    let subscription = subscription.ok_or_else(|| Error::internal(format!("{id} refers to a missing subscription")))?;
     let visible = match caller {
         Principal::Operator => true,
         Principal::Partner(me) => me.0 == assignment.partner_id,
@@ -188,7 +202,12 @@ pub async fn transition(
 
 pub async fn get_support_assignment(db: &Database, caller: Principal, name: &str) -> Result<SupportAssignment, Error> {
     let id = SupportAssignmentId::parse("name", name)?;
-    to_proto(load_visible(db.reader(), &caller, id).await?.0)
+    let assignment = support_assignments::read(db, id).await?;
+    let subscription = match &assignment {
+        Some(assignment) => subscriptions::read(db, SubscriptionId(assignment.subscription_id)).await?,
+        None => None,
+    };
+    to_proto(visible(&caller, id, assignment, subscription)?.0)
 }
 
 pub async fn list_support_assignments(

@@ -120,7 +120,7 @@ pub async fn create_customer(
 pub async fn get_customer(db: &Database, caller: Principal, request: GetCustomerRequest) -> Result<Customer, Error> {
     let id = CustomerId::parse("name", &request.name)?;
     let denied = || Error::denied(format!("{caller} may not read {id}"));
-    let row = customers::find(db.reader(), id).await?;
+    let row = customers::read(db, id).await?;
     let visible = match (&caller, &row) {
         (Principal::Operator, _) => true,
         (Principal::Customer(me), _) => *me == id,

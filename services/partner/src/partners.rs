@@ -93,7 +93,7 @@ pub async fn create_partner(db: &Database, caller: Principal, request: CreatePar
 pub async fn get_partner(db: &Database, _caller: Principal, request: GetPartnerRequest) -> Result<Partner, Error> {
     let id = PartnerId::parse("name", &request.name)?;
     // The directory is readable by every authenticated caller.
-    to_proto(partners::get(db.reader(), id).await?)
+    to_proto(partners::read(db, id).await?)
 }
 
 pub async fn list_partners(

@@ -149,7 +149,12 @@ async fn load_visible(
     caller: &Principal,
     id: CustomerRelationshipId,
 ) -> Result<Model, Error> {
-    let relationship = customer_relationships::find(db, id).await?;
+    visible(caller, id, customer_relationships::find(db, id).await?)
+}
+
+/// `relationship`, if `caller` is a party to it; anyone else is PERMISSION_DENIED whether or not
+/// it exists.
+fn visible(caller: &Principal, id: CustomerRelationshipId, relationship: Option<Model>) -> Result<Model, Error> {
     let visible = |row: &Model| match caller {
         Principal::Operator => true,
         Principal::Partner(me) => me.0 == row.partner_id || row.indirect_provider_id == Some(me.0),
@@ -242,7 +247,7 @@ pub async fn get_customer_relationship(
     name: &str,
 ) -> Result<CustomerRelationship, Error> {
     let id = CustomerRelationshipId::parse("name", name)?;
-    to_proto(load_visible(db.reader(), &caller, id).await?)
+    to_proto(visible(&caller, id, customer_relationships::read(db, id).await?)?)
 }
 
 pub async fn list_customer_relationships(

@@ -80,7 +80,11 @@ pub async fn invite_reseller(
 /// The link, if `caller` is one of its parties or an operator. Non-parties learn nothing, not
 /// even whether it exists.
 async fn load_visible(db: &impl ConnectionTrait, caller: &Principal, id: ResellerLinkId) -> Result<Model, Error> {
-    let link = reseller_links::find(db, id).await?;
+    visible(caller, id, reseller_links::find(db, id).await?)
+}
+
+/// `link`, if `caller` is a party to it; anyone else is PERMISSION_DENIED whether or not it exists.
+fn visible(caller: &Principal, id: ResellerLinkId, link: Option<Model>) -> Result<Model, Error> {
     match (caller, link) {
         (Principal::Operator, Some(link)) => Ok(link),
         (Principal::Operator, None) => Err(Error::not_found(id.name())),
@@ -150,7 +154,7 @@ pub async fn transition(
 
 pub async fn get_reseller_link(db: &Database, caller: Principal, name: &str) -> Result<ResellerLink, Error> {
     let id = ResellerLinkId::parse("name", name)?;
-    to_proto(load_visible(db.reader(), &caller, id).await?)
+    to_proto(visible(&caller, id, reseller_links::read(db, id).await?)?)
 }
 
 pub async fn list_reseller_links(

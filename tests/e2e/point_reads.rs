@@ -1,0 +1,133 @@
+//! `Database::find_by_id`, the read behind every Get, runs on the driver directly (on SQLite
+//! through rusqlite); it must return exactly the model SeaORM reads, for every column type,
+//! null and not, on the backend under test.
+
+use chrono::{DateTime, Utc};
+use pc_store::{
+    Database,
+    entity::{customer, customer_relationship, partner, reseller_link, subscription, support_assignment},
+};
+use pc_tests::spawn_app;
+use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, PrimaryKeyTrait, TryIntoModel};
+use uuid::Uuid;
+
+/// Writes `model` through SeaORM, then reads it back both ways.
+async fn assert_reads_back<E>(db: &Database, id: Uuid, model: E::Model)
+where
+    E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel> + PartialEq,
+    E::ActiveModel: ActiveModelTrait<Entity = E>,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<Uuid>,
+    E::ActiveModel: TryIntoModel<E::Model>,
+{
+    E::insert(model.clone().into_active_model()).exec_without_returning(db.primary()).await.expect("insert");
+    let direct = db.find_by_id::<E>(id).await.expect("point read");
+    let through_sea_orm = E::find_by_id(id).one(db.reader()).await.expect("SeaORM read");
+    assert_eq!(direct, through_sea_orm);
+    assert_eq!(direct, Some(model));
+}
+
+#[tokio::test]
+async fn point_reads_return_exactly_what_sea_orm_reads() {
+    let app = spawn_app().await;
+    let db = &app.db;
+    let created = pc_store::db::now();
+    // Microseconds that do not round, and a date far from now.
+    let accepted: DateTime<Utc> = "2031-02-03T04:05:06.000007Z".parse().unwrap();
+    let id = Uuid::now_v7;
+
+    let provider = partner::Model {
+        id: id(),
+        display_name: "Fabrikam Distribución 株式会社".into(),
+        tenant_id: Uuid::new_v4(),
+        country_code: "ES".into(),
+        cloud: "GLOBAL".into(),
+        program_role: "INDIRECT_PROVIDER".into(),
+        state: "ACTIVE".into(),
+        revision: i64::from(i32::MAX) + 7,
+        create_time: created,
+        update_time: accepted,
+    };
+    let reseller = partner::Model {
+        id: id(),
+        tenant_id: Uuid::new_v4(),
+        program_role: "INDIRECT_RESELLER".into(),
+        ..provider.clone()
+    };
+    for partner in [&provider, &reseller] {
+        assert_reads_back::<partner::Entity>(db, partner.id, partner.clone()).await;
+    }
+
+    let customer = customer::Model {
+        id: id(),
+        display_name: "Contoso".into(),
+        tenant_id: Uuid::new_v4(),
+        primary_domain: "contoso.example".into(),
+        country_code: "US".into(),
+        cloud: "GLOBAL".into(),
+        created_by: format!("partners/{}", reseller.id),
+        revision: 1,
+        create_time: created,
+        update_time: created,
+    };
+    assert_reads_back::<customer::Entity>(db, customer.id, customer.clone()).await;
+
+    let link = reseller_link::Model {
+        id: id(),
+        provider_id: provider.id,
+        reseller_id: reseller.id,
+        state: "ACTIVE".into(),
+        accept_time: Some(accepted),
+        end_time: None,
+        revision: 2,
+        create_time: created,
+        update_time: accepted,
+    };
+    assert_reads_back::<reseller_link::Entity>(db, link.id, link).await;
+
+    let relationship = customer_relationship::Model {
+        id: id(),
+        partner_id: reseller.id,
+        customer_id: customer.id,
+        indirect_provider_id: Some(provider.id),
+        state: "PENDING".into(),
+        accept_time: None,
+        end_time: None,
+        revision: 1,
+        create_time: created,
+        update_time: created,
+    };
+    assert_reads_back::<customer_relationship::Entity>(db, relationship.id, relationship).await;
+
+    let subscription = subscription::Model {
+        id: id(),
+        customer_id: customer.id,
+        offer_id: "offer-365-e3".into(),
+        product_family: "MODERN_WORK".into(),
+        quantity: i32::MAX,
+        sales_channel: "DIRECT_FROM_VENDOR".into(),
+        partner_of_record_id: None,
+        billing_partner_id: None,
+        state: "ACTIVE".into(),
+        revision: 1,
+        create_time: created,
+        update_time: created,
+    };
+    assert_reads_back::<subscription::Entity>(db, subscription.id, subscription.clone()).await;
+
+    let assignment = support_assignment::Model {
+        id: id(),
+        subscription_id: subscription.id,
+        partner_id: reseller.id,
+        state: "ENDED".into(),
+        accept_time: Some(created),
+        end_time: Some(accepted),
+        revision: 3,
+        create_time: created,
+        update_time: accepted,
+    };
+    assert_reads_back::<support_assignment::Entity>(db, assignment.id, assignment).await;
+
+    assert_eq!(db.find_by_id::<partner::Entity>(id()).await.unwrap(), None, "an unknown id is no row");
+    assert_eq!(db.find_by_id::<subscription::Entity>(provider.id).await.unwrap(), None, "ids are per table");
+}
