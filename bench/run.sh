@@ -28,60 +28,78 @@ BIN=target/$PROFILE
 OUT=bench/results
 rm -rf "$OUT" && mkdir -p "$OUT"
 SERVER_PID=""
+SERVERS=""
 
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null || true; }
+cleanup() { for pid in $SERVERS; do kill "$pid" 2>/dev/null; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 pg_admin() { psql "$PG_URL" -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
 db_url() { echo "${PG_URL%/*}/$1"; }
 
-# Starts the dev server over DATABASE_URL=$1 and waits until it serves.
+# Starts the dev server over DATABASE_URL=$1 on port $2 (default $PORT), sets SERVER_PID and
+# waits until it serves.
 start_server() {
-    DATABASE_URL=$1 LISTEN_ADDR=127.0.0.1:$PORT RUST_LOG=warn DB_MAX_CONNECTIONS=$POOL \
-        "$BIN/partner-center" serve > "$OUT/server.log" 2>&1 &
+    local port=${2:-$PORT}
+    DATABASE_URL=$1 LISTEN_ADDR=127.0.0.1:$port RUST_LOG=warn DB_MAX_CONNECTIONS=$POOL \
+        "$BIN/partner-center" serve > "$OUT/server-$port.log" 2>&1 &
     SERVER_PID=$!
+    SERVERS="$SERVERS $SERVER_PID"
     for _ in $(seq 1 100); do
-        "$BIN/partner-center" health --addr 127.0.0.1:$PORT >/dev/null 2>&1 && return 0
+        "$BIN/partner-center" health --addr 127.0.0.1:$port >/dev/null 2>&1 && return 0
         sleep 0.1
     done
-    echo "server did not start:"; cat "$OUT/server.log"; exit 1
+    echo "server did not start:"; cat "$OUT/server-$port.log"; exit 1
 }
 
+# stop_server NAME [PID]: records the peak resident memory of the service under the load it just
+# served, and stops it.
 stop_server() {
-    # Peak resident memory of the service under the load it just served.
-    grep VmHWM "/proc/$SERVER_PID/status" | awk '{print $2}' > "$OUT/$1.rss_kib" || true
-    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+    local pid=${2:-$SERVER_PID}
+    grep VmHWM "/proc/$pid/status" | awk '{print $2}' > "$OUT/$1.rss_kib" || true
+    kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-# bench NAME SCENARIO CONCURRENCY [extra pc-bench args]: the median throughput of $RUNS runs.
+# bench NAME RUN SCENARIO CONCURRENCY [extra pc-bench args]: one run, into $OUT/NAME.RUN.json.
+# Runs are interleaved: every figure and the limit it is compared with are measured in the same
+# round, so the machine drifting (a shared host's speed moved by a third within one run) shifts
+# both alike instead of one of them.
 bench() {
-    local name=$1 scenario=$2 conc=$3; shift 3
-    for run in $(seq 1 "$RUNS"); do
-        "$BIN/pc-bench" run --target "http://127.0.0.1:$PORT" --scenario "$scenario" --concurrency "$conc" \
-            --duration "$DURATION" --warmup "$WARMUP" --json "$OUT/$name.$run.json" "$@" | sed "s/^/  /"
-    done
-    python3 - "$OUT" "$name" "$RUNS" <<'PY'
-import json, statistics, sys
-out, name, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-reports = [json.load(open(f"{out}/{name}.{i}.json")) for i in range(1, runs + 1)]
-median = {k: statistics.median(r[k] for r in reports) for k in ("throughput", "p50_ms", "p90_ms", "p99_ms", "max_ms")}
-json.dump(median, open(f"{out}/{name}.json", "w"))
+    local name=$1 run=$2 scenario=$3 conc=$4 port=$PORT; shift 4
+    if [ "${1:-}" = --port ]; then port=$2; shift 2; fi
+    "$BIN/pc-bench" run --target "http://127.0.0.1:$port" --scenario "$scenario" --concurrency "$conc" \
+        --duration "$DURATION" --warmup "$WARMUP" --json "$OUT/$name.$run.json" "$@" | sed "s/^/  /"
+}
+
+# median NAME...: the median of each NAME's runs, into $OUT/NAME.json (pc-bench reports) or
+# $OUT/NAME.tps (pgbench).
+median() {
+    python3 - "$OUT" "$RUNS" "$@" <<'PY'
+import json, os, statistics, sys
+out, runs, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+for name in names:
+    if os.path.exists(f"{out}/{name}.1.tps"):
+        tps = [float(open(f"{out}/{name}.{i}.tps").read()) for i in range(1, runs + 1)]
+        open(f"{out}/{name}.tps", "w").write(f"{statistics.median(tps)}\n")
+        continue
+    reports = [json.load(open(f"{out}/{name}.{i}.json")) for i in range(1, runs + 1)]
+    keys = ("throughput", "p50_ms", "p90_ms", "p99_ms", "max_ms")
+    json.dump({k: statistics.median(r[k] for r in reports) for k in keys}, open(f"{out}/{name}.json", "w"))
 PY
 }
 
-# pgbench NAME SCRIPT: transactions per second of the service's own SQL at the concurrency the
-# database sees from the service: one client per pooled connection (64 pgbench clients would be 64
-# backends on 2 cores, a load the service never puts on the database).
+# pgbench_tps NAME RUN URL SCRIPT ID: transactions per second of the service's own SQL at the
+# concurrency the database sees from the service: one client per pooled connection (64 pgbench
+# clients would be 64 backends on 2 cores, a load the service never puts on the database).
 pgbench_tps() {
-    local name=$1 url=$2 script=$3 clients=$(( CONCURRENCY < POOL ? CONCURRENCY : POOL ))
+    local name=$1 run=$2 url=$3 script=$4 clients=$(( CONCURRENCY < POOL ? CONCURRENCY : POOL ))
     local threads=$(( clients < 2 ? clients : 2 ))
     # Prepared statements, as sqlx uses; -n: the schema is the service's, not pgbench's.
-    if ! pgbench -n -M prepared -c "$clients" -j "$threads" -T "$DURATION" -f "$script" -D id="$4" "$url" \
-        > "$OUT/$name.pgbench" 2>&1; then
-        echo "pgbench $name failed:"; cat "$OUT/$name.pgbench"; exit 1
+    if ! pgbench -n -M prepared -c "$clients" -j "$threads" -T "$DURATION" -f "$script" -D id="$5" "$url" \
+        > "$OUT/$name.$run.pgbench" 2>&1; then
+        echo "pgbench $name failed:"; cat "$OUT/$name.$run.pgbench"; exit 1
     fi
-    awk '/^tps/ {print $3; exit}' "$OUT/$name.pgbench" > "$OUT/$name.tps"
-    echo "  pgbench $name: $(cat "$OUT/$name.tps") tps"
+    awk '/^tps/ {print $3; exit}' "$OUT/$name.$run.pgbench" > "$OUT/$name.$run.tps"
+    echo "  pgbench $name: $(cat "$OUT/$name.$run.tps") tps"
 }
 
 echo "== PostgreSQL"
@@ -105,39 +123,67 @@ INSERT INTO audit_events (id, resource, action, principal, change, create_time)
 COMMIT;
 SQL
 DB=pc_bench_$$
+drop_databases() { for db in $DB ${DB}_$SMALL ${DB}_$LARGE; do pg_admin "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done; }
+trap 'cleanup; drop_databases >/dev/null 2>&1 || true' EXIT
 pg_admin "CREATE DATABASE $DB"
-trap 'cleanup; pg_admin "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 start_server "$(db_url $DB)"
-bench pg-health health "$CONCURRENCY"
-bench pg-get-partner get-partner "$CONCURRENCY"
-# Each database limit is measured right after the service's own figure, on the database in the
-# same state: run after the write-heavy scenarios, pgbench read at little more than half the rate.
-PARTNER_ID=$(psql "$(db_url $DB)" -qAtX -c "SELECT id FROM partners LIMIT 1")
-pgbench_tps pg-read "$(db_url $DB)" "$OUT/read.sql" "$PARTNER_ID"
-bench pg-create-partner create-partner "$CONCURRENCY"
-pgbench_tps pg-write "$(db_url $DB)" "$OUT/write.sql" "$PARTNER_ID"
-bench pg-two-tier two-tier-flow "$(( CONCURRENCY / 4 ))"
-for conc in $SWEEP; do
-    bench "sweep-health-$conc" health "$conc"
-    bench "sweep-get-partner-$conc" get-partner "$conc"
+# Each database limit is measured in the same round as the service's own figure, on the database
+# in the same state: measured after the write-heavy scenarios instead, pgbench read ran at little
+# more than half its rate on a fresh database.
+for run in $(seq 1 "$RUNS"); do
+    bench pg-health "$run" health "$CONCURRENCY"
+    bench pg-get-partner "$run" get-partner "$CONCURRENCY"
+    PARTNER_ID=$(psql "$(db_url $DB)" -qAtX -c "SELECT id FROM partners LIMIT 1")
+    pgbench_tps pg-read "$run" "$(db_url $DB)" "$OUT/read.sql" "$PARTNER_ID"
 done
+for run in $(seq 1 "$RUNS"); do
+    bench pg-create-partner "$run" create-partner "$CONCURRENCY"
+    pgbench_tps pg-write "$run" "$(db_url $DB)" "$OUT/write.sql" "$PARTNER_ID"
+done
+for run in $(seq 1 "$RUNS"); do
+    bench pg-two-tier "$run" two-tier-flow "$(( CONCURRENCY / 4 ))"
+done
+for conc in $SWEEP; do
+    for run in $(seq 1 "$RUNS"); do
+        bench "sweep-health-$conc" "$run" health "$conc"
+        bench "sweep-get-partner-$conc" "$run" get-partner "$conc"
+    done
+    median "sweep-health-$conc" "sweep-get-partner-$conc"
+done
+median pg-health pg-get-partner pg-read pg-create-partner pg-write pg-two-tier
 stop_server pg
 pg_admin "DROP DATABASE $DB WITH (FORCE)"
 
-# A partner's page of 50 subscriptions over a small and a large table, each in a fresh database.
+# A partner's page of 50 subscriptions over a small and a large table, each in a fresh database
+# behind a server of its own, measured alternately.
+declare -A LIST_PORT LIST_PID
+next_port=$PORT
 for rows in $SMALL $LARGE; do
     pg_admin "CREATE DATABASE ${DB}_$rows"
-    start_server "$(db_url ${DB}_$rows)"
-    bench "pg-list-$rows" list-subscriptions "$CONCURRENCY" --rows "$rows" --database-url "$(db_url ${DB}_$rows)"
-    stop_server "pg-list-$rows"
+    next_port=$(( next_port + 1 )); LIST_PORT[$rows]=$next_port
+    start_server "$(db_url ${DB}_$rows)" "${LIST_PORT[$rows]}"
+    LIST_PID[$rows]=$SERVER_PID
+done
+for run in $(seq 1 "$RUNS"); do
+    for rows in $SMALL $LARGE; do
+        bench "pg-list-$rows" "$run" list-subscriptions "$CONCURRENCY" --port "${LIST_PORT[$rows]}" \
+            --rows "$rows" --database-url "$(db_url ${DB}_$rows)"
+    done
+done
+for rows in $SMALL $LARGE; do
+    median "pg-list-$rows"
+    stop_server "pg-list-$rows" "${LIST_PID[$rows]}"
     pg_admin "DROP DATABASE ${DB}_$rows WITH (FORCE)"
 done
 
 echo "== SQLite (the embedded default)"
 SQLITE=$(mktemp -d)/bench.db
 start_server "sqlite://$SQLITE?mode=rwc"
-bench sqlite-health health "$CONCURRENCY"
-bench sqlite-get-partner get-partner "$CONCURRENCY"
+for run in $(seq 1 "$RUNS"); do
+    bench sqlite-health "$run" health "$CONCURRENCY"
+    bench sqlite-get-partner "$run" get-partner "$CONCURRENCY"
+done
+median sqlite-health sqlite-get-partner
 stop_server sqlite
 rm -rf "$(dirname "$SQLITE")"
 
