@@ -13,7 +13,9 @@ cd "$(dirname "$0")/.."
 QUICK=${BENCH_QUICK:-0}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 CONCURRENCY=${BENCH_CONCURRENCY:-64}
-PORT=${BENCH_PORT:-50070}
+# Below Linux's ephemeral range (32768-60999): a port in it may already be the local end of one of
+# the benchmark's own connections by the time a second server binds it.
+PORT=${BENCH_PORT:-28070}
 # The service's pool size, so pgbench runs as many backends as the service can use at once.
 POOL=${BENCH_POOL:-32}
 export AUTH_JWT_SECRET=bench-secret-bench-secret-bench-secret
@@ -30,7 +32,7 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 SERVER_PID=""
 SERVERS=""
 
-cleanup() { for pid in $SERVERS; do kill "$pid" 2>/dev/null; done; wait 2>/dev/null || true; }
+cleanup() { for pid in $SERVERS; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 pg_admin() { psql "$PG_URL" -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
