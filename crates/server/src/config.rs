@@ -25,8 +25,8 @@ pub struct ServerConfig {
     #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
     pub auth_jwt_secret: Option<String>,
 
-    /// Largest PostgreSQL connection pool; on SQLite, the most read-only connections beside the
-    /// one writer.
+    /// Largest PostgreSQL connection pool; on SQLite, the most read-only connections Lists use
+    /// beside the one writer (Gets read inline, one connection per runtime thread).
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 

@@ -31,8 +31,9 @@ pub struct Database {
 }
 
 impl Database {
-    /// The pool for reads outside a transaction: a Get or a List, which sees every write
-    /// committed before it starts. Never write through it (on SQLite it is read-only).
+    /// The pool for reads outside a transaction: a List, or the queries a Get runs after its
+    /// [`Self::find_by_id`]; each sees every write committed before it starts. Never write
+    /// through it (on SQLite it is read-only).
     pub fn reader(&self) -> &DatabaseConnection {
         &self.reader
     }
