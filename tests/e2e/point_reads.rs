@@ -1,14 +1,22 @@
-//! `Database::find_by_id`, the read behind every Get, runs on the driver directly (on SQLite
-//! through rusqlite); it must return exactly the model SeaORM reads, for every column type,
-//! null and not, on the backend under test.
+//! `Database::find_by_id`, the read behind every Get, runs on a driver of its own (rusqlite on
+//! SQLite, pipelined tokio-postgres connections on PostgreSQL); it must return exactly the model
+//! SeaORM reads, for every column type, null and not, on the backend under test, and survive the
+//! database dropping its connections.
 
 use chrono::{DateTime, Utc};
+use pc_api::{
+    partner::v1::{GetPartnerRequest, ProgramRole},
+    types::v1::Cloud,
+};
 use pc_store::{
     Database,
     entity::{customer, customer_relationship, partner, reseller_link, subscription, support_assignment},
 };
 use pc_tests::spawn_app;
-use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, PrimaryKeyTrait, TryIntoModel};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, PrimaryKeyTrait, Statement,
+    TryIntoModel,
+};
 use uuid::Uuid;
 
 /// Writes `model` through SeaORM, then reads it back both ways.
@@ -130,4 +138,41 @@ async fn point_reads_return_exactly_what_sea_orm_reads() {
 
     assert_eq!(db.find_by_id::<partner::Entity>(id()).await.unwrap(), None, "an unknown id is no row");
     assert_eq!(db.find_by_id::<subscription::Entity>(provider.id).await.unwrap(), None, "ids are per table");
+}
+
+/// On PostgreSQL, Gets read on connections of their own. When the database drops them (a
+/// restart, a failover, an idle timeout), the next Gets must still answer, without an error and
+/// without restarting the service.
+#[tokio::test]
+async fn gets_survive_the_database_dropping_their_connections() {
+    let app = spawn_app().await;
+    if app.db.primary().get_database_backend() != DbBackend::Postgres {
+        return; // SQLite reads the file in-process: there is no connection to lose.
+    }
+    let partner = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let get = || {
+        let mut client = app.partners();
+        let name = partner.name.clone();
+        async move { client.get_partner(GetPartnerRequest { name }).await.map(tonic::Response::into_inner) }
+    };
+    // Enough Gets to open every point-read connection (one per CPU).
+    for _ in 0..16 {
+        assert_eq!(get().await.expect("get before"), partner);
+    }
+
+    let terminate = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = $1",
+        [pc_store::POINT_READS_APPLICATION_NAME.into()],
+    );
+    let row = app.db.primary().query_one_raw(terminate).await.expect("terminate").expect("a count");
+    let terminated: i64 = row.try_get_by_index(0).expect("count");
+    assert!(terminated >= 1, "the Gets above read on connections named {}", pc_store::POINT_READS_APPLICATION_NAME);
+
+    for attempt in 0..16 {
+        let got =
+            get().await.unwrap_or_else(|status| panic!("get {attempt} after the connections dropped: {status:?}"));
+        assert_eq!(got, partner);
+    }
 }

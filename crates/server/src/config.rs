@@ -25,8 +25,9 @@ pub struct ServerConfig {
     #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
     pub auth_jwt_secret: Option<String>,
 
-    /// Largest PostgreSQL connection pool; on SQLite, the most read-only connections Lists use
-    /// beside the one writer (Gets read inline, one connection per runtime thread).
+    /// Most connections to PostgreSQL: one per CPU (at most half of them) pipelines the Gets'
+    /// primary-key reads, the rest are the pool for transactions and Lists. On SQLite, the most
+    /// read-only connections Lists use beside the one writer (Gets read inline).
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 

@@ -22,7 +22,7 @@ use crate::{
 /// pool holds one connection; reads get read-only connections of their own, which WAL lets run
 /// beside the writer, each seeing every transaction committed before it started. Without them
 /// every GetPartner queued behind every write (and every other read) on that one connection.
-/// Reads by primary key run inline through rusqlite instead (see [`Database::find_by_id`]).
+/// Reads by primary key run on drivers of their own (see [`Database::find_by_id`]).
 #[derive(Debug, Clone)]
 pub struct Database {
     primary: DatabaseConnection,
@@ -61,13 +61,21 @@ impl Database {
     }
 }
 
-/// Connects to `url`: PostgreSQL gets one pool of `max_connections`; SQLite one writer plus up to
+/// Connects to `url`. PostgreSQL: at most `max_connections` in all, one per CPU (up to half of
+/// them) for pipelined point reads, the rest a pool. SQLite: one writer plus up to
 /// `max_connections` read-only connections (see [`Database`]).
 pub async fn connect(url: &str, max_connections: u32) -> Result<Database, Error> {
     let max_connections = max_connections.max(1);
     if !url.starts_with("sqlite:") {
-        let pool = open(url, max_connections, 1, None).await?;
-        let point_reads = Arc::new(PointReads::postgres());
+        // Each pipelined connection keeps one backend busy, so one per CPU the service can keep busy.
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let pipelined = cpus.min(max_connections as usize / 2);
+        let (point_reads, pipelined) = match PointReads::postgres(url, pipelined) {
+            Some(point_reads) => (point_reads, pipelined),
+            None => (PointReads::through_sea_orm(), 0),
+        };
+        let pool = open(url, max_connections - pipelined as u32, 1, None).await?;
+        let point_reads = Arc::new(point_reads);
         return Ok(Database { reader: pool.clone(), primary: pool, point_reads });
     }
     let primary = open(url, 1, 1, Some(false)).await?;

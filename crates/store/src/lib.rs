@@ -23,4 +23,5 @@ pub mod support_assignments;
 
 pub use db::{Database, connect};
 pub use migration::Migrator;
+pub use point_reads::POINT_READS_APPLICATION_NAME;
 pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
