@@ -44,7 +44,7 @@ impl Database {
     }
 
     /// The row of `E` whose primary key is `id`, read outside a transaction like [`Self::reader`]:
-    /// every Get. It runs on the driver directly (see [`crate::point_reads`]).
+    /// every Get. It runs on a driver of its own (see [`crate::point_reads`]).
     pub async fn find_by_id<E>(&self, id: Uuid) -> Result<Option<E::Model>, sea_orm::DbErr>
     where
         E: EntityTrait,
