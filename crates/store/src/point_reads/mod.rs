@@ -32,7 +32,8 @@ pub(crate) use sqlite::sqlite_file;
 #[derive(Debug)]
 pub(crate) struct PointReads {
     driver: Driver,
-    /// The SELECT by primary key, per table, as SeaORM writes it for the driver's backend.
+    /// The SELECT by primary key, per table, as SeaORM writes it for SQLite. (PostgreSQL prepares
+    /// it once per connection and keeps the prepared statement instead.)
     statements: Mutex<HashMap<&'static str, Arc<str>>>,
 }
 
@@ -73,22 +74,22 @@ impl PointReads {
         E::ActiveModel: TryIntoModel<E::Model>,
     {
         match &self.driver {
-            Driver::Postgres(readers) => {
-                readers.find_by_id::<E>(&self.statement::<E>(DbBackend::Postgres, id), id).await
-            }
-            Driver::Sqlite(connections) => connections.find_by_id::<E>(&self.statement::<E>(DbBackend::Sqlite, id), id),
+            Driver::Postgres(readers) => readers.find_by_id::<E>(id).await,
+            Driver::Sqlite(connections) => connections.find_by_id::<E>(&self.sqlite_statement::<E>(id), id),
             Driver::SeaOrm => E::find_by_id(id).one(pool).await,
         }
     }
 
-    fn statement<E>(&self, backend: DbBackend, id: Uuid) -> Arc<str>
+    /// The SQL rusqlite's statement cache is keyed by, built once per table.
+    fn sqlite_statement<E>(&self, id: Uuid) -> Arc<str>
     where
         E: EntityTrait,
         <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<Uuid>,
     {
         let mut statements = lock(&self.statements);
-        let sql =
-            statements.entry(E::default().table_name()).or_insert_with(|| E::find_by_id(id).build(backend).sql.into());
+        let sql = statements
+            .entry(E::default().table_name())
+            .or_insert_with(|| E::find_by_id(id).build(DbBackend::Sqlite).sql.into());
         Arc::clone(sql)
     }
 }

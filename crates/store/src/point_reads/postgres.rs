@@ -18,7 +18,8 @@ use std::{
 };
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ColumnType, DbErr, EntityTrait, IdenStatic, RuntimeErr, TryIntoModel, Value,
+    ActiveModelTrait, ColumnTrait, ColumnType, DbBackend, DbErr, EntityTrait, IdenStatic, PrimaryKeyTrait, QueryTrait,
+    RuntimeErr, TryIntoModel, Value,
 };
 use tokio_postgres::{Client, NoTls, Row, Statement};
 use uuid::Uuid;
@@ -47,7 +48,8 @@ struct Slot {
 #[derive(Debug)]
 struct Reader {
     client: Client,
-    /// Prepared once per connection and table: a read is then one Bind/Execute round trip.
+    /// Prepared once per connection and table (the SQL is built only then): a read is then one
+    /// Bind/Execute round trip.
     statements: Mutex<HashMap<&'static str, Statement>>,
 }
 
@@ -77,20 +79,20 @@ impl PostgresReaders {
         Some(Self { config, slots, next: AtomicUsize::new(0) })
     }
 
-    pub(super) async fn find_by_id<E>(&self, sql: &str, id: Uuid) -> Result<Option<E::Model>, DbErr>
+    pub(super) async fn find_by_id<E>(&self, id: Uuid) -> Result<Option<E::Model>, DbErr>
     where
         E: EntityTrait,
+        <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<Uuid>,
         E::ActiveModel: TryIntoModel<E::Model>,
     {
         let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
-        let table = E::default().table_name();
         let reader = self.reader(slot).await?;
-        let row = match reader.query_opt(table, sql, id).await {
+        let row = match reader.query_opt::<E>(id).await {
             // The database dropped the connection (a restart, a failover, an idle timeout): a read
             // is safe to repeat, once, on a new connection.
             Err(DbErr::Conn(_)) => {
                 slot.evict(&reader);
-                self.reader(slot).await?.query_opt(table, sql, id).await
+                self.reader(slot).await?.query_opt::<E>(id).await
             }
             row => row,
         };
@@ -150,17 +152,28 @@ impl Slot {
 }
 
 impl Reader {
-    async fn query_opt(&self, table: &'static str, sql: &str, id: Uuid) -> Result<Option<Row>, DbErr> {
-        let statement = self.statement(table, sql).await?;
+    async fn query_opt<E>(&self, id: Uuid) -> Result<Option<Row>, DbErr>
+    where
+        E: EntityTrait,
+        <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<Uuid>,
+    {
+        let statement = self.statement::<E>(id).await?;
         self.client.query_opt(&statement, &[&id]).await.map_err(postgres_error)
     }
 
-    async fn statement(&self, table: &'static str, sql: &str) -> Result<Statement, DbErr> {
+    /// `E`'s SELECT by primary key as SeaORM writes it, prepared on this connection.
+    async fn statement<E>(&self, id: Uuid) -> Result<Statement, DbErr>
+    where
+        E: EntityTrait,
+        <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<Uuid>,
+    {
+        let table = E::default().table_name();
         if let Some(statement) = lock(&self.statements).get(table) {
             return Ok(statement.clone());
         }
         // Two first reads of a table may both prepare it; the second copy is simply dropped.
-        let statement = self.client.prepare(sql).await.map_err(postgres_error)?;
+        let sql = E::find_by_id(id).build(DbBackend::Postgres).sql;
+        let statement = self.client.prepare(&sql).await.map_err(postgres_error)?;
         lock(&self.statements).insert(table, statement.clone());
         Ok(statement)
     }
