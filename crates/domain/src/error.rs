@@ -217,17 +217,20 @@ fn is_connectivity(error: &DbErr) -> bool {
                 | sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed => true,
-                // PostgreSQL classes 08 (connection exception) and 57P (shutting down, crashed,
-                // starting up): the server went away under a pooled connection. Not retried: a
-                // connection lost around a commit leaves its outcome unknown.
-                sqlx::Error::Database(db) => {
-                    db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))
-                }
+                // The server went away under a pooled connection. Not retried: a connection lost
+                // around a commit leaves its outcome unknown.
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| is_connection_lost_sqlstate(&code)),
                 _ => false,
             }
         }
         _ => false,
     }
+}
+
+/// Whether a PostgreSQL SQLSTATE says the connection is gone rather than the statement refused:
+/// classes 08 (connection exception) and 57P (shutting down, crashed, starting up).
+pub fn is_connection_lost_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P")
 }
 
 #[cfg(test)]

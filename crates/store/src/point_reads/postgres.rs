@@ -17,6 +17,7 @@ use std::{
     time::Duration,
 };
 
+use pc_domain::error::is_connection_lost_sqlstate;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ColumnType, DbBackend, DbErr, EntityTrait, IdenStatic, PrimaryKeyTrait, QueryTrait,
     RuntimeErr, TryIntoModel, Value,
@@ -183,11 +184,7 @@ impl Reader {
 /// (lost or refused connection, connect timeout) means the database could not be reached:
 /// UNAVAILABLE, as SeaORM reports sqlx's I/O errors.
 fn postgres_error(error: tokio_postgres::Error) -> DbErr {
-    let connection_lost = match error.as_db_error() {
-        // Classes 08 (connection exception) and 57P (shutting down, crashed, starting up).
-        Some(db) => db.code().code().starts_with("08") || db.code().code().starts_with("57P"),
-        None => true,
-    };
+    let connection_lost = error.as_db_error().is_none_or(|db| is_connection_lost_sqlstate(db.code().code()));
     let message = RuntimeErr::Internal(format!("PostgreSQL reader: {error}"));
     if connection_lost { DbErr::Conn(message) } else { DbErr::Query(message) }
 }
