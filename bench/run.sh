@@ -115,7 +115,8 @@ SQL
 cat > "$OUT/write.sql" <<'SQL'
 \set t random(1, 1000000000000)
 BEGIN;
-SELECT pg_advisory_xact_lock(hashtextextended('tenant-GLOBAL-' || md5((:t)::text)::uuid, 0));
+INSERT INTO tenants (cloud, tenant_id) VALUES ('GLOBAL', md5((:t)::text)::uuid)
+  ON CONFLICT (cloud, tenant_id) DO UPDATE SET cloud = excluded.cloud;
 SELECT count(*) FROM customer_relationships WHERE state = 'ACTIVE'
   AND customer_id IN (SELECT id FROM customers WHERE cloud = 'GLOBAL' AND tenant_id = md5((:t)::text)::uuid);
 INSERT INTO partners (id, display_name, tenant_id, country_code, cloud, program_role, state, revision, create_time, update_time)

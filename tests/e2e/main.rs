@@ -11,6 +11,7 @@ mod hostile_input;
 mod partners;
 mod plumbing;
 mod point_reads;
+mod races;
 mod reliability;
 mod reseller_links;
 mod scenarios;

@@ -213,10 +213,9 @@ impl TestApp {
             .into_inner()
     }
 
-    /// An ACTIVE reseller link: the provider invites, the reseller accepts.
-    pub async fn link(&self, provider: &Partner, reseller: &Partner) -> ResellerLink {
-        let invited = self
-            .relationships_as(Some(&provider.name))
+    /// An INVITED reseller link: the provider invites.
+    pub async fn invite(&self, provider: &Partner, reseller: &Partner) -> ResellerLink {
+        self.relationships_as(Some(&provider.name))
             .invite_reseller(InviteResellerRequest {
                 provider: provider.name.clone(),
                 reseller: reseller.name.clone(),
@@ -224,11 +223,35 @@ impl TestApp {
             })
             .await
             .expect("invite a reseller")
-            .into_inner();
+            .into_inner()
+    }
+
+    /// An ACTIVE reseller link: the provider invites, the reseller accepts.
+    pub async fn link(&self, provider: &Partner, reseller: &Partner) -> ResellerLink {
+        let invited = self.invite(provider, reseller).await;
         self.relationships_as(Some(&reseller.name))
             .accept_reseller_link(AcceptResellerLinkRequest { name: invited.name, etag: String::new() })
             .await
             .expect("accept the invitation")
+            .into_inner()
+    }
+
+    /// A PENDING customer relationship: the partner asks (naming `provider` when it is a reseller).
+    pub async fn ask(
+        &self,
+        partner: &Partner,
+        customer: &Customer,
+        provider: Option<&Partner>,
+    ) -> CustomerRelationship {
+        self.relationships_as(Some(&partner.name))
+            .request_customer_relationship(RequestCustomerRelationshipRequest {
+                partner: partner.name.clone(),
+                customer: customer.name.clone(),
+                indirect_provider: provider.map(|p| p.name.clone()).unwrap_or_default(),
+                ..Default::default()
+            })
+            .await
+            .expect("request a customer relationship")
             .into_inner()
     }
 
@@ -240,17 +263,7 @@ impl TestApp {
         customer: &Customer,
         provider: Option<&Partner>,
     ) -> CustomerRelationship {
-        let requested = self
-            .relationships_as(Some(&partner.name))
-            .request_customer_relationship(RequestCustomerRelationshipRequest {
-                partner: partner.name.clone(),
-                customer: customer.name.clone(),
-                indirect_provider: provider.map(|p| p.name.clone()).unwrap_or_default(),
-                ..Default::default()
-            })
-            .await
-            .expect("request a customer relationship")
-            .into_inner();
+        let requested = self.ask(partner, customer, provider).await;
         self.relationships_as(Some(&customer.name))
             .accept_customer_relationship(AcceptCustomerRelationshipRequest {
                 name: requested.name,

@@ -15,6 +15,7 @@ use crate::{
         customer_relationship::{self, Column, Entity, Model},
     },
     enums::DbEnum,
+    locks::{Lock, find_locked as find_locked_row, locked},
 };
 
 pub const TABLE: &str = "customer_relationships";
@@ -58,18 +59,44 @@ pub async fn read(db: &Database, id: CustomerRelationshipId) -> Result<Option<Mo
     Ok(db.find_by_id::<Entity>(id.0).await?)
 }
 
-/// The ACTIVE relationship between `partner` and `customer`, if any.
+/// The relationship `id`, locked as `lock` (see [`crate::locks`]).
+pub async fn find_locked(
+    db: &impl ConnectionTrait,
+    id: CustomerRelationshipId,
+    lock: Lock,
+) -> Result<Option<Model>, Error> {
+    find_locked_row::<Entity>(db, id.0, lock).await
+}
+
+/// The ACTIVE relationship between `partner` and `customer`, if any, locked FOR SHARE: the
+/// caller's rule depends on it staying ACTIVE until the caller commits.
 pub async fn find_active(
     db: &impl ConnectionTrait,
     partner: PartnerId,
     customer: CustomerId,
 ) -> Result<Option<Model>, Error> {
-    Ok(Entity::find()
+    let query = Entity::find()
         .filter(Column::PartnerId.eq(partner.0))
         .filter(Column::CustomerId.eq(customer.0))
-        .filter(Column::State.eq(State::Active.to_db()))
+        .filter(Column::State.eq(State::Active.to_db()));
+    Ok(locked(query, Lock::Share).one(db).await?)
+}
+
+/// The billing provider the live (PENDING or ACTIVE) relationship of `partner` and `customer`
+/// names, read without a lock: a relationship's provider never changes, and a sale must lock the
+/// provider before the relationship (see [`crate::locks`]).
+pub async fn billing_provider_of(
+    db: &impl ConnectionTrait,
+    partner: PartnerId,
+    customer: CustomerId,
+) -> Result<Option<PartnerId>, Error> {
+    let live = Entity::find()
+        .filter(Column::PartnerId.eq(partner.0))
+        .filter(Column::CustomerId.eq(customer.0))
+        .filter(Column::State.is_in([State::Pending.to_db(), State::Active.to_db()]))
         .one(db)
-        .await?)
+        .await?;
+    Ok(live.and_then(|row| row.indirect_provider_id).map(PartnerId))
 }
 
 /// Whether the customer with `tenant` in `cloud` holds an ACTIVE relationship with any partner

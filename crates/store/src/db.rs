@@ -4,9 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use pc_domain::Error;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PrimaryKeyTrait, TryIntoModel,
-};
+use sea_orm::{ConnectOptions, DatabaseConnection, EntityTrait, PrimaryKeyTrait, TryIntoModel};
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
 
@@ -54,7 +52,8 @@ impl Database {
         self.point_reads.find_by_id::<E>(&self.reader, id).await
     }
 
-    /// Starts a transaction on the primary pool.
+    /// Starts a transaction on the primary pool. Whatever it reads to check a rule it locks as
+    /// the lock protocol in [`crate::locks`] says, in that protocol's order.
     pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
         use sea_orm::TransactionTrait;
         self.primary.begin().await
@@ -124,22 +123,6 @@ pub async fn ping(db: &Database) -> bool {
     db.primary.ping().await.is_ok()
 }
 
-/// Serialises transactions that check-then-insert on one (cloud, tenant): rule 1 reads partners
-/// and customers before inserting one, and two such transactions must not both pass the check.
-/// PostgreSQL takes a transaction-scoped advisory lock; SQLite already runs one writer at a time.
-pub async fn lock_tenant(db: &impl ConnectionTrait, cloud: &str, tenant: uuid::Uuid) -> Result<(), Error> {
-    if db.get_database_backend() == DatabaseBackend::Postgres {
-        let key = format!("tenant:{cloud}:{tenant}");
-        db.execute_raw(sea_orm::Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            [key.into()],
-        ))
-        .await?;
-    }
-    Ok(())
-}
-
 /// The current time at the precision both backends store (microseconds), so a resource returned
 /// from a write equals the same resource read back later.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
@@ -178,7 +161,7 @@ pub(crate) fn keyset_page<E: sea_orm::EntityTrait>(
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::Statement;
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 
     use super::*;
 

@@ -2,7 +2,8 @@
 //! and the queries every service runs, one module per table.
 //!
 //! Query functions take `&impl ConnectionTrait`, so a handler opens one transaction, passes it to
-//! every query it needs, and commits once: nothing is ever half-written.
+//! every query it needs, and commits once: nothing is ever half-written. What a transaction locks,
+//! and in which order, is the lock protocol of [`locks`].
 
 pub mod audit;
 pub mod customer_relationships;
@@ -12,6 +13,7 @@ pub mod entity;
 pub mod enums;
 pub mod idempotency;
 pub mod lifecycle;
+pub mod locks;
 pub mod migration;
 pub mod partners;
 mod point_reads;

@@ -11,6 +11,8 @@ mod m20261126_000001_create_directory;
 mod m20261126_000002_create_relationships;
 mod m20261126_000003_create_channel;
 mod m20261126_000004_create_idempotency_keys;
+mod m20261127_000005_create_tenants;
+mod m20261127_000006_index_idempotency_key_age;
 
 pub struct Migrator;
 
@@ -21,6 +23,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_create_relationships::Migration),
             Box::new(m20261126_000003_create_channel::Migration),
             Box::new(m20261126_000004_create_idempotency_keys::Migration),
+            Box::new(m20261127_000005_create_tenants::Migration),
+            Box::new(m20261127_000006_index_idempotency_key_age::Migration),
         ]
     }
 }

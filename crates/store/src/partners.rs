@@ -7,7 +7,7 @@ use pc_api::{
 use pc_domain::{Error, PageRequest, PartnerId, TenantId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    sea_query::Expr,
+    QueryOrder, sea_query::Expr,
 };
 
 use crate::{
@@ -15,6 +15,7 @@ use crate::{
     db::{keyset_page, now, unique_violation_as},
     entity::partner::{self, Column, Entity, Model},
     enums::DbEnum,
+    locks::{Lock, find_locked as find_locked_row, locked},
 };
 
 /// A partner about to be enrolled, already validated.
@@ -50,6 +51,26 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewPartner) -> Result<Model,
             )
         })
     })
+}
+
+/// The partners `ids`, in the order asked, locked as `lock` in ascending id (the lock protocol
+/// of [`crate::locks`]); one that does not exist is NOT_FOUND.
+pub async fn get_locked(db: &impl ConnectionTrait, ids: &[PartnerId], lock: Lock) -> Result<Vec<Model>, Error> {
+    let query = Entity::find().filter(Column::Id.is_in(ids.iter().map(|id| id.0))).order_by_asc(Column::Id);
+    let rows = locked(query, lock).all(db).await?;
+    ids.iter()
+        .map(|id| rows.iter().find(|row| row.id == id.0).cloned().ok_or_else(|| Error::not_found(id.name())))
+        .collect()
+}
+
+/// The partner, locked as `lock`, if it exists.
+pub async fn find_locked(db: &impl ConnectionTrait, id: PartnerId, lock: Lock) -> Result<Option<Model>, Error> {
+    find_locked_row::<Entity>(db, id.0, lock).await
+}
+
+/// The partner, locked as `lock`, or NOT_FOUND.
+pub async fn get_one_locked(db: &impl ConnectionTrait, id: PartnerId, lock: Lock) -> Result<Model, Error> {
+    find_locked(db, id, lock).await?.ok_or_else(|| Error::not_found(id.name()))
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: PartnerId) -> Result<Option<Model>, Error> {

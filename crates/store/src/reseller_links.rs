@@ -2,16 +2,14 @@
 
 use pc_api::relationship::v1::reseller_link::State;
 use pc_domain::{Error, PageRequest, PartnerId, ResellerLinkId};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::{
     Database,
     db::{keyset_page, now, unique_violation_as},
     entity::reseller_link::{self, Column, Entity, Model},
     enums::DbEnum,
+    locks::{Lock, find_locked as find_locked_row, locked},
 };
 
 pub const TABLE: &str = "reseller_links";
@@ -49,15 +47,19 @@ pub async fn read(db: &Database, id: ResellerLinkId) -> Result<Option<Model>, Er
     Ok(db.find_by_id::<Entity>(id.0).await?)
 }
 
-/// Whether `provider` and `reseller` work together now (an ACTIVE link).
+/// The link `id`, locked as `lock` (see [`crate::locks`]).
+pub async fn find_locked(db: &impl ConnectionTrait, id: ResellerLinkId, lock: Lock) -> Result<Option<Model>, Error> {
+    find_locked_row::<Entity>(db, id.0, lock).await
+}
+
+/// Whether `provider` and `reseller` work together now (an ACTIVE link). The link is locked FOR
+/// SHARE: the caller's rule depends on it staying ACTIVE until the caller commits.
 pub async fn is_active(db: &impl ConnectionTrait, provider: PartnerId, reseller: PartnerId) -> Result<bool, Error> {
-    let count = Entity::find()
+    let query = Entity::find()
         .filter(Column::ProviderId.eq(provider.0))
         .filter(Column::ResellerId.eq(reseller.0))
-        .filter(Column::State.eq(State::Active.to_db()))
-        .count(db)
-        .await?;
-    Ok(count > 0)
+        .filter(Column::State.eq(State::Active.to_db()));
+    Ok(locked(query, Lock::Share).one(db).await?.is_some())
 }
 
 /// ListResellerLinks filters, plus whose links the caller may see (`party`, `None` for operators).

@@ -17,6 +17,7 @@ use crate::{
         support_assignment,
     },
     enums::DbEnum,
+    locks::{Lock, find_locked as find_locked_row},
 };
 
 pub const TABLE: &str = "subscriptions";
@@ -55,6 +56,11 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewSubscription) -> Result<M
 
 pub async fn find(db: &impl ConnectionTrait, id: SubscriptionId) -> Result<Option<Model>, Error> {
     Ok(Entity::find_by_id(id.0).one(db).await?)
+}
+
+/// The subscription `id`, locked as `lock` (see [`crate::locks`]).
+pub async fn find_locked(db: &impl ConnectionTrait, id: SubscriptionId, lock: Lock) -> Result<Option<Model>, Error> {
+    find_locked_row::<Entity>(db, id.0, lock).await
 }
 
 /// The subscription as last committed, if any: a read outside any transaction (a Get).

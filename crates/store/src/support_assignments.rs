@@ -18,6 +18,7 @@ use crate::{
     },
     enums::DbEnum,
     lifecycle::{self, Transition},
+    locks::{Lock, find_locked as find_locked_row},
 };
 
 pub const TABLE: &str = "support_assignments";
@@ -52,6 +53,15 @@ pub async fn insert(
 
 pub async fn find(db: &impl ConnectionTrait, id: SupportAssignmentId) -> Result<Option<Model>, Error> {
     Ok(Entity::find_by_id(id.0).one(db).await?)
+}
+
+/// The assignment `id`, locked as `lock` (see [`crate::locks`]).
+pub async fn find_locked(
+    db: &impl ConnectionTrait,
+    id: SupportAssignmentId,
+    lock: Lock,
+) -> Result<Option<Model>, Error> {
+    find_locked_row::<Entity>(db, id.0, lock).await
 }
 
 /// The assignment as last committed, if any: a read outside any transaction (a Get).

@@ -23,6 +23,7 @@ use pc_store::{
     entity::subscription::Model,
     enums::DbEnum,
     idempotency::{self, IdempotencyKey},
+    locks::{Lock, lock_tenant},
     partners, reseller_links, rules,
     subscriptions::{self, NewSubscription, SubscriptionChanges, SubscriptionFilter, SubscriptionScope},
     support_assignments,
@@ -105,9 +106,26 @@ pub async fn create_subscription(
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;
-    let partner = partners::get(&txn, partner_id).await?;
+    // Lock order (pc_store::locks): the partners, the billing link, the relationship, then the new
+    // row. A partner's role and a relationship's provider never change, so unlocked reads say
+    // whose locks are needed.
+    let role = ProgramRole::from_db(&partners::get(&txn, partner_id).await?.program_role)?;
     let customer =
         customers::find(&txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
+    let provider_id = match role {
+        ProgramRole::IndirectReseller => {
+            customer_relationships::billing_provider_of(&txn, partner_id, offer.customer).await?
+        }
+        _ => None,
+    };
+    let parties: Vec<_> = std::iter::once(partner_id).chain(provider_id).collect();
+    let mut parties = partners::get_locked(&txn, &parties, Lock::Share).await?.into_iter();
+    let partner = parties.next().ok_or_else(|| Error::not_found(partner_id.name()))?;
+    let provider = parties.next();
+    let link_active = match provider_id {
+        Some(provider_id) => reseller_links::is_active(&txn, provider_id, partner_id).await?,
+        None => false,
+    };
     rules::partner_active(&partner)?;
     rules::same_cloud((&partner_id.name(), &partner.cloud), (&offer.customer.name(), &customer.cloud))?;
     let relationship =
@@ -118,14 +136,17 @@ pub async fn create_subscription(
             )
         })?;
     // Rule 6: who bills follows from the partner's role and its relationship.
-    let (sales_channel, billing_partner) = match ProgramRole::from_db(&partner.program_role)? {
+    let (sales_channel, billing_partner) = match role {
         ProgramRole::DirectBillPartner => (SalesChannel::ProgramDirectBill, partner_id),
         ProgramRole::IndirectReseller => {
-            let provider_id = relationship.indirect_provider_id.map(PartnerId).ok_or_else(|| {
-                Error::internal(format!("reseller relationship {} has no indirect provider", relationship.id))
-            })?;
-            rules::partner_active(&partners::get(&txn, provider_id).await?)?;
-            if !reseller_links::is_active(&txn, provider_id, partner_id).await? {
+            let provider = match provider {
+                Some(provider) if relationship.indirect_provider_id == Some(provider.id) => provider,
+                // Another relationship went live between the unlocked read and the lock.
+                _ => return Err(Error::Conflict(format!("the relationship of {partner_id} changed; retry"))),
+            };
+            let provider_id = PartnerId(provider.id);
+            rules::partner_active(&provider)?;
+            if !link_active {
                 return Err(Error::rule(
                     Reason::NoActiveResellerLink,
                     format!(
@@ -186,7 +207,17 @@ pub async fn register_external_subscription(
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;
-    customers::find(&txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
+    let customer =
+        customers::find(&txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
+    // Rule 1: a program partner is no customer, however the subscription was bought.
+    lock_tenant(&txn, &customer.cloud, customer.tenant_id).await?;
+    let cloud = pc_api::types::v1::Cloud::from_db(&customer.cloud)?;
+    if partners::tenant_enrolled(&txn, cloud, pc_domain::TenantId(customer.tenant_id)).await? {
+        return Err(Error::rule(
+            Reason::PartnerAsCustomer,
+            format!("{}'s tenant is enrolled as a partner; a program partner cannot be a customer", offer.customer),
+        ));
+    }
     let new = NewSubscription {
         customer: offer.customer,
         offer_id: offer.offer_id,
@@ -295,10 +326,31 @@ pub async fn update_subscription(
     let quantity = Quantity::parse("subscription.quantity", input.quantity)?.get();
 
     let txn = db.begin().await?;
-    let current = load_visible(&txn, &caller, id).await?;
-    require_transacting_party(&caller, &current, "change quantities")?;
+    // Parties never change: read without a lock to authorize and to know what to lock.
+    let seen = load_visible(&txn, &caller, id).await?;
+    require_transacting_party(&caller, &seen, "change quantities")?;
+    // More licences are new business, which a SUSPENDED partner does not start (rule 3): lock
+    // both partners FOR SHARE before the subscription, as the lock order says (pc_store::locks).
+    let raising = quantity > seen.quantity;
+    let parties: Vec<_> = if raising {
+        let mut ids: Vec<_> =
+            seen.partner_of_record_id.into_iter().chain(seen.billing_partner_id).map(PartnerId).collect();
+        ids.dedup();
+        partners::get_locked(&txn, &ids, Lock::Share).await?
+    } else {
+        Vec::new()
+    };
+    let current = subscriptions::find_locked(&txn, id, Lock::Update)
+        .await?
+        .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
     Etag::check(etag, current.revision, id)?;
     require_state(&current, &[State::Active], "change the quantity of")?;
+    if quantity > current.quantity {
+        if !raising {
+            return Err(Error::Conflict(format!("{id} changed concurrently; read it again and retry")));
+        }
+        parties.iter().try_for_each(rules::partner_active)?;
+    }
     let changes = SubscriptionChanges { quantity: Some(quantity), ..Default::default() };
     let updated = subscriptions::update(&txn, &current, changes)
         .await
@@ -325,7 +377,9 @@ pub async fn cancel_subscription(
     let etag = Etag::parse_optional("etag", etag)?;
 
     let txn = db.begin().await?;
-    let current = load_visible(&txn, &caller, id).await?;
+    // Locked before its live assignments are read and ended: a support request that shares it
+    // has committed by now, and a later one finds it CANCELLED (pc_store::locks).
+    let current = visible(&txn, &caller, id, subscriptions::find_locked(&txn, id, Lock::Update).await?).await?;
     require_transacting_party(&caller, &current, "cancel subscriptions")?;
     Etag::check(etag, current.revision, id)?;
     require_state(&current, &[State::Active, State::Suspended], "cancel")?;

@@ -18,10 +18,11 @@ use pc_server::convert::{filter_enum, optional_timestamp, timestamp};
 use pc_store::{
     ConnectionTrait, Database, audit, customer_relationships, customers,
     db::is_unique_violation,
-    entity::{subscription, support_assignment::Model},
+    entity::{customer, partner, subscription, support_assignment::Model},
     enums::DbEnum,
     idempotency::{self, IdempotencyKey},
     lifecycle::{self, LifecycleRow, Transition},
+    locks::Lock,
     partners, rules, subscriptions,
     support_assignments::{self, AssignmentFilter, AssignmentScope, TABLE},
 };
@@ -44,19 +45,40 @@ fn support_refused(message: String) -> Error {
     Error::rule(Reason::SupportNotAllowed, message)
 }
 
+/// What rule 7 looks at when a partner asks to support a subscription or the customer accepts.
+struct SupportGrounds {
+    partner: partner::Model,
+    customer: customer::Model,
+    has_active_relationship: bool,
+    subscription: subscription::Model,
+}
+
+/// Reads rule 7's grounds, locking in the order of pc_store::locks the partner, the relationship
+/// and the subscription FOR SHARE: none of them can change until the caller commits.
+async fn lock_support_grounds(
+    db: &impl ConnectionTrait,
+    partner_id: PartnerId,
+    subscription_id: SubscriptionId,
+    customer_id: CustomerId,
+) -> Result<SupportGrounds, Error> {
+    Ok(SupportGrounds {
+        partner: partners::get_one_locked(db, partner_id, Lock::Share).await?,
+        customer: customers::find(db, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?,
+        has_active_relationship: customer_relationships::find_active(db, partner_id, customer_id).await?.is_some(),
+        subscription: subscriptions::find_locked(db, subscription_id, Lock::Share)
+            .await?
+            .ok_or_else(|| Error::not_found(subscription_id.name()))?,
+    })
+}
+
 /// Rule 7's standing conditions, checked on request and again on accept: the subscription is
 /// ACTIVE and sold by someone else, and the partner is ACTIVE with an ACTIVE relationship with
 /// the subscription's customer in the same cloud.
-async fn partner_may_support(
-    db: &impl ConnectionTrait,
-    partner_id: PartnerId,
-    subscription: &subscription::Model,
-) -> Result<(), Error> {
+fn may_support(grounds: &SupportGrounds) -> Result<(), Error> {
+    let SupportGrounds { partner, customer, has_active_relationship, subscription } = grounds;
+    let (partner_id, customer_id) = (PartnerId(partner.id), CustomerId(customer.id));
     let subscription_id = SubscriptionId(subscription.id);
-    let customer_id = CustomerId(subscription.customer_id);
-    let partner = partners::get(db, partner_id).await?;
-    let customer = customers::find(db, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
-    rules::partner_active(&partner)?;
+    rules::partner_active(partner)?;
     rules::same_cloud((&partner_id.name(), &partner.cloud), (&customer_id.name(), &customer.cloud))?;
     if subscription.partner_of_record_id == Some(partner_id.0) {
         return Err(support_refused(format!("{partner_id} is the partner of record of {subscription_id} already")));
@@ -64,7 +86,7 @@ async fn partner_may_support(
     if subscription.state != SubscriptionState::Active.to_db() {
         return Err(support_refused(format!("{subscription_id} is {}", subscription.state)));
     }
-    if customer_relationships::find_active(db, partner_id, customer_id).await?.is_none() {
+    if !has_active_relationship {
         return Err(Error::rule(
             Reason::NoActiveRelationship,
             format!("{partner_id} has no ACTIVE customer relationship with {customer_id}"),
@@ -88,9 +110,10 @@ pub async fn request_support(
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;
+    // A subscription's customer never changes: read without a lock to know what to lock.
     let subscription =
         subscriptions::find(&txn, subscription_id).await?.ok_or_else(|| Error::not_found(subscription_id.name()))?;
-    partner_may_support(&txn, partner_id, &subscription).await?;
+    may_support(&lock_support_grounds(&txn, partner_id, subscription_id, CustomerId(subscription.customer_id)).await?)?;
     let assignment = to_proto(support_assignments::insert(&txn, subscription_id, partner_id).await?)?;
     audit::append(
         &txn,
@@ -162,7 +185,8 @@ pub async fn transition(
     let etag = Etag::parse_optional("etag", etag)?;
 
     let txn = db.begin().await?;
-    let (mut assignment, subscription) = load_visible(&txn, &caller, id).await?;
+    // Parties never change: read without a lock to authorize and to know what to lock.
+    let (seen, subscription) = load_visible(&txn, &caller, id).await?;
     let allowed = match (caller, transition) {
         (Principal::Operator, _) => true,
         // The customer hires; either side ends.
@@ -173,6 +197,18 @@ pub async fn transition(
     if !allowed {
         return Err(Error::denied(format!("only the customer or an operator may {} {id}", transition.verb())));
     }
+    // Lock order (pc_store::locks): an accept's partner, relationship and subscription, then the
+    // assignment. Their verdict waits until the assignment's own state has been checked.
+    let grounds = match transition {
+        Transition::Accept => {
+            let (partner, customer) = (PartnerId(seen.partner_id), CustomerId(subscription.customer_id));
+            Some(lock_support_grounds(&txn, partner, SubscriptionId(subscription.id), customer).await?)
+        }
+        Transition::Decline | Transition::End => None,
+    };
+    let mut assignment = support_assignments::find_locked(&txn, id, Lock::Update)
+        .await?
+        .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
     Etag::check(etag, assignment.revision, id)?;
     if !transition.allowed_from(&assignment.state, State::Requested.to_db()) {
         return Err(Error::rule(
@@ -182,8 +218,8 @@ pub async fn transition(
     }
     let subscription_id = SubscriptionId(subscription.id);
     let one_active = || support_refused(format!("{subscription_id} already has an ACTIVE support partner"));
-    if transition == Transition::Accept {
-        partner_may_support(&txn, PartnerId(assignment.partner_id), &subscription).await?;
+    if let Some(grounds) = &grounds {
+        may_support(grounds)?;
         if support_assignments::has_active(&txn, subscription_id).await? {
             return Err(one_active());
         }

@@ -16,10 +16,10 @@ use pc_server::convert::{filter_enum, required_enum, timestamp};
 use pc_store::{
     Database, audit,
     customers::{self, CustomerScope, NewCustomer},
-    db::lock_tenant,
     entity::customer::Model,
     enums::DbEnum,
     idempotency::{self, IdempotencyKey},
+    locks::{Lock, lock_tenant},
     partners,
 };
 use serde_json::json;
@@ -66,9 +66,10 @@ pub async fn create_customer(
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;
+    lock_tenant(&txn, new.cloud.to_db(), new.tenant_id.0).await?;
     if let Principal::Partner(partner_id) = caller {
         // The creating partner must be enrolled, active, and of the customer's cloud.
-        let partner = partners::find(&txn, partner_id)
+        let partner = partners::find_locked(&txn, partner_id, Lock::Share)
             .await?
             .ok_or_else(|| Error::denied(format!("{partner_id} is not an enrolled partner")))?;
         if partner.state != PartnerState::Active.to_db() {
@@ -88,7 +89,6 @@ pub async fn create_customer(
             ));
         }
     }
-    lock_tenant(&txn, new.cloud.to_db(), new.tenant_id.0).await?;
     if partners::tenant_enrolled(&txn, new.cloud, new.tenant_id).await? {
         return Err(Error::rule(
             Reason::PartnerAsCustomer,

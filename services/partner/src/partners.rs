@@ -12,10 +12,10 @@ use pc_domain::{CountryCode, DisplayName, Error, Etag, PageRequest, PartnerId, P
 use pc_server::convert::{filter_enum, required_enum, timestamp, update_paths};
 use pc_store::{
     Database, audit, customer_relationships,
-    db::lock_tenant,
     entity::partner::Model,
     enums::DbEnum,
     idempotency::{self, IdempotencyKey},
+    locks::{Lock, lock_tenant},
     partners::{self, NewPartner, PartnerChanges, PartnerFilter},
 };
 use serde_json::json;
@@ -139,7 +139,7 @@ pub async fn update_partner(db: &Database, caller: Principal, request: UpdatePar
     caller.require_operator("update partners")?;
 
     let txn = db.begin().await?;
-    let current = partners::get(&txn, id).await?;
+    let current = partners::get_one_locked(&txn, id, Lock::Update).await?;
     Etag::check(etag, current.revision, id)?;
     let updated = partners::update(&txn, &current, changes.clone())
         .await
@@ -197,7 +197,9 @@ pub async fn change_state(
     let (from, to) = change.states();
 
     let txn = db.begin().await?;
-    let current = partners::get(&txn, id).await?;
+    // Locked before the suspension is stamped: whatever the partner started and still holds its
+    // row shared for commits first, so nothing it started is dated after its suspension.
+    let current = partners::get_one_locked(&txn, id, Lock::Update).await?;
     Etag::check(etag, current.revision, id)?;
     if current.state != from.to_db() {
         return Err(Error::rule(

@@ -20,11 +20,11 @@ use pc_store::{
     ConnectionTrait, Database, audit,
     customer_relationships::{self, RelationshipFilter, RelationshipScope, TABLE},
     customers,
-    db::lock_tenant,
     entity::{customer, customer_relationship::Model, partner},
     enums::DbEnum,
     idempotency::{self, IdempotencyKey},
     lifecycle::{self, LifecycleRow, Transition},
+    locks::{Lock, lock_tenant},
     partners, reseller_links, rules, subscriptions, support_assignments,
 };
 
@@ -44,11 +44,11 @@ pub fn to_proto(row: Model) -> Result<CustomerRelationship, Error> {
 }
 
 /// Rule 1, checked when a relationship is asked for and again when it becomes ACTIVE: the
-/// customer's tenant must not be enrolled as a partner of its cloud.
+/// customer's tenant must not be enrolled as a partner of its cloud. The caller holds the
+/// tenant's lock ([`lock_tenant`]), taken first.
 async fn customer_is_not_a_partner(db: &impl ConnectionTrait, customer: &customer::Model) -> Result<(), Error> {
     let cloud = pc_api::types::v1::Cloud::from_db(&customer.cloud)?;
     let tenant = pc_domain::TenantId(customer.tenant_id);
-    lock_tenant(db, &customer.cloud, customer.tenant_id).await?;
     if partners::tenant_enrolled(db, cloud, tenant).await? {
         return Err(Error::rule(
             Reason::PartnerAsCustomer,
@@ -62,7 +62,8 @@ async fn customer_is_not_a_partner(db: &impl ConnectionTrait, customer: &custome
 }
 
 /// Rules 3 and 6 for an indirect reseller: the billing provider is an ACTIVE indirect provider of
-/// the reseller's cloud with an ACTIVE link to it.
+/// the reseller's cloud with an ACTIVE link to it. Both partners are locked FOR SHARE by the
+/// caller; the link is locked FOR SHARE here.
 async fn billing_provider_ready(
     db: &impl ConnectionTrait,
     reseller: &partner::Model,
@@ -97,8 +98,15 @@ pub async fn request_customer_relationship(
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;
-    let partner = partners::get(&txn, partner_id).await?;
+    // Lock order (pc_store::locks): the tenant, the partners, the billing link, then the new row.
+    // A partner's role and cloud never change, so an unlocked read says whose lock is needed.
+    let is_reseller = partners::get(&txn, partner_id).await?.program_role == ProgramRole::IndirectReseller.to_db();
     let customer = customers::find(&txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
+    lock_tenant(&txn, &customer.cloud, customer.tenant_id).await?;
+    let parties: Vec<_> = std::iter::once(partner_id).chain(provider_id.filter(|_| is_reseller)).collect();
+    let mut parties = partners::get_locked(&txn, &parties, Lock::Share).await?.into_iter();
+    let partner = parties.next().ok_or_else(|| Error::not_found(partner_id.name()))?;
+    let provider = parties.next();
     rules::partner_active(&partner)?;
     rules::same_cloud((&request.partner, &partner.cloud), (&request.customer, &customer.cloud))?;
     match ProgramRole::from_db(&partner.program_role)? {
@@ -110,9 +118,9 @@ pub async fn request_customer_relationship(
         }
         ProgramRole::DirectBillPartner => {}
         ProgramRole::IndirectReseller => {
-            let provider_id = provider_id
-                .ok_or_else(|| Error::invalid("indirect_provider", "is required for an indirect reseller"))?;
-            billing_provider_ready(&txn, &partner, &partners::get(&txn, provider_id).await?).await?;
+            let provider =
+                provider.ok_or_else(|| Error::invalid("indirect_provider", "is required for an indirect reseller"))?;
+            billing_provider_ready(&txn, &partner, &provider).await?;
         }
         ProgramRole::IndirectProvider | ProgramRole::Unspecified => {
             return Err(Error::rule(
@@ -187,8 +195,9 @@ pub async fn transition(
     let etag = Etag::parse_optional("etag", etag)?;
 
     let txn = db.begin().await?;
-    let mut relationship = load_visible(&txn, &caller, id).await?;
-    let (partner_id, customer_id) = (PartnerId(relationship.partner_id), CustomerId(relationship.customer_id));
+    // Parties never change: read without a lock to authorize and to know what to lock.
+    let seen = load_visible(&txn, &caller, id).await?;
+    let (partner_id, customer_id) = (PartnerId(seen.partner_id), CustomerId(seen.customer_id));
     let allowed = match (caller, transition) {
         (Principal::Operator, _) => true,
         // The customer answers; either side ends. A billing provider only watches.
@@ -199,6 +208,20 @@ pub async fn transition(
     if !allowed {
         return Err(Error::denied(format!("{caller} may not {} {id}", transition.verb())));
     }
+    // Lock order (pc_store::locks): an accept's tenant and partners, then the relationship.
+    let accepting = match transition {
+        Transition::Accept => {
+            let customer =
+                customers::find(&txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
+            lock_tenant(&txn, &customer.cloud, customer.tenant_id).await?;
+            let parties: Vec<_> = std::iter::once(partner_id).chain(seen.indirect_provider_id.map(PartnerId)).collect();
+            Some((customer, partners::get_locked(&txn, &parties, Lock::Share).await?))
+        }
+        Transition::Decline | Transition::End => None,
+    };
+    let mut relationship = customer_relationships::find_locked(&txn, id, Lock::Update)
+        .await?
+        .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
     Etag::check(etag, relationship.revision, id)?;
     if !transition.allowed_from(&relationship.state, State::Pending.to_db()) {
         return Err(Error::rule(
@@ -207,18 +230,21 @@ pub async fn transition(
         ));
     }
     let mut ended_assignments = Vec::new();
-    match transition {
-        Transition::Accept => {
-            let partner = partners::get(&txn, partner_id).await?;
-            rules::partner_active(&partner)?;
-            if let Some(provider_id) = relationship.indirect_provider_id {
-                billing_provider_ready(&txn, &partner, &partners::get(&txn, PartnerId(provider_id)).await?).await?;
+    match (transition, accepting) {
+        (Transition::Accept, Some((customer, parties))) => {
+            let (partner, provider) = match parties.as_slice() {
+                [partner] => (partner, None),
+                [partner, provider] => (partner, Some(provider)),
+                _ => return Err(Error::internal(format!("{id}'s partners did not load"))),
+            };
+            rules::partner_active(partner)?;
+            if let Some(provider) = provider {
+                billing_provider_ready(&txn, partner, provider).await?;
             }
-            let customer =
-                customers::find(&txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
             customer_is_not_a_partner(&txn, &customer).await?;
         }
-        Transition::End => {
+        // Counted after the relationship is locked: a sale that shares it has committed by now.
+        (Transition::End, _) => {
             if subscriptions::active_transacted_by(&txn, partner_id, customer_id).await? {
                 return Err(Error::rule(
                     Reason::ActiveSubscriptions,
@@ -227,7 +253,7 @@ pub async fn transition(
             }
             ended_assignments = support_assignments::end_all_for(&txn, partner_id, customer_id).await?;
         }
-        Transition::Decline => {}
+        (Transition::Accept | Transition::Decline, _) => {}
     }
     let done = lifecycle::apply(&txn, TABLE, relationship.id, relationship.revision, transition)
         .await

@@ -18,6 +18,7 @@ use pc_store::{
     enums::DbEnum,
     idempotency::{self, IdempotencyKey},
     lifecycle::{self, LifecycleRow, Transition},
+    locks::Lock,
     partners,
     reseller_links::{self, LinkFilter, TABLE},
     rules, subscriptions,
@@ -55,8 +56,9 @@ pub async fn invite_reseller(
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;
-    let provider = partners::get(&txn, provider_id).await?;
-    let reseller = partners::get(&txn, reseller_id).await?;
+    let [provider, reseller] =
+        <[_; 2]>::try_from(partners::get_locked(&txn, &[provider_id, reseller_id], Lock::Share).await?)
+            .map_err(|_| Error::internal("two partners asked, another number returned"))?;
     rules::partner_role(&provider, ProgramRole::IndirectProvider, "invite resellers")?;
     rules::partner_role(&reseller, ProgramRole::IndirectReseller, "be invited as a reseller")?;
     rules::same_cloud((&request.provider, &provider.cloud), (&request.reseller, &reseller.cloud))?;
@@ -113,12 +115,21 @@ pub async fn transition(
     let etag = Etag::parse_optional("etag", etag)?;
 
     let txn = db.begin().await?;
-    let mut link = load_visible(&txn, &caller, id).await?;
-    let (provider_id, reseller_id) = (PartnerId(link.provider_id), PartnerId(link.reseller_id));
+    // Parties never change: read without a lock to authorize and to know what to lock.
+    let seen = load_visible(&txn, &caller, id).await?;
+    let (provider_id, reseller_id) = (PartnerId(seen.provider_id), PartnerId(seen.reseller_id));
     if transition != Transition::End {
         // Only the invited side answers an invitation.
         caller.require_partner_or_operator(reseller_id, &format!("{} this invitation", transition.verb()))?;
     }
+    // Lock order (crate pc_store::locks): the partners an accept needs ACTIVE, then the link.
+    let parties = match transition {
+        Transition::Accept => partners::get_locked(&txn, &[provider_id, reseller_id], Lock::Share).await?,
+        Transition::Decline | Transition::End => Vec::new(),
+    };
+    let mut link = reseller_links::find_locked(&txn, id, Lock::Update)
+        .await?
+        .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
     Etag::check(etag, link.revision, id)?;
     if !transition.allowed_from(&link.state, State::Invited.to_db()) {
         return Err(Error::rule(
@@ -127,10 +138,8 @@ pub async fn transition(
         ));
     }
     match transition {
-        Transition::Accept => {
-            rules::partner_active(&partners::get(&txn, provider_id).await?)?;
-            rules::partner_active(&partners::get(&txn, reseller_id).await?)?;
-        }
+        Transition::Accept => parties.iter().try_for_each(rules::partner_active)?,
+        // Counted after the link is locked: a sale that shares the link has committed by now.
         Transition::End if link.state == State::Active.to_db() => {
             if subscriptions::active_through_link(&txn, provider_id, reseller_id).await? {
                 return Err(Error::rule(

@@ -1,0 +1,95 @@
+//! The lock protocol: which rows each method locks, and in which order, so that every rule that
+//! reads one row and changes another holds when the methods run at the same moment (rule 10).
+//!
+//! Under READ COMMITTED a row a transaction only *reads* may change before it commits: a sale
+//! that saw an ACTIVE relationship could commit after the relationship ended. So a method locks
+//! every row whose state its rule depends on `FOR SHARE` before it checks it, and the row it
+//! changes `FOR UPDATE` before it reads it for its checks. Shared locks let checks run side by
+//! side; a change waits for them, and a check waits for a change. A `FOR SHARE` or `FOR UPDATE`
+//! that waited reads the row as the winner committed it and applies its `WHERE` again, so a sale
+//! that waited for an End finds no ACTIVE relationship. Only plain row locks are used, no
+//! `SERIALIZABLE` and no advisory locks, so the protocol holds on any PostgreSQL-compatible
+//! engine with row locks. On SQLite the one writer connection runs transactions one at a time
+//! and the query builder leaves the lock clauses out.
+//!
+//! Deadlocks are avoided by one global order. A transaction takes its locks in this order and
+//! never goes back to an earlier table (within a table, in ascending id); when it needs a row's
+//! columns to know what to lock first (a relationship names its billing provider), it reads the
+//! row without a lock, locks in order, and locks the row itself last, reading it again. Ids,
+//! parties and tenants never change after insert, so only the state read under lock counts.
+//!
+//! | order | rows | locked by |
+//! | --- | --- | --- |
+//! | 1 | `idempotency_keys` (the request's own key) | every Create, Invite, Request, Register with a `request_id` (insert) |
+//! | 2 | `tenants` (cloud, tenant) | rule 1: CreatePartner, CreateCustomer, RegisterExternalSubscription, RequestCustomerRelationship, AcceptCustomerRelationship (upsert = FOR UPDATE) |
+//! | 3 | `partners` | SHARE: every method whose caller's partner or counterpart must be ACTIVE (Invite, Accept link, Request and Accept relationship, Create customer, Create and raise subscription, Request and Accept support); UPDATE: UpdatePartner, SuspendPartner, ReactivatePartner |
+//! | 4 | `customers` | nobody: a customer's cloud and tenant never change |
+//! | 5 | `reseller_links` | SHARE: the billing link of RequestCustomerRelationship, AcceptCustomerRelationship and a reseller's CreateSubscription; UPDATE: Accept, Decline, EndResellerLink |
+//! | 6 | `customer_relationships` | SHARE: the ACTIVE relationship of CreateSubscription, RequestSupport, AcceptSupportAssignment; UPDATE: Accept, Decline, EndCustomerRelationship |
+//! | 7 | `subscriptions` | SHARE: RequestSupport, AcceptSupportAssignment; UPDATE: UpdateSubscription, CancelSubscription |
+//! | 8 | `support_assignments` | UPDATE: Accept, Decline, EndSupportAssignment, and the assignments EndCustomerRelationship and CancelSubscription end |
+//! | 9 | `audit_events` | inserted last by every change |
+//!
+//! The pairs this decides (each has a race test in `tests/e2e/races.rs`):
+//! - CreateSubscription shares the relationship (and for a reseller the link) that
+//!   EndCustomerRelationship (EndResellerLink) updates before it counts ACTIVE subscriptions;
+//! - RequestSupport and AcceptSupportAssignment share the relationship and the subscription that
+//!   EndCustomerRelationship and CancelSubscription update before they end live assignments;
+//! - everything a partner starts shares the partner row that SuspendPartner updates before it
+//!   stamps the suspension, so nothing a suspended partner started is dated after its suspension;
+//! - RequestCustomerRelationship and AcceptCustomerRelationship share the billing link that
+//!   EndResellerLink updates;
+//! - rule 1's checks update the tenant row, so CreatePartner and CreateCustomer, or CreatePartner
+//!   and AcceptCustomerRelationship, for one tenant run one after the other.
+//!
+//! Uniqueness (one live link, relationship, ACTIVE support partner) stays with the partial unique
+//! indexes, and every state change is still a compare-and-swap on `revision`. A deadlock or
+//! serialization failure that happens anyway is retried like a lost compare-and-swap
+//! ([`crate::retry`]).
+
+use pc_domain::Error;
+use sea_orm::{ConnectionTrait, EntityTrait, PrimaryKeyTrait, QuerySelect, Select, sea_query::LockType};
+use uuid::Uuid;
+
+/// How a read locks the rows it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// `FOR SHARE`: a rule depends on the row's state; others may check it too, nobody may change it.
+    Share,
+    /// `FOR UPDATE`: this transaction changes the row.
+    Update,
+}
+
+/// `query` with its rows locked as `lock` says until the transaction ends.
+pub fn locked<E: EntityTrait>(query: Select<E>, lock: Lock) -> Select<E> {
+    query.lock(match lock {
+        Lock::Share => LockType::Share,
+        Lock::Update => LockType::Update,
+    })
+}
+
+/// The row of `E` with primary key `id`, locked.
+pub async fn find_locked<E>(db: &impl ConnectionTrait, id: Uuid, lock: Lock) -> Result<Option<E::Model>, Error>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<Uuid>,
+{
+    Ok(locked(E::find_by_id(id), lock).one(db).await?)
+}
+
+/// Locks the (cloud, tenant) row that rule 1's checks of that tenant serialise on (order 2),
+/// creating it on first use. One statement on every backend: an upsert that always takes the
+/// row's write lock, waiting for a concurrent first insert to commit instead of failing.
+pub async fn lock_tenant(db: &impl ConnectionTrait, cloud: &str, tenant: Uuid) -> Result<(), Error> {
+    use sea_orm::sea_query::{Alias, OnConflict, Query};
+    let (cloud_column, tenant_column) = (Alias::new("cloud"), Alias::new("tenant_id"));
+    let upsert = Query::insert()
+        .into_table(Alias::new("tenants"))
+        .columns([cloud_column.clone(), tenant_column.clone()])
+        .values([cloud.into(), tenant.into()])
+        .map_err(|e| Error::internal(format!("tenant lock statement: {e}")))?
+        .on_conflict(OnConflict::columns([cloud_column.clone(), tenant_column]).update_column(cloud_column).to_owned())
+        .to_owned();
+    db.execute(&upsert).await?;
+    Ok(())
+}

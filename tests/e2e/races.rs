@@ -1,0 +1,469 @@
+//! Rule 10: every rule that reads one row and changes another holds when the method that checks
+//! and the method that changes run at the same moment (the lock protocol in
+//! `crates/store/src/locks.rs`). Each test repeats one race on fresh rows for a bounded number of
+//! rounds and seconds, fires the racing calls together behind a barrier, and after every round
+//! reads the database and counts the rows that break the invariant. On SQLite (one writer) they
+//! cannot break; on PostgreSQL they did, before the lock protocol (figures in the comments).
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use pc_api::{
+    channel::v1::{
+        CancelSubscriptionRequest, CreateSubscriptionRequest, ProductFamily, RequestSupportRequest, Subscription,
+    },
+    partner::v1::{CreateCustomerRequest, Customer, Partner, ProgramRole, SuspendPartnerRequest},
+    relationship::v1::{
+        AcceptResellerLinkRequest, EndCustomerRelationshipRequest, EndResellerLinkRequest, InviteResellerRequest,
+        RequestCustomerRelationshipRequest,
+    },
+    types::v1::Cloud,
+};
+use pc_store::entity::{customer, customer_relationship, partner, reseller_link, subscription, support_assignment};
+use pc_tests::{TestApp, spawn_app};
+use sea_orm::EntityTrait;
+use tokio::sync::Barrier;
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+/// At most this many rounds of one race...
+const MAX_ROUNDS: usize = 30;
+/// ...and no more rounds once this much time has passed.
+const TIME_BUDGET: Duration = Duration::from_secs(20);
+
+type Call = Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
+
+fn call<T: Send + 'static>(future: impl Future<Output = Result<T, Status>> + Send + 'static) -> Call {
+    Box::pin(async move { future.await.map(drop) })
+}
+
+/// Starts every call at the same moment and returns their outcomes in order. A call that loses
+/// its race may fail, but only with a status that names the rule or the conflict.
+async fn together(calls: Vec<Call>) -> Vec<Result<(), Status>> {
+    let barrier = Arc::new(Barrier::new(calls.len()));
+    let running: Vec<_> = calls
+        .into_iter()
+        .map(|call| {
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                call.await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(running.len());
+    for task in running {
+        let outcome = task.await.expect("call task");
+        if let Err(status) = &outcome {
+            assert!(
+                matches!(status.code(), Code::FailedPrecondition | Code::Aborted),
+                "a racing call failed with neither a rule nor a conflict: {status:?}"
+            );
+        }
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+/// Runs `round` on fresh rows until [`MAX_ROUNDS`] or [`TIME_BUDGET`], checks `broken` (the rows
+/// that break the invariant, described) after each, and fails naming how many rounds broke it.
+async fn race<R, C>(app: &TestApp, what: &str, mut round: R, broken: C)
+where
+    R: AsyncFnMut(&TestApp),
+    C: AsyncFn(&TestApp) -> Vec<String>,
+{
+    let start = Instant::now();
+    let (mut rounds, mut broken_rounds, mut seen) = (0, 0, std::collections::BTreeSet::new());
+    while rounds < MAX_ROUNDS && start.elapsed() < TIME_BUDGET {
+        round(app).await;
+        rounds += 1;
+        // Broken rows stay broken: a round broke the invariant if it added any.
+        let before = seen.len();
+        seen.extend(broken(app).await);
+        broken_rounds += usize::from(seen.len() > before);
+    }
+    let first: Vec<_> = seen.into_iter().take(3).collect();
+    assert_eq!(broken_rounds, 0, "{what}: {broken_rounds} of {rounds} rounds broke the invariant, first: {first:?}");
+}
+
+async fn all<E: EntityTrait>(app: &TestApp) -> Vec<E::Model> {
+    E::find().all(app.db.primary()).await.expect("read a table")
+}
+
+fn is_live_assignment(row: &support_assignment::Model) -> bool {
+    row.state == "REQUESTED" || row.state == "ACTIVE"
+}
+
+fn has_active_relationship(relationships: &[customer_relationship::Model], partner: Uuid, customer: Uuid) -> bool {
+    relationships.iter().any(|r| r.partner_id == partner && r.customer_id == customer && r.state == "ACTIVE")
+}
+
+/// Rule 6 and 8: every ACTIVE subscription sold through the program has an ACTIVE relationship
+/// between its partner of record and its customer, and when a reseller sold it, an ACTIVE link
+/// between the billing provider and that reseller.
+async fn subscriptions_without_their_channel(app: &TestApp) -> Vec<String> {
+    let relationships = all::<customer_relationship::Entity>(app).await;
+    let links = all::<reseller_link::Entity>(app).await;
+    let mut broken = Vec::new();
+    for sub in all::<subscription::Entity>(app).await.into_iter().filter(|s| s.state == "ACTIVE") {
+        let (Some(seller), Some(biller)) = (sub.partner_of_record_id, sub.billing_partner_id) else { continue };
+        if !has_active_relationship(&relationships, seller, sub.customer_id) {
+            broken.push(format!("ACTIVE subscription {} without an ACTIVE relationship", sub.id));
+        }
+        let linked = links.iter().any(|l| l.provider_id == biller && l.reseller_id == seller && l.state == "ACTIVE");
+        if seller != biller && !linked {
+            broken.push(format!("ACTIVE subscription {} billed through a link that is not ACTIVE", sub.id));
+        }
+    }
+    broken
+}
+
+/// Rules 7 and 8: a REQUESTED or ACTIVE support assignment is on an ACTIVE subscription, and its
+/// partner holds an ACTIVE relationship with the subscription's customer.
+async fn assignments_without_their_grounds(app: &TestApp) -> Vec<String> {
+    let relationships = all::<customer_relationship::Entity>(app).await;
+    let subscriptions = all::<subscription::Entity>(app).await;
+    let mut broken = Vec::new();
+    for assignment in all::<support_assignment::Entity>(app).await.into_iter().filter(is_live_assignment) {
+        let sub = subscriptions.iter().find(|s| s.id == assignment.subscription_id).expect("its subscription");
+        if sub.state != "ACTIVE" {
+            broken.push(format!("{} assignment {} on a {} subscription", assignment.state, assignment.id, sub.state));
+        }
+        if !has_active_relationship(&relationships, assignment.partner_id, sub.customer_id) {
+            broken.push(format!("{} assignment {} without an ACTIVE relationship", assignment.state, assignment.id));
+        }
+    }
+    broken
+}
+
+/// Rule 3: a SUSPENDED partner starts nothing new. Whatever names a suspended partner was created
+/// or accepted before its suspension was stamped (its `update_time`; nothing else changes these
+/// partners): the suspension locks the partner's row before it reads the clock, and everything a
+/// partner starts holds that row locked from its check until it commits.
+async fn started_after_suspension(app: &TestApp) -> Vec<String> {
+    let suspended: Vec<_> = all::<partner::Entity>(app).await.into_iter().filter(|p| p.state == "SUSPENDED").collect();
+    let suspended_at = |id: Uuid| suspended.iter().find(|p| p.id == id).map(|p| p.update_time);
+    let after = |parties: &[Option<Uuid>], times: &[Option<DateTime<Utc>>]| {
+        parties.iter().flatten().filter_map(|p| suspended_at(*p)).any(|at| times.iter().flatten().any(|t| *t > at))
+    };
+    let mut broken = Vec::new();
+    for link in all::<reseller_link::Entity>(app).await {
+        if after(&[Some(link.provider_id), Some(link.reseller_id)], &[Some(link.create_time), link.accept_time]) {
+            broken.push(format!("reseller link {} started after a party's suspension", link.id));
+        }
+    }
+    for rel in all::<customer_relationship::Entity>(app).await {
+        if after(&[Some(rel.partner_id), rel.indirect_provider_id], &[Some(rel.create_time), rel.accept_time]) {
+            broken.push(format!("customer relationship {} started after a party's suspension", rel.id));
+        }
+    }
+    for sub in all::<subscription::Entity>(app).await {
+        if after(&[sub.partner_of_record_id, sub.billing_partner_id], &[Some(sub.create_time)]) {
+            broken.push(format!("subscription {} sold after a party's suspension", sub.id));
+        }
+    }
+    for created in all::<customer::Entity>(app).await {
+        let creator = created.created_by.strip_prefix("partners/").and_then(|id| Uuid::parse_str(id).ok());
+        if after(&[creator], &[Some(created.create_time)]) {
+            broken.push(format!("customer {} created after its creator's suspension", created.id));
+        }
+    }
+    broken
+}
+
+/// Rules 3 and 6: a relationship billed through a provider is asked for and accepted only while
+/// the reseller's link with that provider is ACTIVE.
+async fn relationships_after_their_link_ended(app: &TestApp) -> Vec<String> {
+    let links = all::<reseller_link::Entity>(app).await;
+    let mut broken = Vec::new();
+    for rel in all::<customer_relationship::Entity>(app).await {
+        let Some(provider) = rel.indirect_provider_id else { continue };
+        let ended = links.iter().filter(|l| l.provider_id == provider && l.reseller_id == rel.partner_id);
+        for end in ended.filter_map(|l| l.end_time) {
+            if rel.create_time > end || rel.accept_time.is_some_and(|t| t > end) {
+                broken.push(format!("customer relationship {} started after its billing link ended", rel.id));
+            }
+        }
+    }
+    broken
+}
+
+fn sale(seller: &Partner, customer: &Customer) -> CreateSubscriptionRequest {
+    CreateSubscriptionRequest {
+        subscription: Some(Subscription {
+            customer: customer.name.clone(),
+            offer_id: "azure-plan".into(),
+            product_family: ProductFamily::Azure as i32,
+            quantity: 1,
+            partner_of_record: seller.name.clone(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
+fn support(subscription: &Subscription, partner: &Partner) -> RequestSupportRequest {
+    RequestSupportRequest {
+        subscription: subscription.name.clone(),
+        partner: partner.name.clone(),
+        request_id: String::new(),
+    }
+}
+
+/// The operator suspends `partner`.
+fn suspend(app: &TestApp, partner: &Partner) -> Call {
+    let (mut client, name) = (app.partners(), partner.name.clone());
+    call(async move { client.suspend_partner(SuspendPartnerRequest { name, etag: String::new() }).await })
+}
+
+/// The customer ends the relationship `name`.
+fn end_relationship(app: &TestApp, customer: &Customer, name: &str) -> Call {
+    let (mut client, name) = (app.relationships_as(Some(&customer.name)), name.to_owned());
+    call(
+        async move { client.end_customer_relationship(EndCustomerRelationshipRequest { name, etag: String::new() }).await },
+    )
+}
+
+fn sell(app: &TestApp, seller: &Partner, customer: &Customer) -> Call {
+    let (mut client, request) = (app.channel_as(Some(&seller.name)), sale(seller, customer));
+    call(async move { client.create_subscription(request).await })
+}
+
+fn request_support(app: &TestApp, subscription: &Subscription, partner: &Partner) -> Call {
+    let (mut client, request) = (app.channel_as(Some(&partner.name)), support(subscription, partner));
+    call(async move { client.request_support(request).await })
+}
+
+/// A customer created by `partner`, with an ACTIVE relationship (through `provider` for a reseller).
+async fn related_customer(app: &TestApp, partner: &Partner, provider: Option<&Partner>) -> (Customer, String) {
+    let customer = app.customer_by(&partner.name, Cloud::Global).await;
+    let relationship = app.relate(partner, &customer, provider).await;
+    (customer, relationship.name)
+}
+
+#[tokio::test]
+async fn selling_through_a_reseller_racing_the_end_of_its_link_never_leaves_a_sale_without_a_link() {
+    let app = spawn_app().await;
+    let round = async |app: &TestApp| {
+        let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
+        let reseller = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
+        let link = app.link(&provider, &reseller).await;
+        let (customer, _) = related_customer(app, &reseller, Some(&provider)).await;
+        let mut calls: Vec<Call> = (0..4).map(|_| sell(app, &reseller, &customer)).collect();
+        let mut ending = app.relationships_as(Some(&provider.name));
+        calls.push(call(async move {
+            ending.end_reseller_link(EndResellerLinkRequest { name: link.name, etag: String::new() }).await
+        }));
+        together(calls).await;
+    };
+    race(&app, "CreateSubscription vs EndResellerLink", round, subscriptions_without_their_channel).await;
+}
+
+#[tokio::test]
+async fn selling_racing_the_end_of_the_relationship_never_leaves_a_sale_without_a_relationship() {
+    let app = spawn_app().await;
+    let round = async |app: &TestApp| {
+        let seller = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+        let (customer, relationship) = related_customer(app, &seller, None).await;
+        let mut calls: Vec<Call> = (0..4).map(|_| sell(app, &seller, &customer)).collect();
+        calls.push(end_relationship(app, &customer, &relationship));
+        together(calls).await;
+    };
+    race(&app, "CreateSubscription vs EndCustomerRelationship", round, subscriptions_without_their_channel).await;
+}
+
+/// A customer of `seller` with one ACTIVE subscription from it, and `supporter`, another direct
+/// partner with an ACTIVE relationship with the same customer.
+async fn supportable(app: &TestApp) -> (Customer, Subscription, Partner, String) {
+    let seller = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let supporter = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let (customer, _) = related_customer(app, &seller, None).await;
+    let subscription = app.sell(&seller, &customer, "dynamics-365-sales", ProductFamily::Dynamics).await;
+    let relationship = app.relate(&supporter, &customer, None).await;
+    (customer, subscription, supporter, relationship.name)
+}
+
+#[tokio::test]
+async fn requesting_support_racing_the_end_of_the_relationship_never_leaves_a_live_request() {
+    let app = spawn_app().await;
+    let round = async |app: &TestApp| {
+        let (customer, subscription, supporter, relationship) = supportable(app).await;
+        together(vec![
+            request_support(app, &subscription, &supporter),
+            end_relationship(app, &customer, &relationship),
+        ])
+        .await;
+    };
+    race(&app, "RequestSupport vs EndCustomerRelationship", round, assignments_without_their_grounds).await;
+}
+
+#[tokio::test]
+async fn requesting_support_racing_a_cancellation_never_leaves_a_live_request_on_a_cancelled_subscription() {
+    let app = spawn_app().await;
+    let round = async |app: &TestApp| {
+        let (_, subscription, supporter, _) = supportable(app).await;
+        let (mut operator, name) = (app.channel(), subscription.name.clone());
+        let cancel = call(async move {
+            operator.cancel_subscription(CancelSubscriptionRequest { name, etag: String::new() }).await
+        });
+        together(vec![request_support(app, &subscription, &supporter), cancel]).await;
+    };
+    race(&app, "RequestSupport vs CancelSubscription", round, assignments_without_their_grounds).await;
+}
+
+#[tokio::test]
+async fn accepting_support_racing_the_end_of_the_relationship_never_leaves_an_active_assignment() {
+    let app = spawn_app().await;
+    let round = async |app: &TestApp| {
+        let (customer, subscription, supporter, relationship) = supportable(app).await;
+        let requested = app
+            .channel_as(Some(&supporter.name))
+            .request_support(support(&subscription, &supporter))
+            .await
+            .expect("request support")
+            .into_inner();
+        let (mut client, name) = (app.channel_as(Some(&customer.name)), requested.name);
+        let accept = call(async move {
+            client
+                .accept_support_assignment(pc_api::channel::v1::AcceptSupportAssignmentRequest {
+                    name,
+                    etag: String::new(),
+                })
+                .await
+        });
+        together(vec![accept, end_relationship(app, &customer, &relationship)]).await;
+    };
+    race(&app, "AcceptSupportAssignment vs EndCustomerRelationship", round, assignments_without_their_grounds).await;
+}
+
+#[tokio::test]
+async fn what_a_partner_starts_racing_its_suspension_is_never_dated_after_it() {
+    let app = spawn_app().await;
+    let round = async |app: &TestApp| {
+        let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
+        let invited = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
+        let accepting = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
+        let direct = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+        let (customer, _) = related_customer(app, &direct, None).await;
+        let prospect = app.customer_by("operator", Cloud::Global).await;
+        let pending = app.invite(&provider, &accepting).await;
+
+        let (mut inviter, invite) = (
+            app.relationships_as(Some(&provider.name)),
+            InviteResellerRequest {
+                provider: provider.name.clone(),
+                reseller: invited.name.clone(),
+                ..Default::default()
+            },
+        );
+        let (mut acceptor, accept) = (
+            app.relationships_as(Some(&accepting.name)),
+            AcceptResellerLinkRequest { name: pending.name, etag: String::new() },
+        );
+        let (mut requester, ask) = (
+            app.relationships_as(Some(&direct.name)),
+            RequestCustomerRelationshipRequest {
+                partner: direct.name.clone(),
+                customer: prospect.name.clone(),
+                ..Default::default()
+            },
+        );
+        let (mut creator, create) = (
+            app.partners_as(Some(&direct.name)),
+            CreateCustomerRequest { customer: Some(pc_tests::new_customer(Cloud::Global)), request_id: String::new() },
+        );
+        together(vec![
+            call(async move { inviter.invite_reseller(invite).await }),
+            call(async move { acceptor.accept_reseller_link(accept).await }),
+            call(async move { requester.request_customer_relationship(ask).await }),
+            call(async move { creator.create_customer(create).await }),
+            sell(app, &direct, &customer),
+            suspend(app, &provider),
+            suspend(app, &direct),
+        ])
+        .await;
+    };
+    race(&app, "starting anything vs SuspendPartner", round, started_after_suspension).await;
+}
+
+#[tokio::test]
+async fn asking_through_a_provider_racing_the_end_of_the_link_is_never_dated_after_it() {
+    let app = spawn_app().await;
+    let round = async |app: &TestApp| {
+        let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
+        let reseller = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
+        let link = app.link(&provider, &reseller).await;
+        let asked = app.customer_by(&reseller.name, Cloud::Global).await;
+        let answering = app.customer_by(&reseller.name, Cloud::Global).await;
+        let ask = |customer: &Customer| RequestCustomerRelationshipRequest {
+            partner: reseller.name.clone(),
+            customer: customer.name.clone(),
+            indirect_provider: provider.name.clone(),
+            ..Default::default()
+        };
+        let pending = app.ask(&reseller, &answering, Some(&provider)).await;
+        let (mut requester, request) = (app.relationships_as(Some(&reseller.name)), ask(&asked));
+        let (mut customer, accept) = (
+            app.relationships_as(Some(&answering.name)),
+            pc_api::relationship::v1::AcceptCustomerRelationshipRequest { name: pending.name, etag: String::new() },
+        );
+        let (mut ender, end) = (
+            app.relationships_as(Some(&provider.name)),
+            EndResellerLinkRequest { name: link.name, etag: String::new() },
+        );
+        together(vec![
+            call(async move { requester.request_customer_relationship(request).await }),
+            call(async move { customer.accept_customer_relationship(accept).await }),
+            call(async move { ender.end_reseller_link(end).await }),
+        ])
+        .await;
+    };
+    race(&app, "Request/AcceptCustomerRelationship vs EndResellerLink", round, relationships_after_their_link_ended)
+        .await;
+}
+
+/// Rule 1: no tenant is both an enrolled partner and a customer with an ACTIVE relationship in
+/// one cloud.
+async fn partners_who_are_customers(app: &TestApp) -> Vec<String> {
+    let partners = all::<partner::Entity>(app).await;
+    let customers = all::<customer::Entity>(app).await;
+    let mut broken = Vec::new();
+    for rel in all::<customer_relationship::Entity>(app).await.into_iter().filter(|r| r.state == "ACTIVE") {
+        let customer = customers.iter().find(|c| c.id == rel.customer_id).expect("its customer");
+        if partners.iter().any(|p| p.cloud == customer.cloud && p.tenant_id == customer.tenant_id) {
+            broken.push(format!("customer {} is an enrolled partner with an ACTIVE relationship", customer.id));
+        }
+    }
+    broken
+}
+
+#[tokio::test]
+async fn enrolling_a_tenant_racing_its_acceptance_as_a_customer_never_makes_a_partner_a_customer() {
+    let app = spawn_app().await;
+    let seller = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let round = async |app: &TestApp| {
+        let customer = app.customer_by(&seller.name, Cloud::Global).await;
+        let pending = app.ask(&seller, &customer, None).await;
+        let mut enrolling = pc_tests::new_partner(ProgramRole::DirectBillPartner, Cloud::Global);
+        enrolling.tenant_id = customer.tenant_id.clone();
+        let (mut operator, enrol) = (
+            app.partners(),
+            pc_api::partner::v1::CreatePartnerRequest { partner: Some(enrolling), request_id: String::new() },
+        );
+        let (mut accepting, accept) = (
+            app.relationships_as(Some(&customer.name)),
+            pc_api::relationship::v1::AcceptCustomerRelationshipRequest { name: pending.name, etag: String::new() },
+        );
+        together(vec![
+            call(async move { operator.create_partner(enrol).await }),
+            call(async move { accepting.accept_customer_relationship(accept).await }),
+        ])
+        .await;
+    };
+    race(&app, "CreatePartner vs AcceptCustomerRelationship", round, partners_who_are_customers).await;
+}
