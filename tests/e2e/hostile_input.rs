@@ -248,3 +248,18 @@ async fn typed_call(
             .map(drop),
     }
 }
+
+#[tokio::test]
+async fn display_names_with_invisible_characters_are_invalid_argument() {
+    let app = pc_tests::spawn_app().await;
+    for name in ["Fabri\u{200B}kam", "Contoso \u{202E}dtl", "\u{3164}", "\u{FEFF}Northwind"] {
+        let mut partner = pc_tests::new_partner(
+            pc_api::partner::v1::ProgramRole::DirectBillPartner,
+            pc_api::types::v1::Cloud::Global,
+        );
+        partner.display_name = name.to_owned();
+        let request = pc_api::partner::v1::CreatePartnerRequest { partner: Some(partner), ..Default::default() };
+        let status = pc_tests::expect_code(app.partners().create_partner(request).await, tonic::Code::InvalidArgument);
+        assert_eq!(pc_tests::violated_field(&status), "partner.display_name", "{name:?}");
+    }
+}

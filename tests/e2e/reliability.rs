@@ -258,3 +258,62 @@ async fn with_a_client_ca_the_server_requires_client_certificates() {
     };
     assert!(refused, "a client without a certificate was served");
 }
+
+#[tokio::test]
+async fn a_request_id_is_one_uuid_however_it_is_spelled_and_never_the_nil_uuid() {
+    let app = spawn_app().await;
+    let id = uuid::Uuid::new_v4();
+    let partner = new_partner(ProgramRole::DirectBillPartner, Cloud::Global);
+    let first = app.partners().create_partner(enrol_with(&id.to_string(), &partner)).await.unwrap().into_inner();
+    let spellings = [
+        id.hyphenated().to_string().to_uppercase(),
+        id.simple().to_string(),
+        id.braced().to_string(),
+        id.urn().to_string(),
+    ];
+    for spelling in spellings {
+        let retried = app.partners().create_partner(enrol_with(&spelling, &partner)).await;
+        assert_eq!(retried.unwrap().into_inner(), first, "{spelling}");
+    }
+    assert_eq!(partner_count(&app).await, 1);
+    let nil = uuid::Uuid::nil().to_string();
+    let other = new_partner(ProgramRole::DirectBillPartner, Cloud::Global);
+    let status = expect_code(app.partners().create_partner(enrol_with(&nil, &other)).await, Code::InvalidArgument);
+    assert_eq!(violated_field(&status), "request_id");
+    assert_eq!(partner_count(&app).await, 1);
+}
+
+/// Moves every stored idempotency key `age` into the past.
+async fn age_idempotency_keys(app: &pc_tests::TestApp, age: chrono::Duration) {
+    use pc_store::entity::idempotency_key::{Column, Entity};
+    use sea_orm::{EntityTrait, sea_query::Expr};
+    let past = pc_store::db::now() - age;
+    Entity::update_many().col_expr(Column::CreateTime, Expr::value(past)).exec(app.db.primary()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_request_id_past_its_window_is_forgotten_and_swept() {
+    let app = spawn_app().await;
+    let window = app.db.idempotency_window();
+    assert_eq!(window, std::time::Duration::from_secs(7 * 24 * 3600), "the documented default");
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let first = app.enrol_customer_with(&request_id).await.unwrap();
+
+    // Within the window the retry replays; past it the same request runs anew, and finds the
+    // customer it created the first time.
+    age_idempotency_keys(&app, chrono::Duration::days(6)).await;
+    assert_eq!(app.enrol_customer_with(&request_id).await.unwrap(), first);
+    age_idempotency_keys(&app, chrono::Duration::days(8)).await;
+    expect_code(app.enrol_customer_with(&request_id).await, Code::AlreadyExists);
+
+    // The sweep deletes what has expired and nothing else.
+    let stale = uuid::Uuid::new_v4().to_string();
+    app.enrol_customer_with(&stale).await.unwrap();
+    age_idempotency_keys(&app, chrono::Duration::days(8)).await;
+    let fresh = uuid::Uuid::new_v4().to_string();
+    let kept = app.enrol_customer_with(&fresh).await.unwrap();
+    // Expired: `stale`, and `request_id` (its rerun failed, so the rerun's forgetting rolled back).
+    assert_eq!(pc_store::idempotency::forget_expired(&app.db).await.unwrap(), 2);
+    assert_eq!(pc_store::idempotency::forget_expired(&app.db).await.unwrap(), 0);
+    assert_eq!(app.enrol_customer_with(&fresh).await.unwrap(), kept);
+}

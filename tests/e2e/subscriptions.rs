@@ -412,3 +412,59 @@ async fn a_partners_pages_hold_what_it_sells_bills_or_supports_once_each_in_crea
     let still_active: Vec<_> = expected.iter().filter(|name| **name != cancelled).cloned().collect();
     assert_eq!(all_pages(&app, "operator", active).await, still_active);
 }
+
+fn quantity(subscription: &Subscription, quantity: i32) -> UpdateSubscriptionRequest {
+    UpdateSubscriptionRequest {
+        subscription: Some(Subscription { name: subscription.name.clone(), quantity, ..Default::default() }),
+        update_mask: Some(FieldMask { paths: vec!["quantity".into()] }),
+    }
+}
+
+#[tokio::test]
+async fn a_suspended_partner_may_lower_a_quantity_but_not_raise_it() {
+    let app = spawn_app().await;
+    let (partner, customer) = seller_and_customer(&app).await;
+    let sold = app.channel_as(Some(&partner.name)).create_subscription(create(order(&partner, &customer))).await;
+    let sold = sold.unwrap().into_inner();
+    app.partners()
+        .suspend_partner(SuspendPartnerRequest { name: partner.name.clone(), etag: String::new() })
+        .await
+        .unwrap();
+    let mut seller = app.channel_as(Some(&partner.name));
+    let status = expect_code(seller.update_subscription(quantity(&sold, 6)).await, Code::FailedPrecondition);
+    assert_eq!(reason(&status), "PARTNER_SUSPENDED");
+    let lowered = seller.update_subscription(quantity(&sold, 4)).await.unwrap().into_inner();
+    assert_eq!(lowered.quantity, 4);
+    assert_eq!(audit_actions(&app, &sold.name).await, ["CreateSubscription", "UpdateSubscription"]);
+}
+
+#[tokio::test]
+async fn a_subscription_bought_elsewhere_is_not_registered_for_an_enrolled_partners_tenant() {
+    let app = spawn_app().await;
+    let customer = app.customer_by("operator", Cloud::Global).await;
+    // No ACTIVE relationship yet, so the tenant may still enrol (rule 1 for CreatePartner)...
+    let mut partner = pc_tests::new_partner(ProgramRole::DirectBillPartner, Cloud::Global);
+    partner.tenant_id = customer.tenant_id.clone();
+    app.partners().create_partner(CreatePartnerRequest { partner: Some(partner), ..Default::default() }).await.unwrap();
+    // ...and from then on it is a program partner, which is no customer however it buys.
+    let external = Subscription {
+        customer: customer.name.clone(),
+        offer_id: "dynamics-365-sales".into(),
+        product_family: ProductFamily::Dynamics as i32,
+        quantity: 3,
+        sales_channel: SalesChannel::VendorDirect as i32,
+        ..Default::default()
+    };
+    let status = expect_code(
+        app.channel()
+            .register_external_subscription(RegisterExternalSubscriptionRequest {
+                subscription: Some(external),
+                ..Default::default()
+            })
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "PARTNER_AS_CUSTOMER");
+    let listed = app.channel().list_subscriptions(ListSubscriptionsRequest::default()).await.unwrap().into_inner();
+    assert!(listed.subscriptions.is_empty());
+}

@@ -298,6 +298,25 @@ impl TestApp {
             .into_inner()
     }
 
+    /// CreateCustomer by the operator with `request_id` (AIP-155), always with the same customer
+    /// for one id: within the key's window a repeat returns the first customer again; run anew, it
+    /// is ALREADY_EXISTS.
+    pub async fn enrol_customer_with(&self, request_id: &str) -> Result<Customer, Status> {
+        let mut customer = new_customer(Cloud::Global);
+        // The same request each time, so a replay is possible: the tenant and domain follow the id.
+        let id = uuid::Uuid::parse_str(request_id).expect("a UUID request_id");
+        customer.tenant_id = id.to_string();
+        customer.primary_domain = format!("c{}.example.com", id.simple());
+        customer.display_name = format!("Customer {}", &id.simple().to_string()[..8]);
+        self.partners()
+            .create_customer(pc_api::partner::v1::CreateCustomerRequest {
+                customer: Some(customer),
+                request_id: request_id.to_owned(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     /// Stops the server, waiting for it to finish.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {

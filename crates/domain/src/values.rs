@@ -1,6 +1,7 @@
 //! Validated values of requests. Each type can only hold a well-formed value, so code past the
 //! request boundary never re-checks them. Errors name the request field that carried the value.
 
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
 use uuid::Uuid;
 
 use crate::Error;
@@ -8,7 +9,42 @@ use crate::Error;
 /// Longest display name accepted, in characters.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 200;
 
-/// A human-readable name: 1 to 200 characters, no control characters, no surrounding blanks.
+/// Letters that render as nothing (Hangul fillers) and a blank that is a symbol (Braille pattern
+/// blank), besides the combining grapheme joiner: invisible, yet not of an invisible category.
+const INVISIBLE_GRAPHICS: [char; 6] = ['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{2800}', '\u{034F}'];
+
+/// Whether `c` cannot appear in a name: a control or format character (zero-width space,
+/// right-to-left override, ...), an unassigned or private-use code point, a line or paragraph
+/// separator, or a character that renders as nothing.
+fn is_invisible(c: char) -> bool {
+    INVISIBLE_GRAPHICS.contains(&c)
+        || matches!(
+            c.general_category(),
+            GeneralCategory::Control
+                | GeneralCategory::Format
+                | GeneralCategory::Unassigned
+                | GeneralCategory::PrivateUse
+                | GeneralCategory::Surrogate
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
+}
+
+/// Whether `c` shows something of its own: a letter, number, punctuation mark or symbol (not a
+/// space or a mark that only decorates its neighbour).
+fn is_visible(c: char) -> bool {
+    !is_invisible(c)
+        && matches!(
+            c.general_category_group(),
+            GeneralCategoryGroup::Letter
+                | GeneralCategoryGroup::Number
+                | GeneralCategoryGroup::Punctuation
+                | GeneralCategoryGroup::Symbol
+        )
+}
+
+/// A human-readable name: 1 to 200 characters, no control, format or other invisible characters,
+/// no surrounding blanks, and at least one character that shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -23,8 +59,11 @@ impl DisplayName {
         if value.chars().count() > MAX_DISPLAY_NAME_CHARS {
             return Err(Error::invalid(field, format!("must be at most {MAX_DISPLAY_NAME_CHARS} characters")));
         }
-        if value.chars().any(char::is_control) {
-            return Err(Error::invalid(field, "must not contain control characters"));
+        if value.chars().any(is_invisible) {
+            return Err(Error::invalid(field, "must not contain control, format or other invisible characters"));
+        }
+        if !value.chars().any(is_visible) {
+            return Err(Error::invalid(field, "must contain a visible character"));
         }
         Ok(Self(value.to_owned()))
     }
@@ -180,6 +219,24 @@ mod tests {
         assert!(DisplayName::parse("f", &"é".repeat(200)).is_ok());
         for bad in ["", "   ", " padded", "tab\there", &"x".repeat(201)] {
             assert!(DisplayName::parse("f", bad).is_err(), "{bad:?} accepted");
+        }
+        // Names that look like another, or like nothing.
+        for bad in [
+            "Con\u{200B}toso",     // zero-width space (Cf)
+            "Contoso \u{202E}dtl", // right-to-left override (Cf)
+            "\u{FEFF}Contoso",     // byte-order mark (Cf)
+            "Fabri\u{00AD}kam",    // soft hyphen (Cf)
+            "\u{3164}",            // Hangul filler: a letter that renders as nothing
+            "\u{0301}\u{0301}",    // combining marks with nothing to sit on
+            "a\u{E000}b",          // private use
+            "line\u{2028}break",   // line separator
+        ] {
+            assert!(DisplayName::parse("f", bad).is_err(), "{bad:?} accepted");
+        }
+        for good in
+            ["Café Crème", "Zoë & Co.", "株式会社コントソ", "Ærø-Ølkompagni", "مؤسسة", "+1 Solutions", "Ünïcödé™"]
+        {
+            assert!(DisplayName::parse("f", good).is_ok(), "{good:?} refused");
         }
     }
 

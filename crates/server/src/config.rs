@@ -35,6 +35,11 @@ pub struct ServerConfig {
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
 
+    /// Hours a request_id is remembered: a retry within them replays the first answer, after
+    /// them it runs anew. Older keys are deleted in the background.
+    #[arg(long, env = "IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 168)]
+    pub idempotency_key_ttl_hours: u64,
+
     /// Calls each principal may make per second; 0 turns the limit off.
     #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 0)]
     pub rate_limit_per_second: u32,
@@ -61,6 +66,10 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    pub fn idempotency_window(&self) -> Duration {
+        Duration::from_secs(self.idempotency_key_ttl_hours.max(1).saturating_mul(3600))
+    }
+
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
     }

@@ -15,6 +15,8 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 /// How often health re-checks the database.
 const DB_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// How often expired idempotency keys are deleted.
+const KEY_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// The partner-center services a binary serves, with their fully-qualified names for health.
 #[derive(Default)]
@@ -72,6 +74,7 @@ pub async fn serve(
         .build_v1alpha()
         .map_err(Error::internal)?;
 
+    let sweeper = tokio::spawn(forget_expired_keys(db.clone()));
     let monitor = tokio::spawn(follow_database(health.clone(), services.names.clone(), db));
 
     let (stop_accepting, stopped) = oneshot::channel::<()>();
@@ -112,6 +115,7 @@ pub async fn serve(
         }
     };
     monitor.abort();
+    sweeper.abort();
     tracing::info!(%addr, "stopped");
     result.map_err(Error::internal)
 }
@@ -120,6 +124,22 @@ async fn set_status(health: &HealthReporter, names: &[&'static str], status: Ser
     health.set_service_status("", status).await;
     for name in names {
         health.set_service_status(*name, status).await;
+    }
+}
+
+/// Deletes idempotency keys past their window now and every [`KEY_SWEEP_INTERVAL`]. Requests
+/// never wait for it: a request that finds an expired key forgets it itself. Every replica
+/// sweeps; deleting a key twice deletes nothing the second time.
+async fn forget_expired_keys(db: Database) {
+    let mut interval = tokio::time::interval(KEY_SWEEP_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match pc_store::idempotency::forget_expired(&db).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "forgot expired idempotency keys"),
+            Err(error) => tracing::warn!(%error, "could not delete expired idempotency keys"),
+        }
     }
 }
 

@@ -51,7 +51,10 @@ async fn serve(config: ServerConfig, register: Register) -> Result<(), String> {
     let database_url = config.database_url.as_deref().ok_or("DATABASE_URL is required")?;
     let listen_addr = config.listen_addr.unwrap_or(DEFAULT_LISTEN_ADDR.into());
 
-    let db = pc_store::connect(database_url, config.db_max_connections).await.map_err(|e| e.to_string())?;
+    let db = pc_store::connect(database_url, config.db_max_connections)
+        .await
+        .map_err(|e| e.to_string())?
+        .with_idempotency_window(config.idempotency_window());
     let listener =
         tokio::net::TcpListener::bind(listen_addr).await.map_err(|e| format!("cannot bind {listen_addr}: {e}"))?;
     let options = config.serve_options()?;

@@ -26,7 +26,11 @@ pub struct Database {
     primary: DatabaseConnection,
     reader: DatabaseConnection,
     point_reads: Arc<PointReads>,
+    idempotency_window: Duration,
 }
+
+/// How long idempotency keys are kept unless configured (`IDEMPOTENCY_KEY_TTL_HOURS`).
+pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Database {
     /// The pool for reads outside a transaction: a List, or the queries a Get runs after its
@@ -52,6 +56,18 @@ impl Database {
         self.point_reads.find_by_id::<E>(&self.reader, id).await
     }
 
+    /// How long a request_id is remembered ([`crate::idempotency`]).
+    pub fn idempotency_window(&self) -> Duration {
+        self.idempotency_window
+    }
+
+    /// The same database, remembering request_ids for `window`.
+    #[must_use]
+    pub fn with_idempotency_window(mut self, window: Duration) -> Self {
+        self.idempotency_window = window;
+        self
+    }
+
     /// Starts a transaction on the primary pool. Whatever it reads to check a rule it locks as
     /// the lock protocol in [`crate::locks`] says, in that protocol's order.
     pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
@@ -75,19 +91,29 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Database, Error>
         };
         let pool = open(url, max_connections - pipelined as u32, 1, None).await?;
         let point_reads = Arc::new(point_reads);
-        return Ok(Database { reader: pool.clone(), primary: pool, point_reads });
+        return Ok(Database {
+            reader: pool.clone(),
+            primary: pool,
+            point_reads,
+            idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
+        });
     }
     let primary = open(url, 1, 1, Some(false)).await?;
     // An in-memory database exists only on its own connection: readers would see another one.
     if url.contains(":memory:") || url.contains("mode=memory") {
         let point_reads = Arc::new(PointReads::through_sea_orm());
-        return Ok(Database { reader: primary.clone(), primary, point_reads });
+        return Ok(Database {
+            reader: primary.clone(),
+            primary,
+            point_reads,
+            idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
+        });
     }
     // No connection up front: readers open on first use, after the primary has created the file
     // and switched it to WAL.
     let reader = open(url, max_connections, 0, Some(true)).await?;
     let point_reads = Arc::new(PointReads::sqlite(point_reads::sqlite_file(&primary).await?));
-    Ok(Database { primary, reader, point_reads })
+    Ok(Database { primary, reader, point_reads, idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW })
 }
 
 /// Opens one pool; `sqlite_read_only` is `None` for PostgreSQL.

@@ -4,11 +4,18 @@
 //! - a retry after success finds the key and gets the original response back, changing nothing;
 //! - a retry racing the original blocks on the claimed key until the original commits, then
 //!   fails the claim with a retryable conflict, and its retry replays the committed response;
-//! - the same request_id with a different request is INVALID_ARGUMENT.
+//! - the same request_id with a different request is INVALID_ARGUMENT;
+//! - a request_id is the UUID, not its spelling: `{...}`, `urn:uuid:`, upper case and no hyphens
+//!   name the same key, and the nil UUID is refused;
+//! - keys are kept for [`crate::Database::idempotency_window`] (7 days unless configured): a key
+//!   older than that is forgotten at once by the request that finds it, and deleted in the
+//!   background by [`forget_expired`].
 
 use pc_domain::{Error, Principal};
 use prost::Message;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
+use std::time::Duration;
+
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -27,36 +34,74 @@ pub struct IdempotencyKey {
 }
 
 impl IdempotencyKey {
-    /// The key of `request` to `method`, or `None` when it carries no `request_id`.
-    pub fn of<M: Message>(
+    /// The key of `request` to `method`, or `None` when it carries no `request_id`. The request
+    /// is hashed without its `request_id`, so a retry that spells the UUID differently matches.
+    pub fn of<R: IdempotentRequest>(
         principal: &Principal,
         method: &'static str,
-        request_id: &str,
-        request: &M,
+        request: &R,
     ) -> Result<Option<Self>, Error> {
-        if request_id.is_empty() {
+        if request.request_id().is_empty() {
             return Ok(None);
         }
-        let request_id = Uuid::try_parse(request_id)
-            .ok()
-            .filter(|id| !id.is_nil())
-            .ok_or_else(|| Error::invalid("request_id", "must be a UUID"))?;
+        let request_id = Uuid::try_parse(request.request_id())
+            .map_err(|_| Error::invalid("request_id", "must be a UUID"))
+            .and_then(|id| {
+                if id.is_nil() { Err(Error::invalid("request_id", "must not be the nil UUID")) } else { Ok(id) }
+            })?;
+        let mut unnamed = request.clone();
+        unnamed.clear_request_id();
         let mut hash = Sha256::new();
         hash.update(method.as_bytes());
-        hash.update(request.encode_to_vec());
+        hash.update(unnamed.encode_to_vec());
         Ok(Some(Self { principal: principal.to_string(), request_id, method, request_hash: hash.finalize().to_vec() }))
     }
 }
 
-/// The response of an earlier identical request, if there was one.
+/// A request that carries an AIP-155 `request_id`.
+pub trait IdempotentRequest: Message + Clone {
+    fn request_id(&self) -> &str;
+    fn clear_request_id(&mut self);
+}
+
+macro_rules! idempotent_requests {
+    ($($request:ty),+ $(,)?) => {$(
+        impl IdempotentRequest for $request {
+            fn request_id(&self) -> &str {
+                &self.request_id
+            }
+            fn clear_request_id(&mut self) {
+                self.request_id.clear();
+            }
+        }
+    )+};
+}
+
+idempotent_requests!(
+    pc_api::partner::v1::CreatePartnerRequest,
+    pc_api::partner::v1::CreateCustomerRequest,
+    pc_api::relationship::v1::InviteResellerRequest,
+    pc_api::relationship::v1::RequestCustomerRelationshipRequest,
+    pc_api::channel::v1::CreateSubscriptionRequest,
+    pc_api::channel::v1::RegisterExternalSubscriptionRequest,
+    pc_api::channel::v1::RequestSupportRequest,
+);
+
+/// The response of an earlier identical request within `window`, if there was one. A key older
+/// than `window` is deleted here, so the request runs anew whether or not the sweep got to it.
 pub async fn replay<R: Message + Default>(
     db: &impl ConnectionTrait,
     key: Option<&IdempotencyKey>,
+    window: Duration,
 ) -> Result<Option<R>, Error> {
     let Some(key) = key else { return Ok(None) };
     let Some(seen) = Entity::find_by_id((key.principal.clone(), key.request_id)).one(db).await? else {
         return Ok(None);
     };
+    if seen.create_time < cutoff(window) {
+        Entity::delete_by_id((key.principal.clone(), key.request_id)).exec(db).await?;
+        return Ok(None);
+    }
     if seen.method != key.method || seen.request_hash != key.request_hash {
         return Err(Error::invalid("request_id", "was already used for a different request"));
     }
@@ -82,6 +127,21 @@ pub async fn claim(db: &impl ConnectionTrait, key: Option<&IdempotencyKey>) -> R
         }
         other => other.map(drop),
     }
+}
+
+/// The oldest creation time a key still counts at.
+fn cutoff(window: Duration) -> chrono::DateTime<chrono::Utc> {
+    now() - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Deletes every key older than the database's window and returns how many. One short DELETE
+/// over the `create_time` index, touching only expired keys, so requests never wait for it.
+pub async fn forget_expired(db: &crate::Database) -> Result<u64, Error> {
+    let deleted = Entity::delete_many()
+        .filter(idempotency_key::Column::CreateTime.lt(cutoff(db.idempotency_window())))
+        .exec(db.primary())
+        .await?;
+    Ok(deleted.rows_affected)
 }
 
 /// Stores the response of the claimed request, in the transaction that produced it.

@@ -95,14 +95,14 @@ pub async fn create_subscription(
     caller: Principal,
     request: CreateSubscriptionRequest,
 ) -> Result<Subscription, Error> {
-    let key = IdempotencyKey::of(&caller, "CreateSubscription", &request.request_id, &request)?;
+    let key = IdempotencyKey::of(&caller, "CreateSubscription", &request)?;
     let input = request.subscription.ok_or_else(|| Error::invalid("subscription", "is required"))?;
     let offer = parse_offer(&input)?;
     let partner_id = PartnerId::parse("subscription.partner_of_record", &input.partner_of_record)?;
     caller.require_partner_or_operator(partner_id, "sell as this partner")?;
 
     let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;
@@ -184,7 +184,7 @@ pub async fn register_external_subscription(
     caller: Principal,
     request: RegisterExternalSubscriptionRequest,
 ) -> Result<Subscription, Error> {
-    let key = IdempotencyKey::of(&caller, "RegisterExternalSubscription", &request.request_id, &request)?;
+    let key = IdempotencyKey::of(&caller, "RegisterExternalSubscription", &request)?;
     let input = request.subscription.ok_or_else(|| Error::invalid("subscription", "is required"))?;
     let offer = parse_offer(&input)?;
     let sales_channel: SalesChannel = required_enum("subscription.sales_channel", input.sales_channel)?;
@@ -203,7 +203,7 @@ pub async fn register_external_subscription(
     caller.require_operator("register subscriptions bought outside the program")?;
 
     let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;

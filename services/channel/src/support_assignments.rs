@@ -100,13 +100,13 @@ pub async fn request_support(
     caller: Principal,
     request: RequestSupportRequest,
 ) -> Result<SupportAssignment, Error> {
-    let key = IdempotencyKey::of(&caller, "RequestSupport", &request.request_id, &request)?;
+    let key = IdempotencyKey::of(&caller, "RequestSupport", &request)?;
     let subscription_id = SubscriptionId::parse("subscription", &request.subscription)?;
     let partner_id = PartnerId::parse("partner", &request.partner)?;
     caller.require_partner_or_operator(partner_id, "request support as this partner")?;
 
     let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;

@@ -105,7 +105,10 @@ async fn serve(config: ServerConfig) -> Result<(), String> {
         }
     };
     let url = database_url(&config);
-    let db = pc_store::connect(url, config.db_max_connections).await.map_err(|e| e.to_string())?;
+    let db = pc_store::connect(url, config.db_max_connections)
+        .await
+        .map_err(|e| e.to_string())?
+        .with_idempotency_window(config.idempotency_window());
     pc_store::db::migrate(&db).await.map_err(|e| format!("migrating {url}: {e}"))?;
 
     let listen_addr = config.listen_addr.unwrap_or(DEFAULT_LISTEN_ADDR.into());

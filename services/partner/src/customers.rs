@@ -55,14 +55,14 @@ pub async fn create_customer(
     caller: Principal,
     request: CreateCustomerRequest,
 ) -> Result<Customer, Error> {
-    let key = IdempotencyKey::of(&caller, "CreateCustomer", &request.request_id, &request)?;
+    let key = IdempotencyKey::of(&caller, "CreateCustomer", &request)?;
     let new = parse_new_customer(request, &caller)?;
     if let Principal::Customer(_) = caller {
         return Err(Error::denied("customers are created by operators and partners"));
     }
 
     let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;

@@ -51,12 +51,12 @@ fn parse_new_partner(request: CreatePartnerRequest) -> Result<NewPartner, Error>
 }
 
 pub async fn create_partner(db: &Database, caller: Principal, request: CreatePartnerRequest) -> Result<Partner, Error> {
-    let key = IdempotencyKey::of(&caller, "CreatePartner", &request.request_id, &request)?;
+    let key = IdempotencyKey::of(&caller, "CreatePartner", &request)?;
     let new = parse_new_partner(request)?;
     caller.require_operator("enrol partners")?;
 
     let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;

@@ -87,14 +87,14 @@ pub async fn request_customer_relationship(
     caller: Principal,
     request: RequestCustomerRelationshipRequest,
 ) -> Result<CustomerRelationship, Error> {
-    let key = IdempotencyKey::of(&caller, "RequestCustomerRelationship", &request.request_id, &request)?;
+    let key = IdempotencyKey::of(&caller, "RequestCustomerRelationship", &request)?;
     let partner_id = PartnerId::parse("partner", &request.partner)?;
     let customer_id = CustomerId::parse("customer", &request.customer)?;
     let provider_id = PartnerId::parse_optional("indirect_provider", &request.indirect_provider)?;
     caller.require_partner_or_operator(partner_id, "request relationships for this partner")?;
 
     let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;

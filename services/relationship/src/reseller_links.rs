@@ -43,7 +43,7 @@ pub async fn invite_reseller(
     caller: Principal,
     request: InviteResellerRequest,
 ) -> Result<ResellerLink, Error> {
-    let key = IdempotencyKey::of(&caller, "InviteReseller", &request.request_id, &request)?;
+    let key = IdempotencyKey::of(&caller, "InviteReseller", &request)?;
     let provider_id = PartnerId::parse("provider", &request.provider)?;
     let reseller_id = PartnerId::parse("reseller", &request.reseller)?;
     if provider_id == reseller_id {
@@ -52,7 +52,7 @@ pub async fn invite_reseller(
     caller.require_partner_or_operator(provider_id, "invite resellers for this provider")?;
 
     let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref()).await? {
+    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;
