@@ -191,3 +191,89 @@ async fn list_customers_shows_each_caller_only_what_it_may_see_page_by_page() {
     assert_eq!(everything.len(), 7);
     assert_eq!(list_all("operator".into(), Cloud::Germany).await, [german.name]);
 }
+
+/// Whether `subject` may read `customer`, asserting that GetCustomer and ListCustomers agree.
+async fn sees(app: &pc_tests::TestApp, subject: &str, customer: &Customer) -> bool {
+    let mut client = app.partners_as(Some(subject));
+    let got = client.get_customer(GetCustomerRequest { name: customer.name.clone() }).await;
+    let listed = client.list_customers(ListCustomersRequest { page_size: 1000, ..Default::default() }).await;
+    let in_list = listed.unwrap().into_inner().customers.iter().any(|c| c.name == customer.name);
+    match got {
+        Ok(got) => {
+            assert_eq!(got.into_inner(), *customer);
+            assert!(in_list, "{subject} reads {} but does not list it", customer.name);
+            true
+        }
+        Err(status) => {
+            assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+            assert!(!in_list, "{subject} lists {} but may not read it", customer.name);
+            false
+        }
+    }
+}
+
+#[tokio::test]
+async fn asking_is_not_being_granted_a_partner_reads_a_customer_only_through_an_active_relationship() {
+    use pc_api::relationship::v1::*;
+    let app = spawn_app().await;
+    let creator = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let asker = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
+    let reseller = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
+    app.link(&provider, &reseller).await;
+    let customer = app.customer_by(&creator.name, Cloud::Global).await;
+    let as_customer = || app.relationships_as(Some(&customer.name));
+
+    // The creator's record is its own until the customer accepts someone.
+    assert!(sees(&app, &creator.name, &customer).await);
+    assert!(!sees(&app, &asker.name, &customer).await, "a stranger");
+
+    let pending = app.ask(&asker, &customer, None).await;
+    assert!(!sees(&app, &asker.name, &customer).await, "PENDING");
+    as_customer()
+        .decline_customer_relationship(DeclineCustomerRelationshipRequest { name: pending.name, etag: String::new() })
+        .await
+        .unwrap();
+    assert!(!sees(&app, &asker.name, &customer).await, "DECLINED");
+
+    let active = app.relate(&asker, &customer, None).await;
+    assert!(sees(&app, &asker.name, &customer).await, "ACTIVE");
+    assert!(!sees(&app, &creator.name, &customer).await, "the creator, once another partner is ACTIVE");
+
+    let resold = app.relate(&reseller, &customer, Some(&provider)).await;
+    assert!(sees(&app, &reseller.name, &customer).await, "ACTIVE reseller");
+    assert!(sees(&app, &provider.name, &customer).await, "the provider that bills an ACTIVE reseller");
+
+    for relationship in [active, resold] {
+        as_customer()
+            .end_customer_relationship(EndCustomerRelationshipRequest { name: relationship.name, etag: String::new() })
+            .await
+            .unwrap();
+    }
+    for (partner, state) in [(&asker, "ENDED"), (&reseller, "ENDED reseller"), (&provider, "ENDED provider")] {
+        assert!(!sees(&app, &partner.name, &customer).await, "{state}");
+    }
+    assert!(sees(&app, &creator.name, &customer).await, "the creator, with nobody ACTIVE again");
+    assert!(sees(&app, &customer.name, &customer).await, "the customer itself");
+}
+
+#[tokio::test]
+async fn a_taken_tenant_or_domain_says_nothing_of_the_customer_that_took_it() {
+    let app = spawn_app().await;
+    let first = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let second = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let claimed = app.customer_by(&first.name, Cloud::Global).await;
+    for clash in [
+        Customer { tenant_id: claimed.tenant_id.clone(), ..new_customer(Cloud::Global) },
+        Customer { primary_domain: claimed.primary_domain.clone(), ..new_customer(Cloud::Global) },
+    ] {
+        let request = CreateCustomerRequest { customer: Some(clash), ..Default::default() };
+        let status =
+            expect_code(app.partners_as(Some(&second.name)).create_customer(request).await, Code::AlreadyExists);
+        let said = format!("{status:?}");
+        for secret in [&claimed.name, &first.name, &claimed.display_name] {
+            assert!(!said.contains(secret.as_str()), "{said} reveals {secret}");
+        }
+    }
+    assert!(!sees(&app, &second.name, &claimed).await, "a clash grants nothing");
+}

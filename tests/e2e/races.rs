@@ -43,7 +43,8 @@ fn call<T: Send + 'static>(future: impl Future<Output = Result<T, Status>> + Sen
 }
 
 /// Starts every call at the same moment and returns their outcomes in order. A call that loses
-/// its race may fail, but only with a status that names the rule or the conflict.
+/// its race may fail, but only with a status that names the rule or the conflict, or with
+/// PERMISSION_DENIED when the race took away what let the caller see the resource.
 async fn together(calls: Vec<Call>) -> Vec<Result<(), Status>> {
     let barrier = Arc::new(Barrier::new(calls.len()));
     let running: Vec<_> = calls
@@ -61,7 +62,7 @@ async fn together(calls: Vec<Call>) -> Vec<Result<(), Status>> {
         let outcome = task.await.expect("call task");
         if let Err(status) = &outcome {
             assert!(
-                matches!(status.code(), Code::FailedPrecondition | Code::Aborted),
+                matches!(status.code(), Code::FailedPrecondition | Code::Aborted | Code::PermissionDenied),
                 "a racing call failed with neither a rule nor a conflict: {status:?}"
             );
         }

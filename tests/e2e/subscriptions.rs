@@ -468,3 +468,67 @@ async fn a_subscription_bought_elsewhere_is_not_registered_for_an_enrolled_partn
     let listed = app.channel().list_subscriptions(ListSubscriptionsRequest::default()).await.unwrap().into_inner();
     assert!(listed.subscriptions.is_empty());
 }
+
+#[tokio::test]
+async fn selling_to_a_customer_the_partner_may_not_read_is_denied_alike_whether_or_not_it_exists() {
+    let app = spawn_app().await;
+    let partner = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let unrelated = app.customer_by("operator", Cloud::Global).await;
+    let asked = app.customer_by("operator", Cloud::Global).await;
+    app.ask(&partner, &asked, None).await; // PENDING
+    let german = app.customer_by("operator", Cloud::Germany).await;
+    let missing = Customer { name: format!("customers/{}", uuid::Uuid::now_v7()), ..Default::default() };
+    let mut seller = app.channel_as(Some(&partner.name));
+    let mut answers = Vec::new();
+    for customer in [&unrelated, &asked, &german, &missing] {
+        let status =
+            expect_code(seller.create_subscription(create(order(&partner, customer))).await, Code::PermissionDenied);
+        answers.push(status.message().replace(&customer.name, "customers/…"));
+    }
+    assert!(answers.windows(2).all(|pair| pair[0] == pair[1]), "{answers:?}");
+    assert!(!answers[0].to_uppercase().contains("GERMANY"));
+    // An operator acting for the partner is told what is wrong.
+    let status =
+        expect_code(app.channel().create_subscription(create(order(&partner, &missing))).await, Code::NotFound);
+    assert!(status.message().contains(&missing.name));
+    let listed = app.channel().list_subscriptions(ListSubscriptionsRequest::default()).await.unwrap().into_inner();
+    assert!(listed.subscriptions.is_empty());
+}
+
+#[tokio::test]
+async fn a_partner_filter_narrows_the_callers_own_view_and_never_shows_what_another_partner_supports() {
+    let app = spawn_app().await;
+    let (seller, customer) = seller_and_customer(&app).await;
+    let supporter = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    app.relate(&supporter, &customer, None).await;
+    let supported = app.sell(&seller, &customer, "dynamics-365-sales", ProductFamily::Dynamics).await;
+    let assignment = app
+        .channel_as(Some(&supporter.name))
+        .request_support(RequestSupportRequest {
+            subscription: supported.name.clone(),
+            partner: supporter.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    app.channel_as(Some(&customer.name))
+        .accept_support_assignment(AcceptSupportAssignmentRequest { name: assignment.name, etag: String::new() })
+        .await
+        .unwrap();
+    let list = |subject: &str, partner: &Partner| {
+        let mut client = app.channel_as(Some(subject));
+        let request = ListSubscriptionsRequest { partner: partner.name.clone(), ..Default::default() };
+        async move {
+            let listed = client.list_subscriptions(request).await.unwrap().into_inner();
+            listed.subscriptions.into_iter().map(|s| s.name).collect::<Vec<_>>()
+        }
+    };
+    // The seller does not learn who supports its subscription...
+    assert!(list(&seller.name, &supporter).await.is_empty());
+    // ...the supporter may filter what it sees by the seller named on it...
+    assert_eq!(list(&supporter.name, &seller).await, [supported.name.as_str()]);
+    // ...and an operator sees the supporter's whole view.
+    assert_eq!(list("operator", &supporter).await, [supported.name.as_str()]);
+    assert_eq!(list(&seller.name, &seller).await, [supported.name.as_str()]);
+}

@@ -1,10 +1,10 @@
 //! Queries on `customers`, including who may see which customer.
 
-use pc_api::types::v1::Cloud;
+use pc_api::{relationship::v1::customer_relationship::State as RelationshipState, types::v1::Cloud};
 use pc_domain::{CustomerId, Error, PageRequest, PartnerId, TenantId};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, sea_query::Query,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::Query,
 };
 
 use crate::{
@@ -65,25 +65,28 @@ pub async fn read(db: &Database, id: CustomerId) -> Result<Option<Model>, Error>
     Ok(db.find_by_id::<Entity>(id.0).await?)
 }
 
-/// Whether a partner may see a customer: it created it, or holds (or held) a relationship with it.
+/// Rule 9 for customers: a partner reads a customer it holds an ACTIVE relationship with (as the
+/// partner or as the provider that bills it), or one it created while no partner holds an ACTIVE
+/// relationship with it (a partner-created customer is its creator's private record until the
+/// customer accepts someone). Asking is not being granted: a PENDING, DECLINED or ENDED
+/// relationship shows nothing.
+pub fn partner_sees_customer(partner: PartnerId, created_it: bool, active: &[customer_relationship::Model]) -> bool {
+    let holds_active = active.iter().any(|r| r.partner_id == partner.0 || r.indirect_provider_id == Some(partner.0));
+    holds_active || (created_it && active.is_empty())
+}
+
+/// Whether `partner` may read `customer` ([`partner_sees_customer`]).
 pub async fn visible_to_partner(
     db: &impl ConnectionTrait,
     customer: &Model,
     partner: PartnerId,
 ) -> Result<bool, Error> {
-    if customer.created_by == partner.name() {
-        return Ok(true);
-    }
-    let relationships = customer_relationship::Entity::find()
+    let active = customer_relationship::Entity::find()
         .filter(customer_relationship::Column::CustomerId.eq(customer.id))
-        .filter(
-            Condition::any()
-                .add(customer_relationship::Column::PartnerId.eq(partner.0))
-                .add(customer_relationship::Column::IndirectProviderId.eq(partner.0)),
-        )
-        .count(db)
+        .filter(customer_relationship::Column::State.eq(RelationshipState::Active.to_db()))
+        .all(db)
         .await?;
-    Ok(relationships > 0)
+    Ok(partner_sees_customer(partner, customer.created_by == partner.name(), &active))
 }
 
 /// Whose customers a list covers.
@@ -109,18 +112,24 @@ pub async fn list(
         CustomerScope::All => {}
         CustomerScope::Customer(id) => query = query.filter(Column::Id.eq(id.0)),
         CustomerScope::Partner(partner) => {
-            let related = Query::select()
-                .column(customer_relationship::Column::CustomerId)
-                .from(customer_relationship::Entity)
+            // partner_sees_customer, as SQL.
+            let active = || {
+                Query::select()
+                    .column(customer_relationship::Column::CustomerId)
+                    .from(customer_relationship::Entity)
+                    .and_where(customer_relationship::Column::State.eq(RelationshipState::Active.to_db()))
+                    .to_owned()
+            };
+            let held = active()
                 .cond_where(
                     Condition::any()
                         .add(customer_relationship::Column::PartnerId.eq(partner.0))
                         .add(customer_relationship::Column::IndirectProviderId.eq(partner.0)),
                 )
                 .to_owned();
-            query = query.filter(
-                Condition::any().add(Column::CreatedBy.eq(partner.name())).add(Column::Id.in_subquery(related)),
-            );
+            let created_and_unclaimed =
+                Condition::all().add(Column::CreatedBy.eq(partner.name())).add(Column::Id.not_in_subquery(active()));
+            query = query.filter(Condition::any().add(created_and_unclaimed).add(Column::Id.in_subquery(held)));
         }
     }
     if let Some(cloud) = cloud {

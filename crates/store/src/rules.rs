@@ -30,7 +30,8 @@ pub fn partner_role(partner: &partner::Model, role: ProgramRole, what: &str) -> 
     }
 }
 
-/// Rule 2: nothing joins resources of different clouds.
+/// Rule 2: nothing joins resources of different clouds. `left` is the acting partner, whose
+/// cloud the caller knows; the message does not say which cloud `right` is in (rule 9).
 pub fn same_cloud(left: (&str, &str), right: (&str, &str)) -> Result<(), Error> {
     let ((left_name, left_cloud), (right_name, right_cloud)) = (left, right);
     if left_cloud == right_cloud {
@@ -38,9 +39,7 @@ pub fn same_cloud(left: (&str, &str), right: (&str, &str)) -> Result<(), Error> 
     } else {
         Err(Error::rule(
             Reason::CrossCloud,
-            format!(
-                "{left_name} is in the {left_cloud} cloud and {right_name} in {right_cloud}; nothing crosses clouds"
-            ),
+            format!("{right_name} is not in the {left_cloud} cloud of {left_name}; nothing crosses clouds"),
         ))
     }
 }

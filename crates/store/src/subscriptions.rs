@@ -111,7 +111,8 @@ pub enum SubscriptionScope {
 pub struct SubscriptionFilter {
     pub scope: SubscriptionScope,
     pub customer: Option<CustomerId>,
-    /// Only what this partner sees.
+    /// For operators, only what this partner sees; for a partner, only those of its own that
+    /// this partner sells or bills (a filter narrows the caller's view, never reveals another's).
     pub partner: Option<PartnerId>,
     pub state: Option<State>,
 }
@@ -150,8 +151,11 @@ pub async fn list(
         (None, Some(viewer)) => (viewer, None),
         (None, None) => return Ok(keyset_page(Entity::find().filter(common), Column::Id, page).all(db).await?),
     };
-    if let Some(other) = also_seen_by {
-        common = common.add(seen_by(other));
+    // A partner's `partner` filter keeps the rows of its own view that name the other partner in
+    // fields it can read; what the other partner supports is not the viewer's to see.
+    if let Some(other) = also_seen_by.filter(|other| *other != viewer) {
+        common = common
+            .add(Condition::any().add(Column::PartnerOfRecordId.eq(other.0)).add(Column::BillingPartnerId.eq(other.0)));
     }
     // One keyset page per way the viewer sees a subscription, each an index range scan, merged
     // here. Re-reading the merged ids (`id IN (...)`) made PostgreSQL plan a semi-join at every

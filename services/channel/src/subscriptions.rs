@@ -110,8 +110,18 @@ pub async fn create_subscription(
     // row. A partner's role and a relationship's provider never change, so unlocked reads say
     // whose locks are needed.
     let role = ProgramRole::from_db(&partners::get(&txn, partner_id).await?.program_role)?;
-    let customer =
-        customers::find(&txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
+    let customer = customers::find(&txn, offer.customer).await?;
+    // A partner that may not read the customer learns nothing of it, not even whether it exists.
+    if let Principal::Partner(_) = caller {
+        let visible = match &customer {
+            Some(customer) => customers::visible_to_partner(&txn, customer, partner_id).await?,
+            None => false,
+        };
+        if !visible {
+            return Err(Error::denied(format!("{partner_id} may not sell to {}", offer.customer)));
+        }
+    }
+    let customer = customer.ok_or_else(|| Error::not_found(offer.customer.name()))?;
     let provider_id = match role {
         ProgramRole::IndirectReseller => {
             customer_relationships::billing_provider_of(&txn, partner_id, offer.customer).await?

@@ -111,9 +111,20 @@ pub async fn request_support(
     }
     idempotency::claim(&txn, key.as_ref()).await?;
     // A subscription's customer never changes: read without a lock to know what to lock.
-    let subscription =
-        subscriptions::find(&txn, subscription_id).await?.ok_or_else(|| Error::not_found(subscription_id.name()))?;
-    may_support(&lock_support_grounds(&txn, partner_id, subscription_id, CustomerId(subscription.customer_id)).await?)?;
+    let subscription = subscriptions::find(&txn, subscription_id).await?;
+    // A partner without an ACTIVE relationship with the subscription's customer may not see it:
+    // the same answer whether it exists or not, before any rule could describe it (rule 9).
+    let denied = || Error::denied(format!("{partner_id} may not request support for {subscription_id}"));
+    let subscription = match subscription {
+        Some(subscription) => subscription,
+        None if caller.is_operator() => return Err(Error::not_found(subscription_id.name())),
+        None => return Err(denied()),
+    };
+    let grounds = lock_support_grounds(&txn, partner_id, subscription_id, CustomerId(subscription.customer_id)).await?;
+    if !caller.is_operator() && !grounds.has_active_relationship {
+        return Err(denied());
+    }
+    may_support(&grounds)?;
     let assignment = to_proto(support_assignments::insert(&txn, subscription_id, partner_id).await?)?;
     audit::append(
         &txn,

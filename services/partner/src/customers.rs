@@ -1,6 +1,15 @@
 //! Customer handlers: CreateCustomer, GetCustomer and ListCustomers. Operators and partners create
-//! customers; a customer is visible to operators, to itself, and to partners that created it or
-//! hold a relationship with it. Anything else is PERMISSION_DENIED whether or not it exists.
+//! customers; a customer is visible to operators, to itself, to partners holding an ACTIVE
+//! relationship with it (or billing one), and to the partner that created it while nobody holds
+//! an ACTIVE relationship (`pc_store::customers::partner_sees_customer`). Anything else is
+//! PERMISSION_DENIED whether or not it exists.
+//!
+//! A partner's CreateCustomer claims a tenant and domain without proof: proof is the identity
+//! provider's, which issues a `customers/{id}` token only to the tenant itself. So the claim stays
+//! its creator's private record until the customer accepts a relationship, and a clash with a
+//! record the caller cannot read is ALREADY_EXISTS that names only the caller's own input: that a
+//! tenant or domain is taken is no secret (the anchor offers a domain availability check), the
+//! record that took it is.
 
 use pc_api::{
     partner::v1::{
