@@ -61,19 +61,32 @@ async fn customer_is_not_a_partner(db: &impl ConnectionTrait, customer: &custome
     Ok(())
 }
 
-/// Rules 3 and 6 for an indirect reseller: the billing provider is an ACTIVE indirect provider of
-/// the reseller's cloud with an ACTIVE link to it. Both partners are locked FOR SHARE by the
-/// caller; the link is locked FOR SHARE here.
-async fn billing_provider_ready(
+/// Whether the reseller's link with the provider that would bill is ACTIVE, with the link locked
+/// FOR SHARE (order 5 of pc_store::locks: after the partners, before the relationship).
+async fn lock_billing_link(
     db: &impl ConnectionTrait,
+    reseller: PartnerId,
+    provider: Option<&partner::Model>,
+) -> Result<bool, Error> {
+    match provider {
+        Some(provider) => reseller_links::is_active(db, PartnerId(provider.id), reseller).await,
+        None => Ok(false),
+    }
+}
+
+/// Rules 3 and 6 for an indirect reseller: the billing provider is an ACTIVE indirect provider of
+/// the reseller's cloud with an ACTIVE link to it. The caller holds both partners and the link
+/// locked FOR SHARE ([`lock_billing_link`]).
+fn billing_provider_ready(
     reseller: &partner::Model,
     provider: &partner::Model,
+    link_active: bool,
 ) -> Result<(), Error> {
     let (reseller_id, provider_id) = (PartnerId(reseller.id), PartnerId(provider.id));
     rules::partner_role(provider, ProgramRole::IndirectProvider, "bill a reseller's customers")?;
     rules::same_cloud((&reseller_id.name(), &reseller.cloud), (&provider_id.name(), &provider.cloud))?;
     rules::partner_active(provider)?;
-    if !reseller_links::is_active(db, provider_id, reseller_id).await? {
+    if !link_active {
         return Err(Error::rule(
             Reason::NoActiveResellerLink,
             format!("{reseller_id} has no ACTIVE reseller link with {provider_id}"),
@@ -107,6 +120,7 @@ pub async fn request_customer_relationship(
     let mut parties = partners::get_locked(&txn, &parties, Lock::Share).await?.into_iter();
     let partner = parties.next().ok_or_else(|| Error::not_found(partner_id.name()))?;
     let provider = parties.next();
+    let link_active = lock_billing_link(&txn, partner_id, provider.as_ref()).await?;
     rules::partner_active(&partner)?;
     rules::same_cloud((&request.partner, &partner.cloud), (&request.customer, &customer.cloud))?;
     match ProgramRole::from_db(&partner.program_role)? {
@@ -120,7 +134,7 @@ pub async fn request_customer_relationship(
         ProgramRole::IndirectReseller => {
             let provider =
                 provider.ok_or_else(|| Error::invalid("indirect_provider", "is required for an indirect reseller"))?;
-            billing_provider_ready(&txn, &partner, &provider).await?;
+            billing_provider_ready(&partner, &provider, link_active)?;
         }
         ProgramRole::IndirectProvider | ProgramRole::Unspecified => {
             return Err(Error::rule(
@@ -215,7 +229,9 @@ pub async fn transition(
                 customers::find(&txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
             lock_tenant(&txn, &customer.cloud, customer.tenant_id).await?;
             let parties: Vec<_> = std::iter::once(partner_id).chain(seen.indirect_provider_id.map(PartnerId)).collect();
-            Some((customer, partners::get_locked(&txn, &parties, Lock::Share).await?))
+            let parties = partners::get_locked(&txn, &parties, Lock::Share).await?;
+            let link_active = lock_billing_link(&txn, partner_id, parties.get(1)).await?;
+            Some((customer, parties, link_active))
         }
         Transition::Decline | Transition::End => None,
     };
@@ -231,7 +247,7 @@ pub async fn transition(
     }
     let mut ended_assignments = Vec::new();
     match (transition, accepting) {
-        (Transition::Accept, Some((customer, parties))) => {
+        (Transition::Accept, Some((customer, parties, link_active))) => {
             let (partner, provider) = match parties.as_slice() {
                 [partner] => (partner, None),
                 [partner, provider] => (partner, Some(provider)),
@@ -239,7 +255,7 @@ pub async fn transition(
             };
             rules::partner_active(partner)?;
             if let Some(provider) = provider {
-                billing_provider_ready(&txn, partner, provider).await?;
+                billing_provider_ready(partner, provider, link_active)?;
             }
             customer_is_not_a_partner(&txn, &customer).await?;
         }
