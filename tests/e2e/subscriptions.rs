@@ -281,23 +281,7 @@ async fn ending_a_relationship_ends_that_partners_support_assignments_for_the_cu
     let sold = app.sell(&seller, &customer, "office-365-e3", ProductFamily::Productivity).await;
     let supporter = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
     let relationship = app.relate(&supporter, &customer, None).await;
-    let assignment = app
-        .channel()
-        .request_support(RequestSupportRequest {
-            subscription: sold.name.clone(),
-            partner: supporter.name.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    app.channel_as(Some(&customer.name))
-        .accept_support_assignment(AcceptSupportAssignmentRequest {
-            name: assignment.name.clone(),
-            etag: String::new(),
-        })
-        .await
-        .unwrap();
+    let assignment = app.hire(&supporter, &sold, &customer).await;
 
     app.relationships_as(Some(&supporter.name))
         .end_customer_relationship(EndCustomerRelationshipRequest {
@@ -502,20 +486,7 @@ async fn a_partner_filter_narrows_the_callers_own_view_and_never_shows_what_anot
     let supporter = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
     app.relate(&supporter, &customer, None).await;
     let supported = app.sell(&seller, &customer, "dynamics-365-sales", ProductFamily::Dynamics).await;
-    let assignment = app
-        .channel_as(Some(&supporter.name))
-        .request_support(RequestSupportRequest {
-            subscription: supported.name.clone(),
-            partner: supporter.name.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    app.channel_as(Some(&customer.name))
-        .accept_support_assignment(AcceptSupportAssignmentRequest { name: assignment.name, etag: String::new() })
-        .await
-        .unwrap();
+    app.hire(&supporter, &supported, &customer).await;
     let list = |subject: &str, partner: &Partner| {
         let mut client = app.channel_as(Some(subject));
         let request = ListSubscriptionsRequest { partner: partner.name.clone(), ..Default::default() };

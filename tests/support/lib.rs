@@ -10,7 +10,8 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use pc_api::channel::v1::{
-    CreateSubscriptionRequest, ProductFamily, Subscription, channel_service_client::ChannelServiceClient,
+    AcceptSupportAssignmentRequest, CreateSubscriptionRequest, ProductFamily, RequestSupportRequest, Subscription,
+    SupportAssignment, channel_service_client::ChannelServiceClient,
 };
 use pc_api::partner::v1::{Customer, Partner, ProgramRole, partner_service_client::PartnerServiceClient};
 use pc_api::relationship::v1::{
@@ -271,6 +272,30 @@ impl TestApp {
             })
             .await
             .expect("accept the relationship")
+            .into_inner()
+    }
+
+    /// An ACTIVE support assignment: `supporter` asks to support `subscription`, `customer` accepts.
+    pub async fn hire(
+        &self,
+        supporter: &Partner,
+        subscription: &Subscription,
+        customer: &Customer,
+    ) -> SupportAssignment {
+        let requested = self
+            .channel_as(Some(&supporter.name))
+            .request_support(RequestSupportRequest {
+                subscription: subscription.name.clone(),
+                partner: supporter.name.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("request support")
+            .into_inner();
+        self.channel_as(Some(&customer.name))
+            .accept_support_assignment(AcceptSupportAssignmentRequest { name: requested.name, etag: String::new() })
+            .await
+            .expect("accept the support assignment")
             .into_inner()
     }
 
