@@ -1,4 +1,4 @@
-//! Checks of DOMAIN.md's rules over stored rows, shared by every service so each rule is written
+//! Checks of the rules of docs/domain.md over stored rows, shared by every service so each rule is written
 //! once. Each failure is FAILED_PRECONDITION with the rule's reason.
 
 use pc_api::partner::v1::{ProgramRole, partner::State as PartnerState};
