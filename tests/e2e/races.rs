@@ -24,6 +24,7 @@ use pc_api::{
     },
     types::v1::Cloud,
 };
+use pc_domain::{Lifecycle, LinkState, PartnerState, RelationshipState, SubscriptionState};
 use pc_store::entity::{customer, customer_relationship, partner, reseller_link, subscription, support_assignment};
 use pc_tests::{TestApp, spawn_app};
 use sea_orm::EntityTrait;
@@ -97,11 +98,13 @@ async fn all<E: EntityTrait>(app: &TestApp) -> Vec<E::Model> {
 }
 
 fn is_live_assignment(row: &support_assignment::Model) -> bool {
-    row.state == "REQUESTED" || row.state == "ACTIVE"
+    row.state.is_live()
 }
 
 fn has_active_relationship(relationships: &[customer_relationship::Model], partner: Uuid, customer: Uuid) -> bool {
-    relationships.iter().any(|r| r.partner_id == partner && r.customer_id == customer && r.state == "ACTIVE")
+    relationships
+        .iter()
+        .any(|r| r.partner_id == partner && r.customer_id == customer && r.state == RelationshipState::Active)
 }
 
 /// Rule 6 and 8: every ACTIVE subscription sold through the program has an ACTIVE relationship
@@ -111,12 +114,13 @@ async fn subscriptions_without_their_channel(app: &TestApp) -> Vec<String> {
     let relationships = all::<customer_relationship::Entity>(app).await;
     let links = all::<reseller_link::Entity>(app).await;
     let mut broken = Vec::new();
-    for sub in all::<subscription::Entity>(app).await.into_iter().filter(|s| s.state == "ACTIVE") {
+    for sub in all::<subscription::Entity>(app).await.into_iter().filter(|s| s.state == SubscriptionState::Active) {
         let (Some(seller), Some(biller)) = (sub.partner_of_record_id, sub.billing_partner_id) else { continue };
         if !has_active_relationship(&relationships, seller, sub.customer_id) {
             broken.push(format!("ACTIVE subscription {} without an ACTIVE relationship", sub.id));
         }
-        let linked = links.iter().any(|l| l.provider_id == biller && l.reseller_id == seller && l.state == "ACTIVE");
+        let linked =
+            links.iter().any(|l| l.provider_id == biller && l.reseller_id == seller && l.state == LinkState::Active);
         if seller != biller && !linked {
             broken.push(format!("ACTIVE subscription {} billed through a link that is not ACTIVE", sub.id));
         }
@@ -132,7 +136,7 @@ async fn assignments_without_their_grounds(app: &TestApp) -> Vec<String> {
     let mut broken = Vec::new();
     for assignment in all::<support_assignment::Entity>(app).await.into_iter().filter(is_live_assignment) {
         let sub = subscriptions.iter().find(|s| s.id == assignment.subscription_id).expect("its subscription");
-        if sub.state != "ACTIVE" {
+        if sub.state != SubscriptionState::Active {
             broken.push(format!("{} assignment {} on a {} subscription", assignment.state, assignment.id, sub.state));
         }
         if !has_active_relationship(&relationships, assignment.partner_id, sub.customer_id) {
@@ -147,7 +151,8 @@ async fn assignments_without_their_grounds(app: &TestApp) -> Vec<String> {
 /// partners): the suspension locks the partner's row before it reads the clock, and everything a
 /// partner starts holds that row locked from its check until it commits.
 async fn started_after_suspension(app: &TestApp) -> Vec<String> {
-    let suspended: Vec<_> = all::<partner::Entity>(app).await.into_iter().filter(|p| p.state == "SUSPENDED").collect();
+    let suspended: Vec<_> =
+        all::<partner::Entity>(app).await.into_iter().filter(|p| p.state == PartnerState::Suspended).collect();
     let suspended_at = |id: Uuid| suspended.iter().find(|p| p.id == id).map(|p| p.update_time);
     let after = |parties: &[Option<Uuid>], times: &[Option<DateTime<Utc>>]| {
         parties.iter().flatten().filter_map(|p| suspended_at(*p)).any(|at| times.iter().flatten().any(|t| *t > at))
@@ -434,7 +439,9 @@ async fn partners_who_are_customers(app: &TestApp) -> Vec<String> {
     let partners = all::<partner::Entity>(app).await;
     let customers = all::<customer::Entity>(app).await;
     let mut broken = Vec::new();
-    for rel in all::<customer_relationship::Entity>(app).await.into_iter().filter(|r| r.state == "ACTIVE") {
+    for rel in
+        all::<customer_relationship::Entity>(app).await.into_iter().filter(|r| r.state == RelationshipState::Active)
+    {
         let customer = customers.iter().find(|c| c.id == rel.customer_id).expect("its customer");
         if partners.iter().any(|p| p.cloud == customer.cloud && p.tenant_id == customer.tenant_id) {
             broken.push(format!("customer {} is an enrolled partner with an ACTIVE relationship", customer.id));

@@ -7,6 +7,7 @@ pub mod etag;
 pub mod names;
 pub mod page;
 pub mod principal;
+pub mod states;
 pub mod values;
 
 pub use error::{Error, Reason, Result};
@@ -14,4 +15,8 @@ pub use etag::Etag;
 pub use names::{CustomerId, CustomerRelationshipId, PartnerId, ResellerLinkId, SubscriptionId, SupportAssignmentId};
 pub use page::{PageRequest, PageToken, configure_key as configure_page_key};
 pub use principal::Principal;
+pub use states::{
+    AssignmentState, Cloud, Lifecycle, LinkState, PartnerState, ProductFamily, ProgramRole, RelationshipState,
+    SalesChannel, SubscriptionState, Transition,
+};
 pub use values::{CountryCode, DisplayName, DomainName, OfferId, Quantity, TenantId};

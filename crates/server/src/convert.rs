@@ -1,9 +1,101 @@
 //! Conversions between proto fields and domain values that every service needs: timestamps,
-//! enum inputs (zero values are `*_UNSPECIFIED` and never valid input) and field masks.
+//! enums (the domain's, carried by the proto enums of the same names; zero values are
+//! `*_UNSPECIFIED` and never valid input), field masks, and idempotency keys.
 
 use chrono::{DateTime, Utc};
-use pc_domain::Error;
+use pc_api::{channel::v1 as channel, partner::v1 as partner, relationship::v1 as relationship, types::v1 as types};
+use pc_domain::{
+    AssignmentState, Cloud, Error, LinkState, PartnerState, Principal, ProductFamily, ProgramRole, RelationshipState,
+    SalesChannel, SubscriptionState,
+};
+use pc_store::idempotency::IdempotencyKey;
+use prost::Message;
 use prost_types::{FieldMask, Timestamp};
+
+/// A domain enum and the proto enum that carries it over the API.
+pub trait ProtoEnum: Sized + Copy {
+    /// The proto number, for responses.
+    fn to_proto(self) -> i32;
+    /// The domain value of a proto number; `None` for the unspecified zero and unknown numbers.
+    fn from_proto(value: i32) -> Option<Self>;
+}
+
+macro_rules! proto_enum {
+    ($($domain:ident => $proto:path { $($variant:ident),+ $(,)? };)+) => {$(
+        impl ProtoEnum for $domain {
+            fn to_proto(self) -> i32 {
+                use $proto as Proto;
+                match self {
+                    $(Self::$variant => Proto::$variant as i32),+
+                }
+            }
+
+            fn from_proto(value: i32) -> Option<Self> {
+                use $proto as Proto;
+                match Proto::try_from(value).ok()? {
+                    $(Proto::$variant => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    )+};
+}
+
+proto_enum! {
+    Cloud => types::Cloud { Global, UsGovernment, China, Germany };
+    ProgramRole => partner::ProgramRole { DirectBillPartner, IndirectProvider, IndirectReseller };
+    PartnerState => partner::partner::State { Active, Suspended };
+    LinkState => relationship::reseller_link::State { Invited, Active, Declined, Ended };
+    RelationshipState => relationship::customer_relationship::State { Pending, Active, Declined, Ended };
+    ProductFamily => channel::ProductFamily { Productivity, Azure, Dynamics, Security, Other };
+    SalesChannel => channel::SalesChannel { ProgramDirectBill, ProgramIndirect, VendorDirect, EnterpriseAgreement };
+    SubscriptionState => channel::subscription::State { Active, Suspended, Cancelled };
+    AssignmentState => channel::support_assignment::State { Requested, Active, Declined, Ended };
+}
+
+/// A request that carries an AIP-155 `request_id`.
+pub trait IdempotentRequest: Message + Clone {
+    fn request_id(&self) -> &str;
+    fn clear_request_id(&mut self);
+}
+
+macro_rules! idempotent_requests {
+    ($($request:ty),+ $(,)?) => {$(
+        impl IdempotentRequest for $request {
+            fn request_id(&self) -> &str {
+                &self.request_id
+            }
+            fn clear_request_id(&mut self) {
+                self.request_id.clear();
+            }
+        }
+    )+};
+}
+
+idempotent_requests!(
+    partner::CreatePartnerRequest,
+    partner::CreateCustomerRequest,
+    relationship::InviteResellerRequest,
+    relationship::RequestCustomerRelationshipRequest,
+    channel::CreateSubscriptionRequest,
+    channel::RegisterExternalSubscriptionRequest,
+    channel::RequestSupportRequest,
+);
+
+/// The idempotency key of `request` to `method` by `caller`, or `None` without a `request_id`.
+/// The request is hashed without its `request_id`, so any spelling of one UUID is one key.
+pub fn idempotency_key<R: IdempotentRequest>(
+    caller: &Principal,
+    method: &'static str,
+    request: &R,
+) -> Result<Option<IdempotencyKey>, Error> {
+    if request.request_id().is_empty() {
+        return Ok(None);
+    }
+    let mut unnamed = request.clone();
+    unnamed.clear_request_id();
+    IdempotencyKey::new(caller, method, request.request_id(), &unnamed.encode_to_vec())
+}
 
 pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
     Timestamp { seconds: time.timestamp(), nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0) }
@@ -14,15 +106,15 @@ pub fn optional_timestamp(time: Option<DateTime<Utc>>) -> Option<Timestamp> {
 }
 
 /// A required enum field: the unspecified zero value and unknown numbers are INVALID_ARGUMENT.
-pub fn required_enum<E: TryFrom<i32>>(field: &str, value: i32) -> Result<E, Error> {
+pub fn required_enum<E: ProtoEnum>(field: &str, value: i32) -> Result<E, Error> {
     if value == 0 {
         return Err(Error::invalid(field, "is required (the *_UNSPECIFIED value is not accepted)"));
     }
-    E::try_from(value).map_err(|_| Error::invalid(field, format!("{value} is not a known value")))
+    E::from_proto(value).ok_or_else(|| Error::invalid(field, format!("{value} is not a known value")))
 }
 
 /// An enum list filter: unspecified means "no filter"; unknown numbers are INVALID_ARGUMENT.
-pub fn filter_enum<E: TryFrom<i32>>(field: &str, value: i32) -> Result<Option<E>, Error> {
+pub fn filter_enum<E: ProtoEnum>(field: &str, value: i32) -> Result<Option<E>, Error> {
     if value == 0 { Ok(None) } else { required_enum(field, value).map(Some) }
 }
 
@@ -89,10 +181,83 @@ mod tests {
 
     #[test]
     fn enum_inputs_refuse_unspecified_and_unknown_values() {
-        use pc_api::types::v1::Cloud;
         assert!(required_enum::<Cloud>("cloud", 0).is_err());
         assert!(required_enum::<Cloud>("cloud", 99).is_err());
         assert_eq!(required_enum::<Cloud>("cloud", 1).ok(), Some(Cloud::Global));
         assert_eq!(filter_enum::<Cloud>("cloud", 0).ok(), Some(None));
+    }
+
+    /// Every domain value has its proto value of the same name and comes back from it.
+    fn round_trips<E: ProtoEnum + PartialEq + std::fmt::Debug>(
+        all: &[E],
+        proto_name: impl Fn(i32) -> Option<String>,
+        name: impl Fn(E) -> &'static str,
+        prefix: &str,
+    ) {
+        for value in all {
+            let number = value.to_proto();
+            assert_ne!(number, 0, "{value:?}");
+            assert_eq!(proto_name(number), Some(format!("{prefix}{}", name(*value))));
+            assert_eq!(E::from_proto(number), Some(*value));
+        }
+    }
+
+    #[test]
+    fn domain_enums_travel_as_the_proto_values_of_the_same_name() {
+        let name = |n: Option<&str>| n.map(str::to_owned);
+        round_trips(
+            Cloud::ALL,
+            |n| name(types::Cloud::try_from(n).ok().map(|p| p.as_str_name())),
+            Cloud::as_str,
+            "CLOUD_",
+        );
+        round_trips(
+            ProgramRole::ALL,
+            |n| name(partner::ProgramRole::try_from(n).ok().map(|p| p.as_str_name())),
+            ProgramRole::as_str,
+            "PROGRAM_ROLE_",
+        );
+        round_trips(
+            PartnerState::ALL,
+            |n| name(partner::partner::State::try_from(n).ok().map(|p| p.as_str_name())),
+            PartnerState::as_str,
+            "STATE_",
+        );
+        round_trips(
+            LinkState::ALL,
+            |n| name(relationship::reseller_link::State::try_from(n).ok().map(|p| p.as_str_name())),
+            LinkState::as_str,
+            "STATE_",
+        );
+        round_trips(
+            RelationshipState::ALL,
+            |n| name(relationship::customer_relationship::State::try_from(n).ok().map(|p| p.as_str_name())),
+            RelationshipState::as_str,
+            "STATE_",
+        );
+        round_trips(
+            ProductFamily::ALL,
+            |n| name(channel::ProductFamily::try_from(n).ok().map(|p| p.as_str_name())),
+            ProductFamily::as_str,
+            "PRODUCT_FAMILY_",
+        );
+        round_trips(
+            SalesChannel::ALL,
+            |n| name(channel::SalesChannel::try_from(n).ok().map(|p| p.as_str_name())),
+            SalesChannel::as_str,
+            "SALES_CHANNEL_",
+        );
+        round_trips(
+            SubscriptionState::ALL,
+            |n| name(channel::subscription::State::try_from(n).ok().map(|p| p.as_str_name())),
+            SubscriptionState::as_str,
+            "STATE_",
+        );
+        round_trips(
+            AssignmentState::ALL,
+            |n| name(channel::support_assignment::State::try_from(n).ok().map(|p| p.as_str_name())),
+            AssignmentState::as_str,
+            "STATE_",
+        );
     }
 }

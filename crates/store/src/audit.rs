@@ -56,7 +56,8 @@ pub async fn ended_because(
     cause: &str,
 ) -> Result<(), Error> {
     for assignment in assignments {
-        let change = serde_json::json!({ "state": { "to": "ENDED" }, "cause": cause });
+        let change =
+            serde_json::json!({ "state": { "to": pc_domain::AssignmentState::Ended.as_str() }, "cause": cause });
         append(db, &assignment.name(), "EndSupportAssignment", principal, change).await?;
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! Queries on `customer_relationships`.
 
-use pc_api::{relationship::v1::customer_relationship::State, types::v1::Cloud};
+use pc_domain::{Cloud, RelationshipState as State};
 use pc_domain::{CustomerId, CustomerRelationshipId, Error, PageRequest, PartnerId, TenantId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
@@ -14,11 +14,8 @@ use crate::{
         customer,
         customer_relationship::{self, Column, Entity, Model},
     },
-    enums::DbEnum,
     locks::{Lock, find_locked as find_locked_row, locked},
 };
-
-pub const TABLE: &str = "customer_relationships";
 
 /// Inserts a PENDING relationship; a live (PENDING or ACTIVE) one of the pair is ALREADY_EXISTS.
 pub async fn insert(
@@ -33,7 +30,7 @@ pub async fn insert(
         partner_id: Set(partner.0),
         customer_id: Set(customer.0),
         indirect_provider_id: Set(indirect_provider.map(|p| p.0)),
-        state: Set(State::Pending.to_db().to_owned()),
+        state: Set(State::Pending),
         accept_time: Set(None),
         end_time: Set(None),
         revision: Set(1),
@@ -78,7 +75,7 @@ pub async fn find_active(
     let query = Entity::find()
         .filter(Column::PartnerId.eq(partner.0))
         .filter(Column::CustomerId.eq(customer.0))
-        .filter(Column::State.eq(State::Active.to_db()));
+        .filter(Column::State.eq(State::Active));
     Ok(locked(query, Lock::Share).one(db).await?)
 }
 
@@ -93,7 +90,7 @@ pub async fn billing_provider_of(
     let live = Entity::find()
         .filter(Column::PartnerId.eq(partner.0))
         .filter(Column::CustomerId.eq(customer.0))
-        .filter(Column::State.is_in([State::Pending.to_db(), State::Active.to_db()]))
+        .filter(Column::State.is_in([State::Pending, State::Active]))
         .one(db)
         .await?;
     Ok(live.and_then(|row| row.indirect_provider_id).map(PartnerId))
@@ -109,11 +106,11 @@ pub async fn tenant_has_active_relationship(
     let customers_of_tenant = Query::select()
         .column(customer::Column::Id)
         .from(customer::Entity)
-        .and_where(customer::Column::Cloud.eq(cloud.to_db()))
+        .and_where(customer::Column::Cloud.eq(cloud))
         .and_where(customer::Column::TenantId.eq(tenant.0))
         .to_owned();
     let count = Entity::find()
-        .filter(Column::State.eq(State::Active.to_db()))
+        .filter(Column::State.eq(State::Active))
         .filter(Column::CustomerId.in_subquery(customers_of_tenant))
         .count(db)
         .await?;
@@ -161,7 +158,7 @@ pub async fn list(
         query = query.filter(Column::CustomerId.eq(customer.0));
     }
     if let Some(state) = filter.state {
-        query = query.filter(Column::State.eq(state.to_db()));
+        query = query.filter(Column::State.eq(state));
     }
     Ok(keyset_page(query, Column::Id, page).all(db).await?)
 }

@@ -1,6 +1,6 @@
 //! Queries on `customers`, including who may see which customer.
 
-use pc_api::{relationship::v1::customer_relationship::State as RelationshipState, types::v1::Cloud};
+use pc_domain::{Cloud, RelationshipState};
 use pc_domain::{CustomerId, Error, PageRequest, PartnerId, TenantId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
@@ -14,7 +14,6 @@ use crate::{
         customer::{self, Column, Entity, Model},
         customer_relationship,
     },
-    enums::DbEnum,
 };
 
 /// A customer about to be created, already validated.
@@ -40,7 +39,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewCustomer) -> Result<Model
         tenant_id: Set(new.tenant_id.0),
         primary_domain: Set(new.primary_domain),
         country_code: Set(new.country_code),
-        cloud: Set(new.cloud.to_db().to_owned()),
+        cloud: Set(new.cloud),
         created_by: Set(new.created_by),
         revision: Set(1),
         create_time: Set(time),
@@ -83,7 +82,7 @@ pub async fn visible_to_partner(
 ) -> Result<bool, Error> {
     let active = customer_relationship::Entity::find()
         .filter(customer_relationship::Column::CustomerId.eq(customer.id))
-        .filter(customer_relationship::Column::State.eq(RelationshipState::Active.to_db()))
+        .filter(customer_relationship::Column::State.eq(RelationshipState::Active))
         .all(db)
         .await?;
     Ok(partner_sees_customer(partner, customer.created_by == partner.name(), &active))
@@ -117,7 +116,7 @@ pub async fn list(
                 Query::select()
                     .column(customer_relationship::Column::CustomerId)
                     .from(customer_relationship::Entity)
-                    .and_where(customer_relationship::Column::State.eq(RelationshipState::Active.to_db()))
+                    .and_where(customer_relationship::Column::State.eq(RelationshipState::Active))
                     .to_owned()
             };
             let held = active()
@@ -133,7 +132,7 @@ pub async fn list(
         }
     }
     if let Some(cloud) = cloud {
-        query = query.filter(Column::Cloud.eq(cloud.to_db()));
+        query = query.filter(Column::Cloud.eq(cloud));
     }
     Ok(keyset_page(query, Column::Id, page).all(db).await?)
 }

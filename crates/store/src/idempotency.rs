@@ -34,58 +34,28 @@ pub struct IdempotencyKey {
 }
 
 impl IdempotencyKey {
-    /// The key of `request` to `method`, or `None` when it carries no `request_id`. The request
-    /// is hashed without its `request_id`, so a retry that spells the UUID differently matches.
-    pub fn of<R: IdempotentRequest>(
+    /// The key of a request to `method` that carries `request_id`, or `None` when that is empty.
+    /// `request` is the request as encoded without its `request_id`, so a retry that spells the
+    /// UUID differently matches (the API edge encodes it: `pc_server::idempotency_key`).
+    pub fn new(
         principal: &Principal,
         method: &'static str,
-        request: &R,
+        request_id: &str,
+        request: &[u8],
     ) -> Result<Option<Self>, Error> {
-        if request.request_id().is_empty() {
+        if request_id.is_empty() {
             return Ok(None);
         }
-        let request_id = Uuid::try_parse(request.request_id())
-            .map_err(|_| Error::invalid("request_id", "must be a UUID"))
-            .and_then(|id| {
+        let request_id =
+            Uuid::try_parse(request_id).map_err(|_| Error::invalid("request_id", "must be a UUID")).and_then(|id| {
                 if id.is_nil() { Err(Error::invalid("request_id", "must not be the nil UUID")) } else { Ok(id) }
             })?;
-        let mut unnamed = request.clone();
-        unnamed.clear_request_id();
         let mut hash = Sha256::new();
         hash.update(method.as_bytes());
-        hash.update(unnamed.encode_to_vec());
+        hash.update(request);
         Ok(Some(Self { principal: principal.to_string(), request_id, method, request_hash: hash.finalize().to_vec() }))
     }
 }
-
-/// A request that carries an AIP-155 `request_id`.
-pub trait IdempotentRequest: Message + Clone {
-    fn request_id(&self) -> &str;
-    fn clear_request_id(&mut self);
-}
-
-macro_rules! idempotent_requests {
-    ($($request:ty),+ $(,)?) => {$(
-        impl IdempotentRequest for $request {
-            fn request_id(&self) -> &str {
-                &self.request_id
-            }
-            fn clear_request_id(&mut self) {
-                self.request_id.clear();
-            }
-        }
-    )+};
-}
-
-idempotent_requests!(
-    pc_api::partner::v1::CreatePartnerRequest,
-    pc_api::partner::v1::CreateCustomerRequest,
-    pc_api::relationship::v1::InviteResellerRequest,
-    pc_api::relationship::v1::RequestCustomerRelationshipRequest,
-    pc_api::channel::v1::CreateSubscriptionRequest,
-    pc_api::channel::v1::RegisterExternalSubscriptionRequest,
-    pc_api::channel::v1::RequestSupportRequest,
-);
 
 /// The response of an earlier identical request within `window`, if there was one. A key older
 /// than `window` is deleted here, so the request runs anew whether or not the sweep got to it.

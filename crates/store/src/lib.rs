@@ -10,7 +10,6 @@ pub mod customer_relationships;
 pub mod customers;
 pub mod db;
 pub mod entity;
-pub mod enums;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod locks;

@@ -47,7 +47,7 @@
 //! serialization failure that happens anyway is retried like a lost compare-and-swap
 //! ([`crate::retry`]).
 
-use pc_domain::Error;
+use pc_domain::{Cloud, Error};
 use sea_orm::{ConnectionTrait, EntityTrait, PrimaryKeyTrait, QuerySelect, Select, sea_query::LockType};
 use uuid::Uuid;
 
@@ -80,13 +80,13 @@ where
 /// Locks the (cloud, tenant) row that rule 1's checks of that tenant serialise on (order 2),
 /// creating it on first use. One statement on every backend: an upsert that always takes the
 /// row's write lock, waiting for a concurrent first insert to commit instead of failing.
-pub async fn lock_tenant(db: &impl ConnectionTrait, cloud: &str, tenant: Uuid) -> Result<(), Error> {
+pub async fn lock_tenant(db: &impl ConnectionTrait, cloud: Cloud, tenant: Uuid) -> Result<(), Error> {
     use sea_orm::sea_query::{Alias, OnConflict, Query};
     let (cloud_column, tenant_column) = (Alias::new("cloud"), Alias::new("tenant_id"));
     let upsert = Query::insert()
         .into_table(Alias::new("tenants"))
         .columns([cloud_column.clone(), tenant_column.clone()])
-        .values([cloud.into(), tenant.into()])
+        .values([cloud.as_str().into(), tenant.into()])
         .map_err(|e| Error::internal(format!("tenant lock statement: {e}")))?
         .on_conflict(OnConflict::columns([cloud_column.clone(), tenant_column]).update_column(cloud_column).to_owned())
         .to_owned();

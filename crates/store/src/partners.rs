@@ -1,9 +1,6 @@
 //! Queries on `partners`.
 
-use pc_api::{
-    partner::v1::{ProgramRole, partner::State},
-    types::v1::Cloud,
-};
+use pc_domain::{Cloud, PartnerState as State, ProgramRole};
 use pc_domain::{Error, PageRequest, PartnerId, TenantId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
@@ -14,7 +11,6 @@ use crate::{
     Database,
     db::{keyset_page, now, unique_violation_as},
     entity::partner::{self, Column, Entity, Model},
-    enums::DbEnum,
     locks::{Lock, find_locked as find_locked_row, locked},
 };
 
@@ -36,9 +32,9 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewPartner) -> Result<Model,
         display_name: Set(new.display_name),
         tenant_id: Set(new.tenant_id.0),
         country_code: Set(new.country_code),
-        cloud: Set(new.cloud.to_db().to_owned()),
-        program_role: Set(new.program_role.to_db().to_owned()),
-        state: Set(State::Active.to_db().to_owned()),
+        cloud: Set(new.cloud),
+        program_role: Set(new.program_role),
+        state: Set(State::Active),
         revision: Set(1),
         create_time: Set(time),
         update_time: Set(time),
@@ -89,8 +85,7 @@ pub async fn read(db: &Database, id: PartnerId) -> Result<Model, Error> {
 
 /// Whether `tenant` is enrolled as a partner in `cloud` (rule 1).
 pub async fn tenant_enrolled(db: &impl ConnectionTrait, cloud: Cloud, tenant: TenantId) -> Result<bool, Error> {
-    let count =
-        Entity::find().filter(Column::Cloud.eq(cloud.to_db())).filter(Column::TenantId.eq(tenant.0)).count(db).await?;
+    let count = Entity::find().filter(Column::Cloud.eq(cloud)).filter(Column::TenantId.eq(tenant.0)).count(db).await?;
     Ok(count > 0)
 }
 
@@ -106,13 +101,13 @@ pub struct PartnerFilter {
 pub async fn list(db: &impl ConnectionTrait, filter: PartnerFilter, page: PageRequest) -> Result<Vec<Model>, Error> {
     let mut query = Entity::find();
     if let Some(cloud) = filter.cloud {
-        query = query.filter(Column::Cloud.eq(cloud.to_db()));
+        query = query.filter(Column::Cloud.eq(cloud));
     }
     if let Some(role) = filter.program_role {
-        query = query.filter(Column::ProgramRole.eq(role.to_db()));
+        query = query.filter(Column::ProgramRole.eq(role));
     }
     if let Some(state) = filter.state {
-        query = query.filter(Column::State.eq(state.to_db()));
+        query = query.filter(Column::State.eq(state));
     }
     Ok(keyset_page(query, Column::Id, page).all(db).await?)
 }
@@ -143,8 +138,8 @@ pub async fn update(db: &impl ConnectionTrait, current: &Model, changes: Partner
         next.country_code = country_code;
     }
     if let Some(state) = changes.state {
-        update = update.col_expr(Column::State, Expr::value(state.to_db()));
-        next.state = state.to_db().to_owned();
+        update = update.col_expr(Column::State, Expr::value(state));
+        next.state = state;
     }
     let result =
         update.filter(Column::Id.eq(current.id)).filter(Column::Revision.eq(current.revision)).exec(db).await?;

@@ -1,6 +1,6 @@
 //! Queries on `reseller_links`.
 
-use pc_api::relationship::v1::reseller_link::State;
+use pc_domain::LinkState as State;
 use pc_domain::{Error, PageRequest, PartnerId, ResellerLinkId};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
@@ -8,11 +8,8 @@ use crate::{
     Database,
     db::{keyset_page, now, unique_violation_as},
     entity::reseller_link::{self, Column, Entity, Model},
-    enums::DbEnum,
     locks::{Lock, find_locked as find_locked_row, locked},
 };
-
-pub const TABLE: &str = "reseller_links";
 
 /// Inserts an INVITED link; a live (INVITED or ACTIVE) link of the pair is ALREADY_EXISTS.
 pub async fn insert(db: &impl ConnectionTrait, provider: PartnerId, reseller: PartnerId) -> Result<Model, Error> {
@@ -21,7 +18,7 @@ pub async fn insert(db: &impl ConnectionTrait, provider: PartnerId, reseller: Pa
         id: Set(ResellerLinkId::generate().0),
         provider_id: Set(provider.0),
         reseller_id: Set(reseller.0),
-        state: Set(State::Invited.to_db().to_owned()),
+        state: Set(State::Invited),
         accept_time: Set(None),
         end_time: Set(None),
         revision: Set(1),
@@ -58,7 +55,7 @@ pub async fn is_active(db: &impl ConnectionTrait, provider: PartnerId, reseller:
     let query = Entity::find()
         .filter(Column::ProviderId.eq(provider.0))
         .filter(Column::ResellerId.eq(reseller.0))
-        .filter(Column::State.eq(State::Active.to_db()));
+        .filter(Column::State.eq(State::Active));
     Ok(locked(query, Lock::Share).one(db).await?.is_some())
 }
 
@@ -84,7 +81,7 @@ pub async fn list(db: &impl ConnectionTrait, filter: LinkFilter, page: PageReque
         query = query.filter(Column::ResellerId.eq(reseller.0));
     }
     if let Some(state) = filter.state {
-        query = query.filter(Column::State.eq(state.to_db()));
+        query = query.filter(Column::State.eq(state));
     }
     Ok(keyset_page(query, Column::Id, page).all(db).await?)
 }

@@ -1,7 +1,7 @@
 //! Queries on `subscriptions`, including rule 9: which subscriptions a partner sees.
 
-use pc_api::channel::v1::{ProductFamily, SalesChannel, subscription::State};
 use pc_domain::{CustomerId, Error, PageRequest, PartnerId, SubscriptionId};
+use pc_domain::{ProductFamily, SalesChannel, SubscriptionState as State};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
@@ -16,11 +16,8 @@ use crate::{
         subscription::{self, Column, Entity, Model},
         support_assignment,
     },
-    enums::DbEnum,
     locks::{Lock, find_locked as find_locked_row},
 };
-
-pub const TABLE: &str = "subscriptions";
 
 /// A subscription about to be created, already validated and with its channel derived.
 #[derive(Debug, Clone)]
@@ -41,12 +38,12 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewSubscription) -> Result<M
         id: Set(SubscriptionId::generate().0),
         customer_id: Set(new.customer.0),
         offer_id: Set(new.offer_id),
-        product_family: Set(new.product_family.to_db().to_owned()),
+        product_family: Set(new.product_family),
         quantity: Set(new.quantity),
-        sales_channel: Set(new.sales_channel.to_db().to_owned()),
+        sales_channel: Set(new.sales_channel),
         partner_of_record_id: Set(new.partner_of_record.map(|p| p.0)),
         billing_partner_id: Set(new.billing_partner.map(|p| p.0)),
-        state: Set(State::Active.to_db().to_owned()),
+        state: Set(State::Active),
         revision: Set(1),
         create_time: Set(time),
         update_time: Set(time),
@@ -83,7 +80,7 @@ fn supported_by(partner: PartnerId) -> sea_orm::sea_query::SimpleExpr {
         .column(support_assignment::Column::SubscriptionId)
         .from(support_assignment::Entity)
         .and_where(support_assignment::Column::PartnerId.eq(partner.0))
-        .and_where(support_assignment::Column::State.eq("ACTIVE"))
+        .and_where(support_assignment::Column::State.eq(pc_domain::AssignmentState::Active))
         .to_owned();
     Column::Id.in_subquery(supported)
 }
@@ -144,7 +141,7 @@ pub async fn list(
         common = common.add(Column::CustomerId.eq(customer.0));
     }
     if let Some(state) = filter.state {
-        common = common.add(Column::State.eq(state.to_db()));
+        common = common.add(Column::State.eq(state));
     }
     let (viewer, also_seen_by) = match (scope_partner, filter.partner) {
         (Some(viewer), other) => (viewer, other),
@@ -200,8 +197,8 @@ pub async fn update(db: &impl ConnectionTrait, current: &Model, changes: Subscri
         next.quantity = quantity;
     }
     if let Some(state) = changes.state {
-        update = update.col_expr(Column::State, Expr::value(state.to_db()));
-        next.state = state.to_db().to_owned();
+        update = update.col_expr(Column::State, Expr::value(state));
+        next.state = state;
     }
     let result =
         update.filter(Column::Id.eq(current.id)).filter(Column::Revision.eq(current.revision)).exec(db).await?;
@@ -223,7 +220,7 @@ pub async fn active_through_link(
     let count = Entity::find()
         .filter(Column::BillingPartnerId.eq(provider.0))
         .filter(Column::PartnerOfRecordId.eq(reseller.0))
-        .filter(Column::State.eq(State::Active.to_db()))
+        .filter(Column::State.eq(State::Active))
         .count(db)
         .await?;
     Ok(count > 0)
@@ -238,7 +235,7 @@ pub async fn active_transacted_by(
 ) -> Result<bool, Error> {
     let count = Entity::find()
         .filter(Column::CustomerId.eq(customer.0))
-        .filter(Column::State.eq(State::Active.to_db()))
+        .filter(Column::State.eq(State::Active))
         .filter(
             Condition::any().add(Column::PartnerOfRecordId.eq(partner.0)).add(Column::BillingPartnerId.eq(partner.0)),
         )

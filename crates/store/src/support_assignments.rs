@@ -1,6 +1,6 @@
 //! Queries on `support_assignments`.
 
-use pc_api::channel::v1::support_assignment::State;
+use pc_domain::AssignmentState as State;
 use pc_domain::{CustomerId, Error, PageRequest, PartnerId, SubscriptionId, SupportAssignmentId};
 use sea_orm::{
     ActiveModelTrait,
@@ -16,12 +16,9 @@ use crate::{
         subscription,
         support_assignment::{self, Column, Entity, Model},
     },
-    enums::DbEnum,
     lifecycle::{self, Transition},
     locks::{Lock, find_locked as find_locked_row},
 };
-
-pub const TABLE: &str = "support_assignments";
 
 /// Inserts a REQUESTED assignment; a live (REQUESTED or ACTIVE) one of the pair is ALREADY_EXISTS.
 pub async fn insert(
@@ -34,7 +31,7 @@ pub async fn insert(
         id: Set(SupportAssignmentId::generate().0),
         subscription_id: Set(subscription.0),
         partner_id: Set(partner.0),
-        state: Set(State::Requested.to_db().to_owned()),
+        state: Set(State::Requested),
         accept_time: Set(None),
         end_time: Set(None),
         revision: Set(1),
@@ -73,7 +70,7 @@ pub async fn read(db: &Database, id: SupportAssignmentId) -> Result<Option<Model
 pub async fn has_active(db: &impl ConnectionTrait, subscription: SubscriptionId) -> Result<bool, Error> {
     let count = Entity::find()
         .filter(Column::SubscriptionId.eq(subscription.0))
-        .filter(Column::State.eq(State::Active.to_db()))
+        .filter(Column::State.eq(State::Active))
         .count(db)
         .await?;
     Ok(count > 0)
@@ -88,15 +85,15 @@ fn subscriptions_of(customer: CustomerId) -> SelectStatement {
         .to_owned()
 }
 
-fn live() -> [&'static str; 2] {
-    [State::Requested.to_db(), State::Active.to_db()]
+fn live() -> [State; 2] {
+    [State::Requested, State::Active]
 }
 
 /// Ends every assignment in `assignments` and returns their ids.
 async fn end_each(db: &impl ConnectionTrait, assignments: Vec<Model>) -> Result<Vec<SupportAssignmentId>, Error> {
     let mut ended = Vec::with_capacity(assignments.len());
     for assignment in assignments {
-        lifecycle::apply(db, TABLE, assignment.id, assignment.revision, Transition::End).await?;
+        lifecycle::apply(db, &assignment, Transition::End).await?;
         ended.push(SupportAssignmentId(assignment.id));
     }
     Ok(ended)
@@ -168,7 +165,7 @@ pub async fn list(db: &impl ConnectionTrait, filter: AssignmentFilter, page: Pag
         query = query.filter(Column::PartnerId.eq(partner.0));
     }
     if let Some(state) = filter.state {
-        query = query.filter(Column::State.eq(state.to_db()));
+        query = query.filter(Column::State.eq(state));
     }
     Ok(keyset_page(query, Column::Id, page).all(db).await?)
 }

@@ -6,23 +6,19 @@
 //! provider bills through an ACTIVE link. Bought elsewhere: an operator registers it with no
 //! partner. A partner sees what it transacts, bills or actively supports (rule 9).
 
-use pc_api::{
-    channel::v1::{
-        CreateSubscriptionRequest, ListSubscriptionsRequest, ListSubscriptionsResponse, ProductFamily,
-        RegisterExternalSubscriptionRequest, SalesChannel, Subscription, UpdateSubscriptionRequest,
-        subscription::State,
-    },
-    partner::v1::ProgramRole,
+use pc_api::channel::v1::{
+    CreateSubscriptionRequest, ListSubscriptionsRequest, ListSubscriptionsResponse,
+    RegisterExternalSubscriptionRequest, Subscription, UpdateSubscriptionRequest,
 };
 use pc_domain::{
     CustomerId, Error, Etag, OfferId, PageRequest, PartnerId, Principal, Quantity, Reason, SubscriptionId,
 };
-use pc_server::convert::{filter_enum, required_enum, timestamp, update_paths};
+use pc_domain::{ProductFamily, ProgramRole, SalesChannel, SubscriptionState as State};
+use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, required_enum, timestamp, update_paths};
 use pc_store::{
     ConnectionTrait, Database, audit, customer_relationships, customers,
     entity::subscription::Model,
-    enums::DbEnum,
-    idempotency::{self, IdempotencyKey},
+    idempotency,
     locks::{Lock, lock_tenant},
     partners, reseller_links, rules,
     subscriptions::{self, NewSubscription, SubscriptionChanges, SubscriptionFilter, SubscriptionScope},
@@ -35,12 +31,12 @@ pub fn to_proto(row: Model) -> Result<Subscription, Error> {
         name: SubscriptionId(row.id).name(),
         customer: CustomerId(row.customer_id).name(),
         offer_id: row.offer_id,
-        product_family: ProductFamily::db_to_i32(&row.product_family)?,
+        product_family: row.product_family.to_proto(),
         quantity: row.quantity,
-        sales_channel: SalesChannel::db_to_i32(&row.sales_channel)?,
+        sales_channel: row.sales_channel.to_proto(),
         partner_of_record: row.partner_of_record_id.map(|id| PartnerId(id).name()).unwrap_or_default(),
         billing_partner: row.billing_partner_id.map(|id| PartnerId(id).name()).unwrap_or_default(),
-        state: State::db_to_i32(&row.state)?,
+        state: row.state.to_proto(),
         create_time: Some(timestamp(row.create_time)),
         update_time: Some(timestamp(row.update_time)),
         etag: Etag::render(row.revision),
@@ -95,7 +91,7 @@ pub async fn create_subscription(
     caller: Principal,
     request: CreateSubscriptionRequest,
 ) -> Result<Subscription, Error> {
-    let key = IdempotencyKey::of(&caller, "CreateSubscription", &request)?;
+    let key = idempotency_key(&caller, "CreateSubscription", &request)?;
     let input = request.subscription.ok_or_else(|| Error::invalid("subscription", "is required"))?;
     let offer = parse_offer(&input)?;
     let partner_id = PartnerId::parse("subscription.partner_of_record", &input.partner_of_record)?;
@@ -109,7 +105,7 @@ pub async fn create_subscription(
     // Lock order (pc_store::locks): the partners, the billing link, the relationship, then the new
     // row. A partner's role and a relationship's provider never change, so unlocked reads say
     // whose locks are needed.
-    let role = ProgramRole::from_db(&partners::get(&txn, partner_id).await?.program_role)?;
+    let role = partners::get(&txn, partner_id).await?.program_role;
     let customer = customers::find(&txn, offer.customer).await?;
     // A partner that may not read the customer learns nothing of it, not even whether it exists.
     if let Principal::Partner(_) = caller {
@@ -137,7 +133,7 @@ pub async fn create_subscription(
         None => false,
     };
     rules::partner_active(&partner)?;
-    rules::same_cloud((&partner_id.name(), &partner.cloud), (&offer.customer.name(), &customer.cloud))?;
+    rules::same_cloud((&partner_id.name(), partner.cloud), (&offer.customer.name(), customer.cloud))?;
     let relationship =
         customer_relationships::find_active(&txn, partner_id, offer.customer).await?.ok_or_else(|| {
             Error::rule(
@@ -166,7 +162,7 @@ pub async fn create_subscription(
             }
             (SalesChannel::ProgramIndirect, provider_id)
         }
-        ProgramRole::IndirectProvider | ProgramRole::Unspecified => {
+        ProgramRole::IndirectProvider => {
             return Err(Error::rule(
                 Reason::RoleNotAllowed,
                 format!("{partner_id} is an indirect provider, which sells only through resellers"),
@@ -194,7 +190,7 @@ pub async fn register_external_subscription(
     caller: Principal,
     request: RegisterExternalSubscriptionRequest,
 ) -> Result<Subscription, Error> {
-    let key = IdempotencyKey::of(&caller, "RegisterExternalSubscription", &request)?;
+    let key = idempotency_key(&caller, "RegisterExternalSubscription", &request)?;
     let input = request.subscription.ok_or_else(|| Error::invalid("subscription", "is required"))?;
     let offer = parse_offer(&input)?;
     let sales_channel: SalesChannel = required_enum("subscription.sales_channel", input.sales_channel)?;
@@ -220,8 +216,8 @@ pub async fn register_external_subscription(
     let customer =
         customers::find(&txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
     // Rule 1: a program partner is no customer, however the subscription was bought.
-    lock_tenant(&txn, &customer.cloud, customer.tenant_id).await?;
-    let cloud = pc_api::types::v1::Cloud::from_db(&customer.cloud)?;
+    lock_tenant(&txn, customer.cloud, customer.tenant_id).await?;
+    let cloud = customer.cloud;
     if partners::tenant_enrolled(&txn, cloud, pc_domain::TenantId(customer.tenant_id)).await? {
         return Err(Error::rule(
             Reason::PartnerAsCustomer,
@@ -314,7 +310,7 @@ fn require_transacting_party(caller: &Principal, row: &Model, what: &str) -> Res
 }
 
 fn require_state(row: &Model, allowed: &[State], what: &str) -> Result<(), Error> {
-    if allowed.iter().any(|state| state.to_db() == row.state) {
+    if allowed.contains(&row.state) {
         Ok(())
     } else {
         Err(Error::rule(
@@ -397,8 +393,15 @@ pub async fn cancel_subscription(
     let cancelled = subscriptions::update(&txn, &current, changes)
         .await
         .map_err(|error| Etag::explain_conflict(error, etag, id))?;
-    audit::transition(&txn, &id.name(), "CancelSubscription", &caller, &current.state, State::Cancelled.to_db())
-        .await?;
+    audit::transition(
+        &txn,
+        &id.name(),
+        "CancelSubscription",
+        &caller,
+        current.state.as_str(),
+        State::Cancelled.as_str(),
+    )
+    .await?;
     // A cancelled subscription needs no support: its live assignments end with it.
     let ended = support_assignments::end_all_on(&txn, id).await?;
     audit::ended_because(&txn, &ended, &caller, &id.name()).await?;

@@ -9,22 +9,21 @@
 
 use pc_api::channel::v1::{
     ListSupportAssignmentsRequest, ListSupportAssignmentsResponse, RequestSupportRequest, SupportAssignment,
-    subscription::State as SubscriptionState, support_assignment::State,
 };
 use pc_domain::{
     CustomerId, Error, Etag, PageRequest, PartnerId, Principal, Reason, SubscriptionId, SupportAssignmentId,
 };
-use pc_server::convert::{filter_enum, optional_timestamp, timestamp};
+use pc_domain::{Lifecycle, SubscriptionState};
+use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, optional_timestamp, timestamp};
 use pc_store::{
     ConnectionTrait, Database, audit, customer_relationships, customers,
     db::is_unique_violation,
     entity::{customer, partner, subscription, support_assignment::Model},
-    enums::DbEnum,
-    idempotency::{self, IdempotencyKey},
+    idempotency,
     lifecycle::{self, LifecycleRow, Transition},
     locks::Lock,
     partners, rules, subscriptions,
-    support_assignments::{self, AssignmentFilter, AssignmentScope, TABLE},
+    support_assignments::{self, AssignmentFilter, AssignmentScope},
 };
 
 pub fn to_proto(row: Model) -> Result<SupportAssignment, Error> {
@@ -32,7 +31,7 @@ pub fn to_proto(row: Model) -> Result<SupportAssignment, Error> {
         name: SupportAssignmentId(row.id).name(),
         subscription: SubscriptionId(row.subscription_id).name(),
         partner: PartnerId(row.partner_id).name(),
-        state: State::db_to_i32(&row.state)?,
+        state: row.state.to_proto(),
         accept_time: optional_timestamp(row.accept_time),
         end_time: optional_timestamp(row.end_time),
         create_time: Some(timestamp(row.create_time)),
@@ -79,11 +78,11 @@ fn may_support(grounds: &SupportGrounds) -> Result<(), Error> {
     let (partner_id, customer_id) = (PartnerId(partner.id), CustomerId(customer.id));
     let subscription_id = SubscriptionId(subscription.id);
     rules::partner_active(partner)?;
-    rules::same_cloud((&partner_id.name(), &partner.cloud), (&customer_id.name(), &customer.cloud))?;
+    rules::same_cloud((&partner_id.name(), partner.cloud), (&customer_id.name(), customer.cloud))?;
     if subscription.partner_of_record_id == Some(partner_id.0) {
         return Err(support_refused(format!("{partner_id} is the partner of record of {subscription_id} already")));
     }
-    if subscription.state != SubscriptionState::Active.to_db() {
+    if subscription.state != SubscriptionState::Active {
         return Err(support_refused(format!("{subscription_id} is {}", subscription.state)));
     }
     if !has_active_relationship {
@@ -100,7 +99,7 @@ pub async fn request_support(
     caller: Principal,
     request: RequestSupportRequest,
 ) -> Result<SupportAssignment, Error> {
-    let key = IdempotencyKey::of(&caller, "RequestSupport", &request)?;
+    let key = idempotency_key(&caller, "RequestSupport", &request)?;
     let subscription_id = SubscriptionId::parse("subscription", &request.subscription)?;
     let partner_id = PartnerId::parse("partner", &request.partner)?;
     caller.require_partner_or_operator(partner_id, "request support as this partner")?;
@@ -131,7 +130,7 @@ pub async fn request_support(
         &assignment.name,
         "RequestSupport",
         &caller,
-        serde_json::json!({ "subscription": assignment.subscription, "partner": assignment.partner, "state": "REQUESTED" }),
+        serde_json::json!({ "subscription": assignment.subscription, "partner": assignment.partner, "state": pc_domain::AssignmentState::Requested.as_str() }),
     )
     .await?;
     idempotency::complete(&txn, key.as_ref(), &assignment).await?;
@@ -221,7 +220,7 @@ pub async fn transition(
         .await?
         .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
     Etag::check(etag, assignment.revision, id)?;
-    if !transition.allowed_from(&assignment.state, State::Requested.to_db()) {
+    if !assignment.state.allows(transition) {
         return Err(Error::rule(
             Reason::InvalidTransition,
             format!("cannot {} {id}: it is {}", transition.verb(), assignment.state),
@@ -235,12 +234,19 @@ pub async fn transition(
             return Err(one_active());
         }
     }
-    let done =
-        lifecycle::apply(&txn, TABLE, assignment.id, assignment.revision, transition).await.map_err(|error| {
-            // A concurrent accept of another partner won the partial unique index.
-            if is_unique_violation(&error) { one_active() } else { Etag::explain_conflict(error, etag, id) }
-        })?;
-    audit::transition(&txn, &id.name(), method(transition), &caller, &assignment.state, transition.target()).await?;
+    let done = lifecycle::apply(&txn, &assignment, transition).await.map_err(|error| {
+        // A concurrent accept of another partner won the partial unique index.
+        if is_unique_violation(&error) { one_active() } else { Etag::explain_conflict(error, etag, id) }
+    })?;
+    audit::transition(
+        &txn,
+        &id.name(),
+        method(transition),
+        &caller,
+        assignment.state.as_str(),
+        pc_domain::AssignmentState::after(transition).as_str(),
+    )
+    .await?;
     txn.commit().await?;
     assignment.record(transition, done);
     tracing::info!(assignment = %id, state = %assignment.state, "support assignment changed");

@@ -11,23 +11,19 @@
 //! tenant or domain is taken is no secret (the anchor offers a domain availability check), the
 //! record that took it is.
 
-use pc_api::{
-    partner::v1::{
-        CreateCustomerRequest, Customer, GetCustomerRequest, ListCustomersRequest, ListCustomersResponse,
-        partner::State as PartnerState,
-    },
-    types::v1::Cloud,
+use pc_api::partner::v1::{
+    CreateCustomerRequest, Customer, GetCustomerRequest, ListCustomersRequest, ListCustomersResponse,
 };
+use pc_domain::{Cloud, PartnerState};
 use pc_domain::{
     CountryCode, CustomerId, DisplayName, DomainName, Error, Etag, PageRequest, Principal, Reason, TenantId,
 };
-use pc_server::convert::{filter_enum, required_enum, timestamp};
+use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, required_enum, timestamp};
 use pc_store::{
     Database, audit,
     customers::{self, CustomerScope, NewCustomer},
     entity::customer::Model,
-    enums::DbEnum,
-    idempotency::{self, IdempotencyKey},
+    idempotency,
     locks::{Lock, lock_tenant},
     partners,
 };
@@ -40,7 +36,7 @@ pub fn to_proto(row: Model) -> Result<Customer, Error> {
         tenant_id: row.tenant_id.hyphenated().to_string(),
         primary_domain: row.primary_domain,
         country_code: row.country_code,
-        cloud: Cloud::db_to_i32(&row.cloud)?,
+        cloud: row.cloud.to_proto(),
         create_time: Some(timestamp(row.create_time)),
         update_time: Some(timestamp(row.update_time)),
         etag: Etag::render(row.revision),
@@ -64,7 +60,7 @@ pub async fn create_customer(
     caller: Principal,
     request: CreateCustomerRequest,
 ) -> Result<Customer, Error> {
-    let key = IdempotencyKey::of(&caller, "CreateCustomer", &request)?;
+    let key = idempotency_key(&caller, "CreateCustomer", &request)?;
     let new = parse_new_customer(request, &caller)?;
     if let Principal::Customer(_) = caller {
         return Err(Error::denied("customers are created by operators and partners"));
@@ -75,26 +71,22 @@ pub async fn create_customer(
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;
-    lock_tenant(&txn, new.cloud.to_db(), new.tenant_id.0).await?;
+    lock_tenant(&txn, new.cloud, new.tenant_id.0).await?;
     if let Principal::Partner(partner_id) = caller {
         // The creating partner must be enrolled, active, and of the customer's cloud.
         let partner = partners::find_locked(&txn, partner_id, Lock::Share)
             .await?
             .ok_or_else(|| Error::denied(format!("{partner_id} is not an enrolled partner")))?;
-        if partner.state != PartnerState::Active.to_db() {
+        if partner.state != PartnerState::Active {
             return Err(Error::rule(
                 Reason::PartnerSuspended,
                 format!("{partner_id} is suspended and starts nothing new"),
             ));
         }
-        if partner.cloud != new.cloud.to_db() {
+        if partner.cloud != new.cloud {
             return Err(Error::rule(
                 Reason::CrossCloud,
-                format!(
-                    "{partner_id} is in the {} cloud and cannot create customers in {}",
-                    partner.cloud,
-                    new.cloud.to_db()
-                ),
+                format!("{partner_id} is in the {} cloud and cannot create customers in {}", partner.cloud, new.cloud),
             ));
         }
     }

@@ -1,20 +1,16 @@
 //! Partner handlers: CreatePartner, GetPartner, ListPartners, UpdatePartner, SuspendPartner and
 //! ReactivatePartner. Any caller reads the directory; only operators change it.
 
-use pc_api::{
-    partner::v1::{
-        CreatePartnerRequest, GetPartnerRequest, ListPartnersRequest, ListPartnersResponse, Partner, ProgramRole,
-        UpdatePartnerRequest, partner::State,
-    },
-    types::v1::Cloud,
+use pc_api::partner::v1::{
+    CreatePartnerRequest, GetPartnerRequest, ListPartnersRequest, ListPartnersResponse, Partner, UpdatePartnerRequest,
 };
+use pc_domain::PartnerState as State;
 use pc_domain::{CountryCode, DisplayName, Error, Etag, PageRequest, PartnerId, Principal, Reason, TenantId};
-use pc_server::convert::{filter_enum, required_enum, timestamp, update_paths};
+use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, required_enum, timestamp, update_paths};
 use pc_store::{
     Database, audit, customer_relationships,
     entity::partner::Model,
-    enums::DbEnum,
-    idempotency::{self, IdempotencyKey},
+    idempotency,
     locks::{Lock, lock_tenant},
     partners::{self, NewPartner, PartnerChanges, PartnerFilter},
 };
@@ -30,9 +26,9 @@ pub fn to_proto(row: Model) -> Result<Partner, Error> {
         display_name: row.display_name,
         tenant_id: row.tenant_id.hyphenated().to_string(),
         country_code: row.country_code,
-        cloud: Cloud::db_to_i32(&row.cloud)?,
-        program_role: ProgramRole::db_to_i32(&row.program_role)?,
-        state: State::db_to_i32(&row.state)?,
+        cloud: row.cloud.to_proto(),
+        program_role: row.program_role.to_proto(),
+        state: row.state.to_proto(),
         create_time: Some(timestamp(row.create_time)),
         update_time: Some(timestamp(row.update_time)),
         etag: Etag::render(row.revision),
@@ -51,7 +47,7 @@ fn parse_new_partner(request: CreatePartnerRequest) -> Result<NewPartner, Error>
 }
 
 pub async fn create_partner(db: &Database, caller: Principal, request: CreatePartnerRequest) -> Result<Partner, Error> {
-    let key = IdempotencyKey::of(&caller, "CreatePartner", &request)?;
+    let key = idempotency_key(&caller, "CreatePartner", &request)?;
     let new = parse_new_partner(request)?;
     caller.require_operator("enrol partners")?;
 
@@ -60,7 +56,7 @@ pub async fn create_partner(db: &Database, caller: Principal, request: CreatePar
         return Ok(previous);
     }
     idempotency::claim(&txn, key.as_ref()).await?;
-    lock_tenant(&txn, new.cloud.to_db(), new.tenant_id.0).await?;
+    lock_tenant(&txn, new.cloud, new.tenant_id.0).await?;
     if customer_relationships::tenant_has_active_relationship(&txn, new.cloud, new.tenant_id).await? {
         return Err(Error::rule(
             Reason::PartnerAsCustomer,
@@ -201,10 +197,10 @@ pub async fn change_state(
     // row shared for commits first, so nothing it started is dated after its suspension.
     let current = partners::get_one_locked(&txn, id, Lock::Update).await?;
     Etag::check(etag, current.revision, id)?;
-    if current.state != from.to_db() {
+    if current.state != from {
         return Err(Error::rule(
             Reason::InvalidTransition,
-            format!("{} needs a partner in state {}, but {id} is {}", change.method(), from.to_db(), current.state),
+            format!("{} needs a partner in state {}, but {id} is {}", change.method(), from, current.state),
         ));
     }
     let updated = partners::update(&txn, &current, PartnerChanges { state: Some(to), ..Default::default() })
@@ -215,10 +211,10 @@ pub async fn change_state(
         &id.name(),
         change.method(),
         &caller,
-        json!({ "state": { "from": from.to_db(), "to": to.to_db() } }),
+        json!({ "state": { "from": from.as_str(), "to": to.as_str() } }),
     )
     .await?;
     txn.commit().await?;
-    tracing::info!(partner = %id, state = to.to_db(), "partner state changed");
+    tracing::info!(partner = %id, state = %to, "partner state changed");
     to_proto(updated)
 }

@@ -7,22 +7,19 @@
 //! side ends, which also ends the partner's support assignments for that customer. The partner,
 //! its billing provider, the customer and operators see a relationship.
 
-use pc_api::{
-    partner::v1::ProgramRole,
-    relationship::v1::{
-        CustomerRelationship, ListCustomerRelationshipsRequest, ListCustomerRelationshipsResponse,
-        RequestCustomerRelationshipRequest, customer_relationship::State,
-    },
+use pc_api::relationship::v1::{
+    CustomerRelationship, ListCustomerRelationshipsRequest, ListCustomerRelationshipsResponse,
+    RequestCustomerRelationshipRequest,
 };
 use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, PageRequest, PartnerId, Principal, Reason};
-use pc_server::convert::{filter_enum, optional_timestamp, timestamp};
+use pc_domain::{Lifecycle, ProgramRole, RelationshipState as State};
+use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, optional_timestamp, timestamp};
 use pc_store::{
     ConnectionTrait, Database, audit,
-    customer_relationships::{self, RelationshipFilter, RelationshipScope, TABLE},
+    customer_relationships::{self, RelationshipFilter, RelationshipScope},
     customers,
     entity::{customer, customer_relationship::Model, partner},
-    enums::DbEnum,
-    idempotency::{self, IdempotencyKey},
+    idempotency,
     lifecycle::{self, LifecycleRow, Transition},
     locks::{Lock, lock_tenant},
     partners, reseller_links, rules, subscriptions, support_assignments,
@@ -34,7 +31,7 @@ pub fn to_proto(row: Model) -> Result<CustomerRelationship, Error> {
         partner: PartnerId(row.partner_id).name(),
         customer: CustomerId(row.customer_id).name(),
         indirect_provider: row.indirect_provider_id.map(|id| PartnerId(id).name()).unwrap_or_default(),
-        state: State::db_to_i32(&row.state)?,
+        state: row.state.to_proto(),
         accept_time: optional_timestamp(row.accept_time),
         end_time: optional_timestamp(row.end_time),
         create_time: Some(timestamp(row.create_time)),
@@ -47,7 +44,7 @@ pub fn to_proto(row: Model) -> Result<CustomerRelationship, Error> {
 /// customer's tenant must not be enrolled as a partner of its cloud. The caller holds the
 /// tenant's lock ([`lock_tenant`]), taken first.
 async fn customer_is_not_a_partner(db: &impl ConnectionTrait, customer: &customer::Model) -> Result<(), Error> {
-    let cloud = pc_api::types::v1::Cloud::from_db(&customer.cloud)?;
+    let cloud = customer.cloud;
     let tenant = pc_domain::TenantId(customer.tenant_id);
     if partners::tenant_enrolled(db, cloud, tenant).await? {
         return Err(Error::rule(
@@ -84,7 +81,7 @@ fn billing_provider_ready(
 ) -> Result<(), Error> {
     let (reseller_id, provider_id) = (PartnerId(reseller.id), PartnerId(provider.id));
     rules::partner_role(provider, ProgramRole::IndirectProvider, "bill a reseller's customers")?;
-    rules::same_cloud((&reseller_id.name(), &reseller.cloud), (&provider_id.name(), &provider.cloud))?;
+    rules::same_cloud((&reseller_id.name(), reseller.cloud), (&provider_id.name(), provider.cloud))?;
     rules::partner_active(provider)?;
     if !link_active {
         return Err(Error::rule(
@@ -100,7 +97,7 @@ pub async fn request_customer_relationship(
     caller: Principal,
     request: RequestCustomerRelationshipRequest,
 ) -> Result<CustomerRelationship, Error> {
-    let key = IdempotencyKey::of(&caller, "RequestCustomerRelationship", &request)?;
+    let key = idempotency_key(&caller, "RequestCustomerRelationship", &request)?;
     let partner_id = PartnerId::parse("partner", &request.partner)?;
     let customer_id = CustomerId::parse("customer", &request.customer)?;
     let provider_id = PartnerId::parse_optional("indirect_provider", &request.indirect_provider)?;
@@ -113,17 +110,17 @@ pub async fn request_customer_relationship(
     idempotency::claim(&txn, key.as_ref()).await?;
     // Lock order (pc_store::locks): the tenant, the partners, the billing link, then the new row.
     // A partner's role and cloud never change, so an unlocked read says whose lock is needed.
-    let is_reseller = partners::get(&txn, partner_id).await?.program_role == ProgramRole::IndirectReseller.to_db();
+    let is_reseller = partners::get(&txn, partner_id).await?.program_role == ProgramRole::IndirectReseller;
     let customer = customers::find(&txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
-    lock_tenant(&txn, &customer.cloud, customer.tenant_id).await?;
+    lock_tenant(&txn, customer.cloud, customer.tenant_id).await?;
     let parties: Vec<_> = std::iter::once(partner_id).chain(provider_id.filter(|_| is_reseller)).collect();
     let mut parties = partners::get_locked(&txn, &parties, Lock::Share).await?.into_iter();
     let partner = parties.next().ok_or_else(|| Error::not_found(partner_id.name()))?;
     let provider = parties.next();
     let link_active = lock_billing_link(&txn, partner_id, provider.as_ref()).await?;
     rules::partner_active(&partner)?;
-    rules::same_cloud((&request.partner, &partner.cloud), (&request.customer, &customer.cloud))?;
-    match ProgramRole::from_db(&partner.program_role)? {
+    rules::same_cloud((&request.partner, partner.cloud), (&request.customer, customer.cloud))?;
+    match partner.program_role {
         ProgramRole::DirectBillPartner if provider_id.is_some() => {
             return Err(Error::invalid(
                 "indirect_provider",
@@ -136,7 +133,7 @@ pub async fn request_customer_relationship(
                 provider.ok_or_else(|| Error::invalid("indirect_provider", "is required for an indirect reseller"))?;
             billing_provider_ready(&partner, &provider, link_active)?;
         }
-        ProgramRole::IndirectProvider | ProgramRole::Unspecified => {
+        ProgramRole::IndirectProvider => {
             return Err(Error::rule(
                 Reason::RoleNotAllowed,
                 format!("{partner_id} is an indirect provider, which transacts only through resellers"),
@@ -154,7 +151,7 @@ pub async fn request_customer_relationship(
             "partner": relationship.partner,
             "customer": relationship.customer,
             "indirect_provider": relationship.indirect_provider,
-            "state": "PENDING",
+            "state": State::Pending.as_str(),
         }),
     )
     .await?;
@@ -227,7 +224,7 @@ pub async fn transition(
         Transition::Accept => {
             let customer =
                 customers::find(&txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
-            lock_tenant(&txn, &customer.cloud, customer.tenant_id).await?;
+            lock_tenant(&txn, customer.cloud, customer.tenant_id).await?;
             let parties: Vec<_> = std::iter::once(partner_id).chain(seen.indirect_provider_id.map(PartnerId)).collect();
             let parties = partners::get_locked(&txn, &parties, Lock::Share).await?;
             let link_active = lock_billing_link(&txn, partner_id, parties.get(1)).await?;
@@ -239,7 +236,7 @@ pub async fn transition(
         .await?
         .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
     Etag::check(etag, relationship.revision, id)?;
-    if !transition.allowed_from(&relationship.state, State::Pending.to_db()) {
+    if !relationship.state.allows(transition) {
         return Err(Error::rule(
             Reason::InvalidTransition,
             format!("cannot {} {id}: it is {}", transition.verb(), relationship.state),
@@ -271,10 +268,18 @@ pub async fn transition(
         }
         (Transition::Accept | Transition::Decline, _) => {}
     }
-    let done = lifecycle::apply(&txn, TABLE, relationship.id, relationship.revision, transition)
+    let done = lifecycle::apply(&txn, &relationship, transition)
         .await
         .map_err(|error| Etag::explain_conflict(error, etag, id))?;
-    audit::transition(&txn, &id.name(), method(transition), &caller, &relationship.state, transition.target()).await?;
+    audit::transition(
+        &txn,
+        &id.name(),
+        method(transition),
+        &caller,
+        relationship.state.as_str(),
+        pc_domain::RelationshipState::after(transition).as_str(),
+    )
+    .await?;
     audit::ended_because(&txn, &ended_assignments, &caller, &id.name()).await?;
     txn.commit().await?;
 

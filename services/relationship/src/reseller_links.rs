@@ -4,23 +4,20 @@
 //! An ACTIVE indirect provider invites an ACTIVE indirect reseller of its cloud; the reseller
 //! accepts or declines; either side ends. Only the two parties and operators see a link.
 
-use pc_api::{
-    partner::v1::ProgramRole,
-    relationship::v1::{
-        InviteResellerRequest, ListResellerLinksRequest, ListResellerLinksResponse, ResellerLink, reseller_link::State,
-    },
+use pc_api::relationship::v1::{
+    InviteResellerRequest, ListResellerLinksRequest, ListResellerLinksResponse, ResellerLink,
 };
 use pc_domain::{Error, Etag, PageRequest, PartnerId, Principal, Reason, ResellerLinkId};
-use pc_server::convert::{filter_enum, optional_timestamp, timestamp};
+use pc_domain::{Lifecycle, LinkState as State, ProgramRole};
+use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, optional_timestamp, timestamp};
 use pc_store::{
     ConnectionTrait, Database, audit,
     entity::reseller_link::Model,
-    enums::DbEnum,
-    idempotency::{self, IdempotencyKey},
+    idempotency,
     lifecycle::{self, LifecycleRow, Transition},
     locks::Lock,
     partners,
-    reseller_links::{self, LinkFilter, TABLE},
+    reseller_links::{self, LinkFilter},
     rules, subscriptions,
 };
 
@@ -29,7 +26,7 @@ pub fn to_proto(row: Model) -> Result<ResellerLink, Error> {
         name: ResellerLinkId(row.id).name(),
         provider: PartnerId(row.provider_id).name(),
         reseller: PartnerId(row.reseller_id).name(),
-        state: State::db_to_i32(&row.state)?,
+        state: row.state.to_proto(),
         accept_time: optional_timestamp(row.accept_time),
         end_time: optional_timestamp(row.end_time),
         create_time: Some(timestamp(row.create_time)),
@@ -43,7 +40,7 @@ pub async fn invite_reseller(
     caller: Principal,
     request: InviteResellerRequest,
 ) -> Result<ResellerLink, Error> {
-    let key = IdempotencyKey::of(&caller, "InviteReseller", &request)?;
+    let key = idempotency_key(&caller, "InviteReseller", &request)?;
     let provider_id = PartnerId::parse("provider", &request.provider)?;
     let reseller_id = PartnerId::parse("reseller", &request.reseller)?;
     if provider_id == reseller_id {
@@ -61,7 +58,7 @@ pub async fn invite_reseller(
             .map_err(|_| Error::internal("two partners asked, another number returned"))?;
     rules::partner_role(&provider, ProgramRole::IndirectProvider, "invite resellers")?;
     rules::partner_role(&reseller, ProgramRole::IndirectReseller, "be invited as a reseller")?;
-    rules::same_cloud((&request.provider, &provider.cloud), (&request.reseller, &reseller.cloud))?;
+    rules::same_cloud((&request.provider, provider.cloud), (&request.reseller, reseller.cloud))?;
     rules::partner_active(&provider)?;
     rules::partner_active(&reseller)?;
     let link = to_proto(reseller_links::insert(&txn, provider_id, reseller_id).await?)?;
@@ -70,7 +67,7 @@ pub async fn invite_reseller(
         &link.name,
         "InviteReseller",
         &caller,
-        serde_json::json!({ "provider": link.provider, "reseller": link.reseller, "state": "INVITED" }),
+        serde_json::json!({ "provider": link.provider, "reseller": link.reseller, "state": State::Invited.as_str() }),
     )
     .await?;
     idempotency::complete(&txn, key.as_ref(), &link).await?;
@@ -131,7 +128,7 @@ pub async fn transition(
         .await?
         .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
     Etag::check(etag, link.revision, id)?;
-    if !transition.allowed_from(&link.state, State::Invited.to_db()) {
+    if !link.state.allows(transition) {
         return Err(Error::rule(
             Reason::InvalidTransition,
             format!("cannot {} {id}: it is {}", transition.verb(), link.state),
@@ -140,7 +137,7 @@ pub async fn transition(
     match transition {
         Transition::Accept => parties.iter().try_for_each(rules::partner_active)?,
         // Counted after the link is locked: a sale that shares the link has committed by now.
-        Transition::End if link.state == State::Active.to_db() => {
+        Transition::End if link.state == State::Active => {
             if subscriptions::active_through_link(&txn, provider_id, reseller_id).await? {
                 return Err(Error::rule(
                     Reason::ActiveSubscriptions,
@@ -150,10 +147,17 @@ pub async fn transition(
         }
         Transition::End | Transition::Decline => {}
     }
-    let done = lifecycle::apply(&txn, TABLE, link.id, link.revision, transition)
-        .await
-        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
-    audit::transition(&txn, &id.name(), method(transition), &caller, &link.state, transition.target()).await?;
+    let done =
+        lifecycle::apply(&txn, &link, transition).await.map_err(|error| Etag::explain_conflict(error, etag, id))?;
+    audit::transition(
+        &txn,
+        &id.name(),
+        method(transition),
+        &caller,
+        link.state.as_str(),
+        pc_domain::LinkState::after(transition).as_str(),
+    )
+    .await?;
     txn.commit().await?;
 
     link.record(transition, done);

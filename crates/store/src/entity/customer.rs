@@ -1,5 +1,6 @@
 //! `customers`: organizations that buy online services.
 
+use pc_domain::Cloud;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,7 +12,7 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub primary_domain: String,
     pub country_code: String,
-    pub cloud: String,
+    pub cloud: Cloud,
     /// The principal that created the customer; partners that created one may read it.
     pub created_by: String,
     pub revision: i64,

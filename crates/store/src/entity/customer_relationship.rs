@@ -1,5 +1,6 @@
 //! `customer_relationships`: a partner's reseller relationship with a customer.
 
+use pc_domain::RelationshipState;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,7 +11,7 @@ pub struct Model {
     pub partner_id: Uuid,
     pub customer_id: Uuid,
     pub indirect_provider_id: Option<Uuid>,
-    pub state: String,
+    pub state: RelationshipState,
     pub accept_time: Option<DateTimeUtc>,
     pub end_time: Option<DateTimeUtc>,
     pub revision: i64,

@@ -1,5 +1,6 @@
 //! `partners`: the program's enrolled partners.
 
+use pc_domain::{Cloud, PartnerState, ProgramRole};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,9 +11,9 @@ pub struct Model {
     pub display_name: String,
     pub tenant_id: Uuid,
     pub country_code: String,
-    pub cloud: String,
-    pub program_role: String,
-    pub state: String,
+    pub cloud: Cloud,
+    pub program_role: ProgramRole,
+    pub state: PartnerState,
     pub revision: i64,
     pub create_time: DateTimeUtc,
     pub update_time: DateTimeUtc,

@@ -1,5 +1,6 @@
 //! `reseller_links`: two-tier links between an indirect provider and an indirect reseller.
 
+use pc_domain::LinkState;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,7 +10,7 @@ pub struct Model {
     pub id: Uuid,
     pub provider_id: Uuid,
     pub reseller_id: Uuid,
-    pub state: String,
+    pub state: LinkState,
     pub accept_time: Option<DateTimeUtc>,
     pub end_time: Option<DateTimeUtc>,
     pub revision: i64,

@@ -1,5 +1,6 @@
 //! `subscriptions`: online services customers hold, bought through the program or elsewhere.
 
+use pc_domain::{ProductFamily, SalesChannel, SubscriptionState};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,12 +10,12 @@ pub struct Model {
     pub id: Uuid,
     pub customer_id: Uuid,
     pub offer_id: String,
-    pub product_family: String,
+    pub product_family: ProductFamily,
     pub quantity: i32,
-    pub sales_channel: String,
+    pub sales_channel: SalesChannel,
     pub partner_of_record_id: Option<Uuid>,
     pub billing_partner_id: Option<Uuid>,
-    pub state: String,
+    pub state: SubscriptionState,
     pub revision: i64,
     pub create_time: DateTimeUtc,
     pub update_time: DateTimeUtc,

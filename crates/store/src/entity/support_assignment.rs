@@ -1,5 +1,6 @@
 //! `support_assignments`: partners hired to support subscriptions they did not sell.
 
+use pc_domain::AssignmentState;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,7 +10,7 @@ pub struct Model {
     pub id: Uuid,
     pub subscription_id: Uuid,
     pub partner_id: Uuid,
-    pub state: String,
+    pub state: AssignmentState,
     pub accept_time: Option<DateTimeUtc>,
     pub end_time: Option<DateTimeUtc>,
     pub revision: i64,
