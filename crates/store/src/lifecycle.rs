@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 pub use pc_domain::Transition;
-use pc_domain::{Error, Lifecycle};
+use pc_domain::{Error, Lifecycle, Principal};
 use sea_orm::{
     ConnectionTrait,
     sea_query::{Alias, Expr, ExprTrait, Query},
@@ -26,8 +26,12 @@ pub trait LifecycleRow {
     type State: Lifecycle;
     /// The table the row lives in.
     const TABLE: &'static str;
+    /// The resource's name in method names (`ResellerLink` in `AcceptResellerLink`).
+    const RESOURCE: &'static str;
 
     fn id(&self) -> Uuid;
+    /// The resource name (`resellerLinks/{id}`).
+    fn name(&self) -> String;
     fn revision(&self) -> i64;
     fn state(&self) -> Self::State;
     /// Brings the row up to date after [`apply`] wrote `done`.
@@ -66,14 +70,45 @@ pub async fn apply<R: LifecycleRow>(
     Ok(Transitioned { revision: revision + 1, time })
 }
 
+/// Moves `row` by `transition` with [`apply`], appends its audit event (the method, e.g.
+/// `AcceptResellerLink`, and the states from and to), and brings `row` up to date: the write every
+/// Accept, Decline and End ends with, in the caller's transaction. The caller has locked `row` and
+/// checked rule 5 and its own rules on it.
+pub async fn transition<R: LifecycleRow>(
+    db: &impl ConnectionTrait,
+    row: &mut R,
+    transition: Transition,
+    caller: &Principal,
+) -> Result<(), Error> {
+    let done = apply(db, row, transition).await?;
+    let method = format!("{}{}", method_verb(transition), R::RESOURCE);
+    let (from, to) = (row.state().name(), R::State::after(transition).name());
+    crate::audit::transition(db, &row.name(), &method, caller, from, to).await?;
+    row.record(transition, done);
+    Ok(())
+}
+
+fn method_verb(transition: Transition) -> &'static str {
+    match transition {
+        Transition::Accept => "Accept",
+        Transition::Decline => "Decline",
+        Transition::End => "End",
+    }
+}
+
 macro_rules! lifecycle_row {
-    ($($model:path => $state:ty, $table:literal);+ $(;)?) => {$(
+    ($($model:path => $state:ty, $table:literal, $resource:literal, $id:path);+ $(;)?) => {$(
         impl LifecycleRow for $model {
             type State = $state;
             const TABLE: &'static str = $table;
+            const RESOURCE: &'static str = $resource;
 
             fn id(&self) -> Uuid {
                 self.id
+            }
+
+            fn name(&self) -> String {
+                $id(self.id).name()
             }
 
             fn revision(&self) -> i64 {
@@ -98,7 +133,10 @@ macro_rules! lifecycle_row {
 }
 
 lifecycle_row!(
-    crate::entity::reseller_link::Model => pc_domain::LinkState, "reseller_links";
-    crate::entity::customer_relationship::Model => pc_domain::RelationshipState, "customer_relationships";
-    crate::entity::support_assignment::Model => pc_domain::AssignmentState, "support_assignments";
+    crate::entity::reseller_link::Model =>
+        pc_domain::LinkState, "reseller_links", "ResellerLink", pc_domain::ResellerLinkId;
+    crate::entity::customer_relationship::Model =>
+        pc_domain::RelationshipState, "customer_relationships", "CustomerRelationship", pc_domain::CustomerRelationshipId;
+    crate::entity::support_assignment::Model =>
+        pc_domain::AssignmentState, "support_assignments", "SupportAssignment", pc_domain::SupportAssignmentId;
 );

@@ -20,7 +20,7 @@ use pc_store::{
     db::is_unique_violation,
     entity::{customer, partner, subscription, support_assignment::Model},
     idempotency,
-    lifecycle::{self, LifecycleRow, Transition},
+    lifecycle::{self, Transition},
     locks::Lock,
     partners, rules, subscriptions,
     support_assignments::{self, AssignmentFilter, AssignmentScope},
@@ -175,14 +175,6 @@ fn visible(
     if visible { Ok((assignment, subscription)) } else { Err(denied()) }
 }
 
-fn method(transition: Transition) -> &'static str {
-    match transition {
-        Transition::Accept => "AcceptSupportAssignment",
-        Transition::Decline => "DeclineSupportAssignment",
-        Transition::End => "EndSupportAssignment",
-    }
-}
-
 /// AcceptSupportAssignment, DeclineSupportAssignment and EndSupportAssignment.
 pub async fn transition(
     db: &Database,
@@ -234,21 +226,11 @@ pub async fn transition(
             return Err(one_active());
         }
     }
-    let done = lifecycle::apply(&txn, &assignment, transition).await.map_err(|error| {
+    lifecycle::transition(&txn, &mut assignment, transition, &caller).await.map_err(|error| {
         // A concurrent accept of another partner won the partial unique index.
         if is_unique_violation(&error) { one_active() } else { Etag::explain_conflict(error, etag, id) }
     })?;
-    audit::transition(
-        &txn,
-        &id.name(),
-        method(transition),
-        &caller,
-        assignment.state.as_str(),
-        pc_domain::AssignmentState::after(transition).as_str(),
-    )
-    .await?;
     txn.commit().await?;
-    assignment.record(transition, done);
     tracing::info!(assignment = %id, state = %assignment.state, "support assignment changed");
     to_proto(assignment)
 }

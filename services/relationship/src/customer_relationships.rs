@@ -20,7 +20,7 @@ use pc_store::{
     customers,
     entity::{customer, customer_relationship::Model, partner},
     idempotency,
-    lifecycle::{self, LifecycleRow, Transition},
+    lifecycle::{self, Transition},
     locks::{Lock, lock_tenant},
     partners, reseller_links, rules, subscriptions, support_assignments,
 };
@@ -186,14 +186,6 @@ fn visible(caller: &Principal, id: CustomerRelationshipId, relationship: Option<
     }
 }
 
-fn method(transition: Transition) -> &'static str {
-    match transition {
-        Transition::Accept => "AcceptCustomerRelationship",
-        Transition::Decline => "DeclineCustomerRelationship",
-        Transition::End => "EndCustomerRelationship",
-    }
-}
-
 /// AcceptCustomerRelationship, DeclineCustomerRelationship and EndCustomerRelationship.
 pub async fn transition(
     db: &Database,
@@ -268,22 +260,12 @@ pub async fn transition(
         }
         (Transition::Accept | Transition::Decline, _) => {}
     }
-    let done = lifecycle::apply(&txn, &relationship, transition)
+    lifecycle::transition(&txn, &mut relationship, transition, &caller)
         .await
         .map_err(|error| Etag::explain_conflict(error, etag, id))?;
-    audit::transition(
-        &txn,
-        &id.name(),
-        method(transition),
-        &caller,
-        relationship.state.as_str(),
-        pc_domain::RelationshipState::after(transition).as_str(),
-    )
-    .await?;
     audit::ended_because(&txn, &ended_assignments, &caller, &id.name()).await?;
     txn.commit().await?;
 
-    relationship.record(transition, done);
     tracing::info!(relationship = %id, state = %relationship.state, ended_assignments = ended_assignments.len(), "customer relationship changed");
     to_proto(relationship)
 }

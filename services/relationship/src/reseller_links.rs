@@ -14,7 +14,7 @@ use pc_store::{
     ConnectionTrait, Database, audit,
     entity::reseller_link::Model,
     idempotency,
-    lifecycle::{self, LifecycleRow, Transition},
+    lifecycle::{self, Transition},
     locks::Lock,
     partners,
     reseller_links::{self, LinkFilter},
@@ -92,14 +92,6 @@ fn visible(caller: &Principal, id: ResellerLinkId, link: Option<Model>) -> Resul
     }
 }
 
-fn method(transition: Transition) -> &'static str {
-    match transition {
-        Transition::Accept => "AcceptResellerLink",
-        Transition::Decline => "DeclineResellerLink",
-        Transition::End => "EndResellerLink",
-    }
-}
-
 /// AcceptResellerLink, DeclineResellerLink and EndResellerLink.
 pub async fn transition(
     db: &Database,
@@ -147,20 +139,11 @@ pub async fn transition(
         }
         Transition::End | Transition::Decline => {}
     }
-    let done =
-        lifecycle::apply(&txn, &link, transition).await.map_err(|error| Etag::explain_conflict(error, etag, id))?;
-    audit::transition(
-        &txn,
-        &id.name(),
-        method(transition),
-        &caller,
-        link.state.as_str(),
-        pc_domain::LinkState::after(transition).as_str(),
-    )
-    .await?;
+    lifecycle::transition(&txn, &mut link, transition, &caller)
+        .await
+        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
     txn.commit().await?;
 
-    link.record(transition, done);
     tracing::info!(link = %id, state = %link.state, "reseller link changed");
     to_proto(link)
 }
