@@ -57,6 +57,26 @@ impl IdempotencyKey {
     }
 }
 
+/// Runs `create` in one transaction, once per key: a retry within the window gets what the first
+/// run committed, and changes nothing. The key is claimed first (order 1 of [`crate::locks`]) and
+/// the response stored in the same transaction as the change; `create` returning an error rolls
+/// everything back, the claim included. Without a key it simply runs in a transaction.
+pub async fn create_once<R: Message + Default>(
+    db: &crate::Database,
+    key: Option<&IdempotencyKey>,
+    create: impl AsyncFnOnce(&sea_orm::DatabaseTransaction) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let txn = db.begin().await?;
+    if let Some(previous) = replay(&txn, key, db.idempotency_window()).await? {
+        return Ok(previous);
+    }
+    claim(&txn, key).await?;
+    let created = create(&txn).await?;
+    complete(&txn, key, &created).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
 /// The response of an earlier identical request within `window`, if there was one. A key older
 /// than `window` is deleted here, so the request runs anew whether or not the sweep got to it.
 pub async fn replay<R: Message + Default>(

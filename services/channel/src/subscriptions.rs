@@ -51,6 +51,21 @@ struct Offer {
     quantity: i32,
 }
 
+impl Offer {
+    /// The subscription this offer becomes, sold through `channel` by these partners.
+    fn sold(self, channel: SalesChannel, record: Option<PartnerId>, billing: Option<PartnerId>) -> NewSubscription {
+        NewSubscription {
+            customer: self.customer,
+            offer_id: self.offer_id,
+            product_family: self.product_family,
+            quantity: self.quantity,
+            sales_channel: channel,
+            partner_of_record: record,
+            billing_partner: billing,
+        }
+    }
+}
+
 fn parse_offer(subscription: &Subscription) -> Result<Offer, Error> {
     Ok(Offer {
         customer: CustomerId::parse("subscription.customer", &subscription.customer)?,
@@ -97,90 +112,78 @@ pub async fn create_subscription(
     let partner_id = PartnerId::parse("subscription.partner_of_record", &input.partner_of_record)?;
     caller.require_partner_or_operator(partner_id, "sell as this partner")?;
 
-    let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
-        return Ok(previous);
-    }
-    idempotency::claim(&txn, key.as_ref()).await?;
-    // Lock order (pc_store::locks): the partners, the billing link, the relationship, then the new
-    // row. A partner's role and a relationship's provider never change, so unlocked reads say
-    // whose locks are needed.
-    let role = partners::get(&txn, partner_id).await?.program_role;
-    let customer = customers::find(&txn, offer.customer).await?;
-    // A partner that may not read the customer learns nothing of it, not even whether it exists.
-    if let Principal::Partner(_) = caller {
-        let visible = match &customer {
-            Some(customer) => customers::visible_to_partner(&txn, customer, partner_id).await?,
+    let subscription = idempotency::create_once(db, key.as_ref(), async |txn| {
+        // Lock order (pc_store::locks): the partners, the billing link, the relationship, then the new
+        // row. A partner's role and a relationship's provider never change, so unlocked reads say
+        // whose locks are needed.
+        let role = partners::get(txn, partner_id).await?.program_role;
+        let customer = customers::find(txn, offer.customer).await?;
+        // A partner that may not read the customer learns nothing of it, not even whether it exists.
+        if let Principal::Partner(_) = caller {
+            let visible = match &customer {
+                Some(customer) => customers::visible_to_partner(txn, customer, partner_id).await?,
+                None => false,
+            };
+            if !visible {
+                return Err(Error::denied(format!("{partner_id} may not sell to {}", offer.customer)));
+            }
+        }
+        let customer = customer.ok_or_else(|| Error::not_found(offer.customer.name()))?;
+        let provider_id = match role {
+            ProgramRole::IndirectReseller => {
+                customer_relationships::billing_provider_of(txn, partner_id, offer.customer).await?
+            }
+            _ => None,
+        };
+        let parties: Vec<_> = std::iter::once(partner_id).chain(provider_id).collect();
+        let mut parties = partners::get_locked(txn, &parties, Lock::Share).await?.into_iter();
+        let partner = parties.next().ok_or_else(|| Error::not_found(partner_id.name()))?;
+        let provider = parties.next();
+        let link_active = match provider_id {
+            Some(provider_id) => reseller_links::is_active(txn, provider_id, partner_id).await?,
             None => false,
         };
-        if !visible {
-            return Err(Error::denied(format!("{partner_id} may not sell to {}", offer.customer)));
-        }
-    }
-    let customer = customer.ok_or_else(|| Error::not_found(offer.customer.name()))?;
-    let provider_id = match role {
-        ProgramRole::IndirectReseller => {
-            customer_relationships::billing_provider_of(&txn, partner_id, offer.customer).await?
-        }
-        _ => None,
-    };
-    let parties: Vec<_> = std::iter::once(partner_id).chain(provider_id).collect();
-    let mut parties = partners::get_locked(&txn, &parties, Lock::Share).await?.into_iter();
-    let partner = parties.next().ok_or_else(|| Error::not_found(partner_id.name()))?;
-    let provider = parties.next();
-    let link_active = match provider_id {
-        Some(provider_id) => reseller_links::is_active(&txn, provider_id, partner_id).await?,
-        None => false,
-    };
-    rules::partner_active(&partner)?;
-    rules::same_cloud((&partner_id.name(), partner.cloud), (&offer.customer.name(), customer.cloud))?;
-    let relationship =
-        customer_relationships::find_active(&txn, partner_id, offer.customer).await?.ok_or_else(|| {
-            Error::rule(
-                Reason::NoActiveRelationship,
-                format!("{partner_id} has no ACTIVE customer relationship with {}", offer.customer),
-            )
-        })?;
-    // Rule 6: who bills follows from the partner's role and its relationship.
-    let (sales_channel, billing_partner) = match role {
-        ProgramRole::DirectBillPartner => (SalesChannel::ProgramDirectBill, partner_id),
-        ProgramRole::IndirectReseller => {
-            let provider = match provider {
-                Some(provider) if relationship.indirect_provider_id == Some(provider.id) => provider,
-                // Another relationship went live between the unlocked read and the lock.
-                _ => return Err(Error::Conflict(format!("the relationship of {partner_id} changed; retry"))),
-            };
-            let provider_id = PartnerId(provider.id);
-            rules::partner_active(&provider)?;
-            if !link_active {
+        rules::partner_active(&partner)?;
+        rules::same_cloud((&partner_id.name(), partner.cloud), (&offer.customer.name(), customer.cloud))?;
+        let relationship =
+            customer_relationships::find_active(txn, partner_id, offer.customer).await?.ok_or_else(|| {
+                Error::rule(
+                    Reason::NoActiveRelationship,
+                    format!("{partner_id} has no ACTIVE customer relationship with {}", offer.customer),
+                )
+            })?;
+        // Rule 6: who bills follows from the partner's role and its relationship.
+        let (sales_channel, billing_partner) = match role {
+            ProgramRole::DirectBillPartner => (SalesChannel::ProgramDirectBill, partner_id),
+            ProgramRole::IndirectReseller => {
+                let provider = match provider {
+                    Some(provider) if relationship.indirect_provider_id == Some(provider.id) => provider,
+                    // Another relationship went live between the unlocked read and the lock.
+                    _ => return Err(Error::Conflict(format!("the relationship of {partner_id} changed; retry"))),
+                };
+                let provider_id = PartnerId(provider.id);
+                rules::partner_active(&provider)?;
+                if !link_active {
+                    return Err(Error::rule(
+                        Reason::NoActiveResellerLink,
+                        format!(
+                            "{partner_id} no longer has an ACTIVE reseller link with its billing provider {provider_id}"
+                        ),
+                    ));
+                }
+                (SalesChannel::ProgramIndirect, provider_id)
+            }
+            ProgramRole::IndirectProvider => {
                 return Err(Error::rule(
-                    Reason::NoActiveResellerLink,
-                    format!(
-                        "{partner_id} no longer has an ACTIVE reseller link with its billing provider {provider_id}"
-                    ),
+                    Reason::RoleNotAllowed,
+                    format!("{partner_id} is an indirect provider, which sells only through resellers"),
                 ));
             }
-            (SalesChannel::ProgramIndirect, provider_id)
-        }
-        ProgramRole::IndirectProvider => {
-            return Err(Error::rule(
-                Reason::RoleNotAllowed,
-                format!("{partner_id} is an indirect provider, which sells only through resellers"),
-            ));
-        }
-    };
-    let new = NewSubscription {
-        customer: offer.customer,
-        offer_id: offer.offer_id,
-        product_family: offer.product_family,
-        quantity: offer.quantity,
-        sales_channel,
-        partner_of_record: Some(partner_id),
-        billing_partner: Some(billing_partner),
-    };
-    let subscription = insert_and_audit(&txn, &caller, "CreateSubscription", new).await?;
-    idempotency::complete(&txn, key.as_ref(), &subscription).await?;
-    txn.commit().await?;
+        };
+        let new = offer.sold(sales_channel, Some(partner_id), Some(billing_partner));
+        insert_and_audit(txn, &caller, "CreateSubscription", new).await
+    })
+    .await?;
     tracing::info!(subscription = %subscription.name, "subscription created");
     Ok(subscription)
 }
@@ -208,34 +211,21 @@ pub async fn register_external_subscription(
     }
     caller.require_operator("register subscriptions bought outside the program")?;
 
-    let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
-        return Ok(previous);
-    }
-    idempotency::claim(&txn, key.as_ref()).await?;
-    let customer =
-        customers::find(&txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
-    // Rule 1: a program partner is no customer, however the subscription was bought.
-    lock_tenant(&txn, customer.cloud, customer.tenant_id).await?;
-    let cloud = customer.cloud;
-    if partners::tenant_enrolled(&txn, cloud, pc_domain::TenantId(customer.tenant_id)).await? {
-        return Err(Error::rule(
-            Reason::PartnerAsCustomer,
-            format!("{}'s tenant is enrolled as a partner; a program partner cannot be a customer", offer.customer),
-        ));
-    }
-    let new = NewSubscription {
-        customer: offer.customer,
-        offer_id: offer.offer_id,
-        product_family: offer.product_family,
-        quantity: offer.quantity,
-        sales_channel,
-        partner_of_record: None,
-        billing_partner: None,
-    };
-    let subscription = insert_and_audit(&txn, &caller, "RegisterExternalSubscription", new).await?;
-    idempotency::complete(&txn, key.as_ref(), &subscription).await?;
-    txn.commit().await?;
+    let subscription = idempotency::create_once(db, key.as_ref(), async |txn| {
+        let customer =
+            customers::find(txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
+        // Rule 1: a program partner is no customer, however the subscription was bought.
+        lock_tenant(txn, customer.cloud, customer.tenant_id).await?;
+        let cloud = customer.cloud;
+        if partners::tenant_enrolled(txn, cloud, pc_domain::TenantId(customer.tenant_id)).await? {
+            return Err(Error::rule(
+                Reason::PartnerAsCustomer,
+                format!("{}'s tenant is enrolled as a partner; a program partner cannot be a customer", offer.customer),
+            ));
+        }
+        insert_and_audit(txn, &caller, "RegisterExternalSubscription", offer.sold(sales_channel, None, None)).await
+    })
+    .await?;
     Ok(subscription)
 }
 

@@ -104,37 +104,34 @@ pub async fn request_support(
     let partner_id = PartnerId::parse("partner", &request.partner)?;
     caller.require_partner_or_operator(partner_id, "request support as this partner")?;
 
-    let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
-        return Ok(previous);
-    }
-    idempotency::claim(&txn, key.as_ref()).await?;
-    // A subscription's customer never changes: read without a lock to know what to lock.
-    let subscription = subscriptions::find(&txn, subscription_id).await?;
-    // A partner without an ACTIVE relationship with the subscription's customer may not see it:
-    // the same answer whether it exists or not, before any rule could describe it (rule 9).
-    let denied = || Error::denied(format!("{partner_id} may not request support for {subscription_id}"));
-    let subscription = match subscription {
-        Some(subscription) => subscription,
-        None if caller.is_operator() => return Err(Error::not_found(subscription_id.name())),
-        None => return Err(denied()),
-    };
-    let grounds = lock_support_grounds(&txn, partner_id, subscription_id, CustomerId(subscription.customer_id)).await?;
-    if !caller.is_operator() && !grounds.has_active_relationship {
-        return Err(denied());
-    }
-    may_support(&grounds)?;
-    let assignment = to_proto(support_assignments::insert(&txn, subscription_id, partner_id).await?)?;
-    audit::append(
-        &txn,
-        &assignment.name,
-        "RequestSupport",
-        &caller,
-        serde_json::json!({ "subscription": assignment.subscription, "partner": assignment.partner, "state": pc_domain::AssignmentState::Requested.as_str() }),
-    )
+    let assignment = idempotency::create_once(db, key.as_ref(), async |txn| {
+        // A subscription's customer never changes: read without a lock to know what to lock.
+        let subscription = subscriptions::find(txn, subscription_id).await?;
+        // A partner without an ACTIVE relationship with the subscription's customer may not see it:
+        // the same answer whether it exists or not, before any rule could describe it (rule 9).
+        let denied = || Error::denied(format!("{partner_id} may not request support for {subscription_id}"));
+        let subscription = match subscription {
+            Some(subscription) => subscription,
+            None if caller.is_operator() => return Err(Error::not_found(subscription_id.name())),
+            None => return Err(denied()),
+        };
+        let grounds = lock_support_grounds(txn, partner_id, subscription_id, CustomerId(subscription.customer_id)).await?;
+        if !caller.is_operator() && !grounds.has_active_relationship {
+            return Err(denied());
+        }
+        may_support(&grounds)?;
+        let assignment = to_proto(support_assignments::insert(txn, subscription_id, partner_id).await?)?;
+        audit::append(
+            txn,
+            &assignment.name,
+            "RequestSupport",
+            &caller,
+            serde_json::json!({ "subscription": assignment.subscription, "partner": assignment.partner, "state": pc_domain::AssignmentState::Requested.as_str() }),
+        )
+        .await?;
+        Ok(assignment)
+    })
     .await?;
-    idempotency::complete(&txn, key.as_ref(), &assignment).await?;
-    txn.commit().await?;
     tracing::info!(assignment = %assignment.name, "support requested");
     Ok(assignment)
 }

@@ -66,54 +66,54 @@ pub async fn create_customer(
         return Err(Error::denied("customers are created by operators and partners"));
     }
 
-    let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
-        return Ok(previous);
-    }
-    idempotency::claim(&txn, key.as_ref()).await?;
-    lock_tenant(&txn, new.cloud, new.tenant_id.0).await?;
-    if let Principal::Partner(partner_id) = caller {
-        // The creating partner must be enrolled, active, and of the customer's cloud.
-        let partner = partners::find_locked(&txn, partner_id, Lock::Share)
-            .await?
-            .ok_or_else(|| Error::denied(format!("{partner_id} is not an enrolled partner")))?;
-        if partner.state != PartnerState::Active {
+    let customer = idempotency::create_once(db, key.as_ref(), async |txn| {
+        lock_tenant(txn, new.cloud, new.tenant_id.0).await?;
+        if let Principal::Partner(partner_id) = caller {
+            // The creating partner must be enrolled, active, and of the customer's cloud.
+            let partner = partners::find_locked(txn, partner_id, Lock::Share)
+                .await?
+                .ok_or_else(|| Error::denied(format!("{partner_id} is not an enrolled partner")))?;
+            if partner.state != PartnerState::Active {
+                return Err(Error::rule(
+                    Reason::PartnerSuspended,
+                    format!("{partner_id} is suspended and starts nothing new"),
+                ));
+            }
+            if partner.cloud != new.cloud {
+                return Err(Error::rule(
+                    Reason::CrossCloud,
+                    format!(
+                        "{partner_id} is in the {} cloud and cannot create customers in {}",
+                        partner.cloud, new.cloud
+                    ),
+                ));
+            }
+        }
+        if partners::tenant_enrolled(txn, new.cloud, new.tenant_id).await? {
             return Err(Error::rule(
-                Reason::PartnerSuspended,
-                format!("{partner_id} is suspended and starts nothing new"),
+                Reason::PartnerAsCustomer,
+                "tenant is enrolled as a partner in this cloud; a program partner cannot be a customer",
             ));
         }
-        if partner.cloud != new.cloud {
-            return Err(Error::rule(
-                Reason::CrossCloud,
-                format!("{partner_id} is in the {} cloud and cannot create customers in {}", partner.cloud, new.cloud),
-            ));
-        }
-    }
-    if partners::tenant_enrolled(&txn, new.cloud, new.tenant_id).await? {
-        return Err(Error::rule(
-            Reason::PartnerAsCustomer,
-            "tenant is enrolled as a partner in this cloud; a program partner cannot be a customer",
-        ));
-    }
-    let row = customers::insert(&txn, new).await?;
-    let customer = to_proto(row)?;
-    audit::append(
-        &txn,
-        &customer.name,
-        "CreateCustomer",
-        &caller,
-        json!({
-            "display_name": customer.display_name,
-            "tenant_id": customer.tenant_id,
-            "primary_domain": customer.primary_domain,
-            "country_code": customer.country_code,
-            "cloud": customer.cloud().as_str_name(),
-        }),
-    )
+        let row = customers::insert(txn, new).await?;
+        let customer = to_proto(row)?;
+        audit::append(
+            txn,
+            &customer.name,
+            "CreateCustomer",
+            &caller,
+            json!({
+                "display_name": customer.display_name,
+                "tenant_id": customer.tenant_id,
+                "primary_domain": customer.primary_domain,
+                "country_code": customer.country_code,
+                "cloud": customer.cloud().as_str_name(),
+            }),
+        )
+        .await?;
+        Ok(customer)
+    })
     .await?;
-    idempotency::complete(&txn, key.as_ref(), &customer).await?;
-    txn.commit().await?;
     tracing::info!(customer = %customer.name, "customer created");
     Ok(customer)
 }

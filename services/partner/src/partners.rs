@@ -51,37 +51,34 @@ pub async fn create_partner(db: &Database, caller: Principal, request: CreatePar
     let new = parse_new_partner(request)?;
     caller.require_operator("enrol partners")?;
 
-    let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
-        return Ok(previous);
-    }
-    idempotency::claim(&txn, key.as_ref()).await?;
-    lock_tenant(&txn, new.cloud, new.tenant_id.0).await?;
-    if customer_relationships::tenant_has_active_relationship(&txn, new.cloud, new.tenant_id).await? {
-        return Err(Error::rule(
-            Reason::PartnerAsCustomer,
-            "tenant holds an ACTIVE customer relationship in this cloud and cannot enrol as a partner",
-        ));
-    }
-    let row = partners::insert(&txn, new).await?;
-    let partner = to_proto(row)?;
-    audit::append(
-        &txn,
-        &partner.name,
-        "CreatePartner",
-        &caller,
-        json!({
-            "display_name": partner.display_name,
-            "tenant_id": partner.tenant_id,
-            "country_code": partner.country_code,
-            "cloud": partner.cloud().as_str_name(),
-            "program_role": partner.program_role().as_str_name(),
-            "state": partner.state().as_str_name(),
-        }),
-    )
+    let partner = idempotency::create_once(db, key.as_ref(), async |txn| {
+        lock_tenant(txn, new.cloud, new.tenant_id.0).await?;
+        if customer_relationships::tenant_has_active_relationship(txn, new.cloud, new.tenant_id).await? {
+            return Err(Error::rule(
+                Reason::PartnerAsCustomer,
+                "tenant holds an ACTIVE customer relationship in this cloud and cannot enrol as a partner",
+            ));
+        }
+        let row = partners::insert(txn, new).await?;
+        let partner = to_proto(row)?;
+        audit::append(
+            txn,
+            &partner.name,
+            "CreatePartner",
+            &caller,
+            json!({
+                "display_name": partner.display_name,
+                "tenant_id": partner.tenant_id,
+                "country_code": partner.country_code,
+                "cloud": partner.cloud().as_str_name(),
+                "program_role": partner.program_role().as_str_name(),
+                "state": partner.state().as_str_name(),
+            }),
+        )
+        .await?;
+        Ok(partner)
+    })
     .await?;
-    idempotency::complete(&txn, key.as_ref(), &partner).await?;
-    txn.commit().await?;
     tracing::info!(partner = %partner.name, "partner enrolled");
     Ok(partner)
 }

@@ -103,60 +103,57 @@ pub async fn request_customer_relationship(
     let provider_id = PartnerId::parse_optional("indirect_provider", &request.indirect_provider)?;
     caller.require_partner_or_operator(partner_id, "request relationships for this partner")?;
 
-    let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
-        return Ok(previous);
-    }
-    idempotency::claim(&txn, key.as_ref()).await?;
-    // Lock order (pc_store::locks): the tenant, the partners, the billing link, then the new row.
-    // A partner's role and cloud never change, so an unlocked read says whose lock is needed.
-    let is_reseller = partners::get(&txn, partner_id).await?.program_role == ProgramRole::IndirectReseller;
-    let customer = customers::find(&txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
-    lock_tenant(&txn, customer.cloud, customer.tenant_id).await?;
-    let parties: Vec<_> = std::iter::once(partner_id).chain(provider_id.filter(|_| is_reseller)).collect();
-    let mut parties = partners::get_locked(&txn, &parties, Lock::Share).await?.into_iter();
-    let partner = parties.next().ok_or_else(|| Error::not_found(partner_id.name()))?;
-    let provider = parties.next();
-    let link_active = lock_billing_link(&txn, partner_id, provider.as_ref()).await?;
-    rules::partner_active(&partner)?;
-    rules::same_cloud((&request.partner, partner.cloud), (&request.customer, customer.cloud))?;
-    match partner.program_role {
-        ProgramRole::DirectBillPartner if provider_id.is_some() => {
-            return Err(Error::invalid(
-                "indirect_provider",
-                "must be empty for a direct-bill partner, which bills itself",
-            ));
+    let relationship = idempotency::create_once(db, key.as_ref(), async |txn| {
+        // Lock order (pc_store::locks): the tenant, the partners, the billing link, then the new row.
+        // A partner's role and cloud never change, so an unlocked read says whose lock is needed.
+        let is_reseller = partners::get(txn, partner_id).await?.program_role == ProgramRole::IndirectReseller;
+        let customer = customers::find(txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
+        lock_tenant(txn, customer.cloud, customer.tenant_id).await?;
+        let parties: Vec<_> = std::iter::once(partner_id).chain(provider_id.filter(|_| is_reseller)).collect();
+        let mut parties = partners::get_locked(txn, &parties, Lock::Share).await?.into_iter();
+        let partner = parties.next().ok_or_else(|| Error::not_found(partner_id.name()))?;
+        let provider = parties.next();
+        let link_active = lock_billing_link(txn, partner_id, provider.as_ref()).await?;
+        rules::partner_active(&partner)?;
+        rules::same_cloud((&request.partner, partner.cloud), (&request.customer, customer.cloud))?;
+        match partner.program_role {
+            ProgramRole::DirectBillPartner if provider_id.is_some() => {
+                return Err(Error::invalid(
+                    "indirect_provider",
+                    "must be empty for a direct-bill partner, which bills itself",
+                ));
+            }
+            ProgramRole::DirectBillPartner => {}
+            ProgramRole::IndirectReseller => {
+                let provider = provider
+                    .ok_or_else(|| Error::invalid("indirect_provider", "is required for an indirect reseller"))?;
+                billing_provider_ready(&partner, &provider, link_active)?;
+            }
+            ProgramRole::IndirectProvider => {
+                return Err(Error::rule(
+                    Reason::RoleNotAllowed,
+                    format!("{partner_id} is an indirect provider, which transacts only through resellers"),
+                ));
+            }
         }
-        ProgramRole::DirectBillPartner => {}
-        ProgramRole::IndirectReseller => {
-            let provider =
-                provider.ok_or_else(|| Error::invalid("indirect_provider", "is required for an indirect reseller"))?;
-            billing_provider_ready(&partner, &provider, link_active)?;
-        }
-        ProgramRole::IndirectProvider => {
-            return Err(Error::rule(
-                Reason::RoleNotAllowed,
-                format!("{partner_id} is an indirect provider, which transacts only through resellers"),
-            ));
-        }
-    }
-    customer_is_not_a_partner(&txn, &customer).await?;
-    let relationship = to_proto(customer_relationships::insert(&txn, partner_id, customer_id, provider_id).await?)?;
-    audit::append(
-        &txn,
-        &relationship.name,
-        "RequestCustomerRelationship",
-        &caller,
-        serde_json::json!({
-            "partner": relationship.partner,
-            "customer": relationship.customer,
-            "indirect_provider": relationship.indirect_provider,
-            "state": State::Pending.as_str(),
-        }),
-    )
+        customer_is_not_a_partner(txn, &customer).await?;
+        let relationship = to_proto(customer_relationships::insert(txn, partner_id, customer_id, provider_id).await?)?;
+        audit::append(
+            txn,
+            &relationship.name,
+            "RequestCustomerRelationship",
+            &caller,
+            serde_json::json!({
+                "partner": relationship.partner,
+                "customer": relationship.customer,
+                "indirect_provider": relationship.indirect_provider,
+                "state": State::Pending.as_str(),
+            }),
+        )
+        .await?;
+        Ok(relationship)
+    })
     .await?;
-    idempotency::complete(&txn, key.as_ref(), &relationship).await?;
-    txn.commit().await?;
     tracing::info!(relationship = %relationship.name, "customer relationship requested");
     Ok(relationship)
 }

@@ -48,30 +48,27 @@ pub async fn invite_reseller(
     }
     caller.require_partner_or_operator(provider_id, "invite resellers for this provider")?;
 
-    let txn = db.begin().await?;
-    if let Some(previous) = idempotency::replay(&txn, key.as_ref(), db.idempotency_window()).await? {
-        return Ok(previous);
-    }
-    idempotency::claim(&txn, key.as_ref()).await?;
-    let [provider, reseller] =
-        <[_; 2]>::try_from(partners::get_locked(&txn, &[provider_id, reseller_id], Lock::Share).await?)
-            .map_err(|_| Error::internal("two partners asked, another number returned"))?;
-    rules::partner_role(&provider, ProgramRole::IndirectProvider, "invite resellers")?;
-    rules::partner_role(&reseller, ProgramRole::IndirectReseller, "be invited as a reseller")?;
-    rules::same_cloud((&request.provider, provider.cloud), (&request.reseller, reseller.cloud))?;
-    rules::partner_active(&provider)?;
-    rules::partner_active(&reseller)?;
-    let link = to_proto(reseller_links::insert(&txn, provider_id, reseller_id).await?)?;
-    audit::append(
-        &txn,
-        &link.name,
-        "InviteReseller",
-        &caller,
-        serde_json::json!({ "provider": link.provider, "reseller": link.reseller, "state": State::Invited.as_str() }),
-    )
+    let link = idempotency::create_once(db, key.as_ref(), async |txn| {
+        let [provider, reseller] =
+            <[_; 2]>::try_from(partners::get_locked(txn, &[provider_id, reseller_id], Lock::Share).await?)
+                .map_err(|_| Error::internal("two partners asked, another number returned"))?;
+        rules::partner_role(&provider, ProgramRole::IndirectProvider, "invite resellers")?;
+        rules::partner_role(&reseller, ProgramRole::IndirectReseller, "be invited as a reseller")?;
+        rules::same_cloud((&request.provider, provider.cloud), (&request.reseller, reseller.cloud))?;
+        rules::partner_active(&provider)?;
+        rules::partner_active(&reseller)?;
+        let link = to_proto(reseller_links::insert(txn, provider_id, reseller_id).await?)?;
+        audit::append(
+            txn,
+            &link.name,
+            "InviteReseller",
+            &caller,
+            serde_json::json!({ "provider": link.provider, "reseller": link.reseller, "state": State::Invited.as_str() }),
+        )
+        .await?;
+        Ok(link)
+    })
     .await?;
-    idempotency::complete(&txn, key.as_ref(), &link).await?;
-    txn.commit().await?;
     tracing::info!(link = %link.name, provider = %link.provider, reseller = %link.reseller, "reseller invited");
     Ok(link)
 }
