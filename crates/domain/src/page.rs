@@ -110,6 +110,23 @@ impl PageToken {
     }
 }
 
+/// One page of a List, the way every List pages: `query` (the caller and its filters) binds the
+/// page token, so a token works only for the query that produced it; `fetch` reads the rows after
+/// the token, one more than the page; `id_of` keys the next page; `shape` turns a row into what the
+/// response carries. Returns the page and the next page token (empty on the last page).
+pub async fn list<M, P>(
+    page_size: i32,
+    page_token: &str,
+    query: &str,
+    fetch: impl AsyncFnOnce(PageRequest) -> Result<Vec<M>, Error>,
+    id_of: impl Fn(&M) -> Uuid,
+    shape: impl FnMut(M) -> Result<P, Error>,
+) -> Result<(Vec<P>, String), Error> {
+    let page = PageRequest::parse(page_size, page_token, query)?;
+    let (rows, next_page_token) = page.finish(fetch(page).await?, id_of, query);
+    Ok((rows.into_iter().map(shape).collect::<Result<_, _>>()?, next_page_token))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,10 @@
 use chrono::{DateTime, Utc};
 use pc_api::{channel::v1 as channel, partner::v1 as partner, relationship::v1 as relationship, types::v1 as types};
 use pc_domain::{
-    AssignmentState, Cloud, Error, LinkState, PartnerState, Principal, ProductFamily, ProgramRole, RelationshipState,
-    SalesChannel, SubscriptionState,
+    AssignmentState, Cloud, Error, LinkState, PageRequest, PartnerState, Principal, ProductFamily, ProgramRole,
+    RelationshipState, SalesChannel, SubscriptionState,
 };
-use pc_store::idempotency::IdempotencyKey;
+use pc_store::{entity::Keyed, idempotency::IdempotencyKey};
 use prost::Message;
 use prost_types::{FieldMask, Timestamp};
 
@@ -51,6 +51,42 @@ proto_enum! {
     SalesChannel => channel::SalesChannel { ProgramDirectBill, ProgramIndirect, VendorDirect, EnterpriseAgreement };
     SubscriptionState => channel::subscription::State { Active, Suspended, Cancelled };
     AssignmentState => channel::support_assignment::State { Requested, Active, Declined, Ended };
+}
+
+/// A List request: its page size and page token.
+pub trait PagedRequest {
+    fn page(&self) -> (i32, &str);
+}
+
+macro_rules! paged_requests {
+    ($($request:ty),+ $(,)?) => {$(
+        impl PagedRequest for $request {
+            fn page(&self) -> (i32, &str) {
+                (self.page_size, &self.page_token)
+            }
+        }
+    )+};
+}
+
+paged_requests!(
+    partner::ListPartnersRequest,
+    partner::ListCustomersRequest,
+    relationship::ListResellerLinksRequest,
+    relationship::ListCustomerRelationshipsRequest,
+    channel::ListSubscriptionsRequest,
+    channel::ListSupportAssignmentsRequest,
+);
+
+/// One page of a List ([`pc_domain::page::list`]): `query` names the caller and its filters,
+/// `fetch` reads the rows after the page token, `shape` turns each into the response's message.
+pub async fn list_page<R: PagedRequest, M: Keyed, P>(
+    request: &R,
+    query: &str,
+    fetch: impl AsyncFnOnce(PageRequest) -> Result<Vec<M>, Error>,
+    shape: impl FnMut(M) -> Result<P, Error>,
+) -> Result<(Vec<P>, String), Error> {
+    let (page_size, page_token) = request.page();
+    pc_domain::page::list(page_size, page_token, query, fetch, Keyed::key, shape).await
 }
 
 /// A request that carries an AIP-155 `request_id`.

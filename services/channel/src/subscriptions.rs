@@ -10,11 +10,9 @@ use pc_api::channel::v1::{
     CreateSubscriptionRequest, ListSubscriptionsRequest, ListSubscriptionsResponse,
     RegisterExternalSubscriptionRequest, Subscription, UpdateSubscriptionRequest,
 };
-use pc_domain::{
-    CustomerId, Error, Etag, OfferId, PageRequest, PartnerId, Principal, Quantity, Reason, SubscriptionId,
-};
+use pc_domain::{CustomerId, Error, Etag, OfferId, PartnerId, Principal, Quantity, Reason, SubscriptionId};
 use pc_domain::{ProductFamily, ProgramRole, SalesChannel, SubscriptionState as State};
-use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, required_enum, timestamp, update_paths};
+use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, required_enum, timestamp, update_paths};
 use pc_store::{
     ConnectionTrait, Database, audit, customer_relationships, customers,
     entity::subscription::Model,
@@ -276,13 +274,10 @@ pub async fn list_subscriptions(
         state: filter_enum("state", request.state)?,
     };
     let query = format!("{caller}|{filter:?}");
-    let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-    let rows = subscriptions::list(db.reader(), filter, page).await?;
-    let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
-    Ok(ListSubscriptionsResponse {
-        subscriptions: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?,
-        next_page_token,
-    })
+    let (subscriptions, next_page_token) =
+        list_page(&request, &query, async |page| subscriptions::list(db.reader(), filter, page).await, to_proto)
+            .await?;
+    Ok(ListSubscriptionsResponse { subscriptions, next_page_token })
 }
 
 /// Who may change a subscription: its partner of record, its billing partner, or an operator.

@@ -10,11 +10,9 @@
 use pc_api::channel::v1::{
     ListSupportAssignmentsRequest, ListSupportAssignmentsResponse, RequestSupportRequest, SupportAssignment,
 };
-use pc_domain::{
-    CustomerId, Error, Etag, PageRequest, PartnerId, Principal, Reason, SubscriptionId, SupportAssignmentId,
-};
+use pc_domain::{CustomerId, Error, Etag, PartnerId, Principal, Reason, SubscriptionId, SupportAssignmentId};
 use pc_domain::{Lifecycle, SubscriptionState};
-use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, optional_timestamp, timestamp};
+use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
     ConnectionTrait, Database, audit, customer_relationships, customers,
     db::is_unique_violation,
@@ -258,11 +256,8 @@ pub async fn list_support_assignments(
         state: filter_enum("state", request.state)?,
     };
     let query = format!("{caller}|{filter:?}");
-    let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-    let rows = support_assignments::list(db.reader(), filter, page).await?;
-    let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
-    Ok(ListSupportAssignmentsResponse {
-        support_assignments: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?,
-        next_page_token,
-    })
+    let (support_assignments, next_page_token) =
+        list_page(&request, &query, async |page| support_assignments::list(db.reader(), filter, page).await, to_proto)
+            .await?;
+    Ok(ListSupportAssignmentsResponse { support_assignments, next_page_token })
 }

@@ -15,10 +15,8 @@ use pc_api::partner::v1::{
     CreateCustomerRequest, Customer, GetCustomerRequest, ListCustomersRequest, ListCustomersResponse,
 };
 use pc_domain::{Cloud, PartnerState};
-use pc_domain::{
-    CountryCode, CustomerId, DisplayName, DomainName, Error, Etag, PageRequest, Principal, Reason, TenantId,
-};
-use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, required_enum, timestamp};
+use pc_domain::{CountryCode, CustomerId, DisplayName, DomainName, Error, Etag, Principal, Reason, TenantId};
+use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, required_enum, timestamp};
 use pc_store::{
     Database, audit,
     customers::{self, CustomerScope, NewCustomer},
@@ -149,8 +147,8 @@ pub async fn list_customers(
         Principal::Customer(id) => CustomerScope::Customer(id),
     };
     let query = format!("{caller}|{cloud:?}");
-    let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-    let rows = customers::list(db.reader(), scope, cloud, page).await?;
-    let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
-    Ok(ListCustomersResponse { customers: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?, next_page_token })
+    let (customers, next_page_token) =
+        list_page(&request, &query, async |page| customers::list(db.reader(), scope, cloud, page).await, to_proto)
+            .await?;
+    Ok(ListCustomersResponse { customers, next_page_token })
 }

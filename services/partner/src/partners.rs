@@ -5,8 +5,8 @@ use pc_api::partner::v1::{
     CreatePartnerRequest, GetPartnerRequest, ListPartnersRequest, ListPartnersResponse, Partner, UpdatePartnerRequest,
 };
 use pc_domain::PartnerState as State;
-use pc_domain::{CountryCode, DisplayName, Error, Etag, PageRequest, PartnerId, Principal, Reason, TenantId};
-use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, required_enum, timestamp, update_paths};
+use pc_domain::{CountryCode, DisplayName, Error, Etag, PartnerId, Principal, Reason, TenantId};
+use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, required_enum, timestamp, update_paths};
 use pc_store::{
     Database, audit, customer_relationships,
     entity::partner::Model,
@@ -100,10 +100,9 @@ pub async fn list_partners(
         state: filter_enum("state", request.state)?,
     };
     let query = format!("{caller}|{filter:?}");
-    let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-    let rows = partners::list(db.reader(), filter, page).await?;
-    let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
-    Ok(ListPartnersResponse { partners: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?, next_page_token })
+    let (partners, next_page_token) =
+        list_page(&request, &query, async |page| partners::list(db.reader(), filter, page).await, to_proto).await?;
+    Ok(ListPartnersResponse { partners, next_page_token })
 }
 
 pub async fn update_partner(db: &Database, caller: Principal, request: UpdatePartnerRequest) -> Result<Partner, Error> {

@@ -11,9 +11,9 @@ use pc_api::relationship::v1::{
     CustomerRelationship, ListCustomerRelationshipsRequest, ListCustomerRelationshipsResponse,
     RequestCustomerRelationshipRequest,
 };
-use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, PageRequest, PartnerId, Principal, Reason};
+use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, PartnerId, Principal, Reason};
 use pc_domain::{Lifecycle, ProgramRole, RelationshipState as State};
-use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, optional_timestamp, timestamp};
+use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
     ConnectionTrait, Database, audit,
     customer_relationships::{self, RelationshipFilter, RelationshipScope},
@@ -292,11 +292,12 @@ pub async fn list_customer_relationships(
         state: filter_enum("state", request.state)?,
     };
     let query = format!("{caller}|{filter:?}");
-    let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-    let rows = customer_relationships::list(db.reader(), filter, page).await?;
-    let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
-    Ok(ListCustomerRelationshipsResponse {
-        customer_relationships: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?,
-        next_page_token,
-    })
+    let (customer_relationships, next_page_token) = list_page(
+        &request,
+        &query,
+        async |page| customer_relationships::list(db.reader(), filter, page).await,
+        to_proto,
+    )
+    .await?;
+    Ok(ListCustomerRelationshipsResponse { customer_relationships, next_page_token })
 }

@@ -7,9 +7,9 @@
 use pc_api::relationship::v1::{
     InviteResellerRequest, ListResellerLinksRequest, ListResellerLinksResponse, ResellerLink,
 };
-use pc_domain::{Error, Etag, PageRequest, PartnerId, Principal, Reason, ResellerLinkId};
+use pc_domain::{Error, Etag, PartnerId, Principal, Reason, ResellerLinkId};
 use pc_domain::{Lifecycle, LinkState as State, ProgramRole};
-use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, optional_timestamp, timestamp};
+use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
     ConnectionTrait, Database, audit,
     entity::reseller_link::Model,
@@ -166,11 +166,8 @@ pub async fn list_reseller_links(
         state: filter_enum("state", request.state)?,
     };
     let query = format!("{caller}|{filter:?}");
-    let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-    let rows = reseller_links::list(db.reader(), filter, page).await?;
-    let (rows, next_page_token) = page.finish(rows, |row| row.id, &query);
-    Ok(ListResellerLinksResponse {
-        reseller_links: rows.into_iter().map(to_proto).collect::<Result<_, _>>()?,
-        next_page_token,
-    })
+    let (reseller_links, next_page_token) =
+        list_page(&request, &query, async |page| reseller_links::list(db.reader(), filter, page).await, to_proto)
+            .await?;
+    Ok(ListResellerLinksResponse { reseller_links, next_page_token })
 }
