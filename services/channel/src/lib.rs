@@ -17,8 +17,8 @@ use pc_api::channel::v1::{
     channel_service_server::{ChannelService, ChannelServiceServer},
 };
 use pc_server::{Authenticator, ServiceRoutes, principal_of};
+use pc_store::Database;
 use pc_store::retry::with_retries;
-use pc_store::{Database, lifecycle::Transition};
 use tonic::{Request, Response, Status, server::NamedService};
 
 /// The ChannelService implementation over one database.
@@ -107,8 +107,7 @@ impl ChannelService for ChannelApi {
         let caller = principal_of(&request)?;
         let AcceptSupportAssignmentRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| support_assignments::transition(&self.db, caller, Transition::Accept, &name, &etag))
-                .await?,
+            with_retries(|| support_assignments::accept_support_assignment(&self.db, caller, &name, &etag)).await?,
         ))
     }
 
@@ -119,8 +118,7 @@ impl ChannelService for ChannelApi {
         let caller = principal_of(&request)?;
         let DeclineSupportAssignmentRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| support_assignments::transition(&self.db, caller, Transition::Decline, &name, &etag))
-                .await?,
+            with_retries(|| support_assignments::decline_support_assignment(&self.db, caller, &name, &etag)).await?,
         ))
     }
 
@@ -131,7 +129,7 @@ impl ChannelService for ChannelApi {
         let caller = principal_of(&request)?;
         let EndSupportAssignmentRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| support_assignments::transition(&self.db, caller, Transition::End, &name, &etag)).await?,
+            with_retries(|| support_assignments::end_support_assignment(&self.db, caller, &name, &etag)).await?,
         ))
     }
 

@@ -66,8 +66,7 @@ impl PartnerService for PartnerApi {
     async fn suspend_partner(&self, request: Request<SuspendPartnerRequest>) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
         let SuspendPartnerRequest { name, etag } = request.into_inner();
-        let change = partners::StateChange::Suspend;
-        Ok(Response::new(with_retries(|| partners::change_state(&self.db, caller, change, &name, &etag)).await?))
+        Ok(Response::new(with_retries(|| partners::suspend_partner(&self.db, caller, &name, &etag)).await?))
     }
 
     async fn reactivate_partner(
@@ -76,8 +75,7 @@ impl PartnerService for PartnerApi {
     ) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
         let ReactivatePartnerRequest { name, etag } = request.into_inner();
-        let change = partners::StateChange::Reactivate;
-        Ok(Response::new(with_retries(|| partners::change_state(&self.db, caller, change, &name, &etag)).await?))
+        Ok(Response::new(with_retries(|| partners::reactivate_partner(&self.db, caller, &name, &etag)).await?))
     }
 
     async fn create_customer(&self, request: Request<CreateCustomerRequest>) -> Result<Response<Customer>, Status> {

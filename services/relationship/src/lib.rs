@@ -17,8 +17,8 @@ use pc_api::relationship::v1::{
     relationship_service_server::{RelationshipService, RelationshipServiceServer},
 };
 use pc_server::{Authenticator, ServiceRoutes, principal_of};
+use pc_store::Database;
 use pc_store::retry::with_retries;
-use pc_store::{Database, lifecycle::Transition};
 use tonic::{Request, Response, Status, server::NamedService};
 
 /// The RelationshipService implementation over one database.
@@ -47,9 +47,7 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let AcceptResellerLinkRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| reseller_links::transition(&self.db, caller, Transition::Accept, &name, &etag)).await?,
-        ))
+        Ok(Response::new(with_retries(|| reseller_links::accept_reseller_link(&self.db, caller, &name, &etag)).await?))
     }
 
     async fn decline_reseller_link(
@@ -58,9 +56,7 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let DeclineResellerLinkRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| reseller_links::transition(&self.db, caller, Transition::Decline, &name, &etag)).await?,
-        ))
+        Ok(Response::new(with_retries(|| reseller_links::decline_reseller_link(&self.db, caller, &name, &etag)).await?))
     }
 
     async fn end_reseller_link(
@@ -69,9 +65,7 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let EndResellerLinkRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| reseller_links::transition(&self.db, caller, Transition::End, &name, &etag)).await?,
-        ))
+        Ok(Response::new(with_retries(|| reseller_links::end_reseller_link(&self.db, caller, &name, &etag)).await?))
     }
 
     async fn get_reseller_link(
@@ -109,7 +103,7 @@ impl RelationshipService for RelationshipApi {
         let caller = principal_of(&request)?;
         let AcceptCustomerRelationshipRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| customer_relationships::transition(&self.db, caller, Transition::Accept, &name, &etag))
+            with_retries(|| customer_relationships::accept_customer_relationship(&self.db, caller, &name, &etag))
                 .await?,
         ))
     }
@@ -121,7 +115,7 @@ impl RelationshipService for RelationshipApi {
         let caller = principal_of(&request)?;
         let DeclineCustomerRelationshipRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| customer_relationships::transition(&self.db, caller, Transition::Decline, &name, &etag))
+            with_retries(|| customer_relationships::decline_customer_relationship(&self.db, caller, &name, &etag))
                 .await?,
         ))
     }
@@ -133,8 +127,7 @@ impl RelationshipService for RelationshipApi {
         let caller = principal_of(&request)?;
         let EndCustomerRelationshipRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| customer_relationships::transition(&self.db, caller, Transition::End, &name, &etag))
-                .await?,
+            with_retries(|| customer_relationships::end_customer_relationship(&self.db, caller, &name, &etag)).await?,
         ))
     }
 
