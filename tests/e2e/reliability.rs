@@ -2,10 +2,10 @@
 //! limits, request size and encoding limits, tamper-evident page tokens, TLS and mTLS.
 
 use pc_api::{partner::v1::*, types::v1::Cloud};
-use pc_tests::{AppOptions, TEST_SECRET, expect_code, new_partner, spawn_app, spawn_app_with, violated_field};
+use pc_tests::{AppOptions, TEST_SECRET, TlsPem, expect_code, new_partner, spawn_app, spawn_app_with, violated_field};
 use tonic::{
     Code, Request,
-    transport::{Certificate, Channel, ClientTlsConfig, Identity, ServerTlsConfig},
+    transport::{Certificate, Channel, ClientTlsConfig, Identity},
 };
 use tonic_types::StatusExt;
 
@@ -179,7 +179,8 @@ async fn altered_or_borrowed_page_tokens_are_refused_and_never_widen_a_view() {
 /// A CA, a server certificate for localhost and a client certificate, all PEM.
 struct Pki {
     ca: String,
-    server: Identity,
+    /// The server's certificate and key.
+    server: (String, String),
     client: Identity,
 }
 
@@ -193,12 +194,13 @@ fn pki() -> Pki {
     let leaf = |names: Vec<String>| {
         let key = KeyPair::generate().unwrap();
         let cert = CertificateParams::new(names).unwrap().signed_by(&key, &issuer).unwrap();
-        Identity::from_pem(cert.pem(), key.serialize_pem())
+        (cert.pem(), key.serialize_pem())
     };
+    let (client_cert, client_key) = leaf(vec!["partner-service-client".into()]);
     Pki {
         ca: ca_cert.pem(),
         server: leaf(vec!["localhost".into()]),
-        client: leaf(vec!["partner-service-client".into()]),
+        client: Identity::from_pem(client_cert, client_key),
     }
 }
 
@@ -232,9 +234,9 @@ async fn list_over(channel: Channel) -> Result<usize, tonic::Status> {
 #[tokio::test]
 async fn the_server_speaks_tls_with_a_certificate_it_was_given() {
     let pki = pki();
+    let (cert, key) = pki.server;
     let app =
-        spawn_app_with(AppOptions { tls: Some(ServerTlsConfig::new().identity(pki.server)), ..Default::default() })
-            .await;
+        spawn_app_with(AppOptions { tls: Some(TlsPem { cert, key, client_ca: None }), ..Default::default() }).await;
     let channel = tls_channel(app.addr, &pki.ca, None).await.expect("TLS handshake");
     assert_eq!(list_over(channel).await.ok(), Some(0));
     // Plain text is not answered.
@@ -247,7 +249,8 @@ async fn the_server_speaks_tls_with_a_certificate_it_was_given() {
 #[tokio::test]
 async fn with_a_client_ca_the_server_requires_client_certificates() {
     let pki = pki();
-    let tls = ServerTlsConfig::new().identity(pki.server).client_ca_root(Certificate::from_pem(&pki.ca));
+    let (cert, key) = pki.server;
+    let tls = TlsPem { cert, key, client_ca: Some(pki.ca.clone()) };
     let app = spawn_app_with(AppOptions { tls: Some(tls), ..Default::default() }).await;
     let trusted = tls_channel(app.addr, &pki.ca, Some(pki.client)).await.expect("mTLS handshake");
     assert_eq!(list_over(trusted).await.ok(), Some(0));

@@ -19,7 +19,7 @@ use pc_api::relationship::v1::{
     RequestCustomerRelationshipRequest, ResellerLink, relationship_service_client::RelationshipServiceClient,
 };
 use pc_api::types::v1::Cloud;
-use pc_server::{Authenticator, ServeOptions, ServiceRoutes, TokenIssuer};
+use pc_server::{ServerConfig, TokenIssuer};
 use pc_store::{ConnectionTrait, Database};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::{
@@ -61,6 +61,8 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     backend: Backend,
+    /// Files the server was configured with (TLS), removed with it.
+    files: Vec<PathBuf>,
 }
 
 /// How a test server differs from the default.
@@ -68,7 +70,17 @@ pub struct TestApp {
 pub struct AppOptions {
     /// Calls per second and burst per principal.
     pub rate_limit: Option<(u32, u32)>,
-    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// Serve TLS with these PEM files' contents (written to files, as a deployment configures them).
+    pub tls: Option<TlsPem>,
+}
+
+/// A server certificate chain and key, and optionally a client CA that makes it require client
+/// certificates, all PEM.
+#[derive(Debug, Clone)]
+pub struct TlsPem {
+    pub cert: String,
+    pub key: String,
+    pub client_ca: Option<String>,
 }
 
 /// Starts a server over a fresh database with every service registered.
@@ -76,36 +88,66 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(AppOptions::default()).await
 }
 
+/// The configuration a deployment would give, for a test server on a random port.
+fn test_config(database_url: &str, options: &AppOptions, files: &mut Vec<PathBuf>) -> ServerConfig {
+    let (rate_limit_per_second, rate_limit_burst) = options.rate_limit.unwrap_or((0, 100));
+    let mut write = |suffix: &str, pem: &str| {
+        let path = std::env::temp_dir().join(format!("pc_test_{}_{suffix}.pem", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&path, pem).expect("write a PEM file");
+        files.push(path.clone());
+        path
+    };
+    let tls = options.tls.as_ref();
+    ServerConfig {
+        listen_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        database_url: Some(database_url.to_owned()),
+        auth_jwt_secret: Some(TEST_SECRET.to_owned()),
+        db_max_connections: 8,
+        shutdown_timeout_secs: 5,
+        idempotency_key_ttl_hours: 168,
+        rate_limit_per_second,
+        rate_limit_burst,
+        tls_cert_file: tls.map(|tls| write("cert", &tls.cert)),
+        tls_key_file: tls.map(|tls| write("key", &tls.key)),
+        tls_client_ca_file: tls.and_then(|tls| tls.client_ca.as_deref()).map(|ca| write("client_ca", ca)),
+        log_format: pc_server::LogFormat::Text,
+    }
+}
+
 /// [`spawn_app`] with options. With TLS, `channel` is not connected: build your own from `addr`.
+/// The server is built by [`pc_server::App`], the startup path of every binary.
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let (url, backend) = fresh_database().await;
-    let db = pc_store::connect(&url, 8).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    pc_store::db::migrate(&db).await.unwrap_or_else(|e| panic!("migrate: {e}"));
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
-    let addr = listener.local_addr().expect("local addr");
-    let mut services = ServiceRoutes::default();
-    let limiter = options.rate_limit.and_then(|(rate, burst)| pc_server::rate_limit::RateLimiter::new(rate, burst));
-    let auth = Authenticator::new(TEST_SECRET).with_rate_limit(limiter);
-    let tls = options.tls.is_some();
-    partner_service::register(&mut services, db.clone(), auth.clone());
-    relationship_service::register(&mut services, db.clone(), auth.clone());
-    channel_service::register(&mut services, db.clone(), auth);
+    let mut files = Vec::new();
+    let config = test_config(&url, &options, &mut files);
+    // Migrated the way a deployment does it, once, before the services start.
+    pc_store::db::migrate(&pc_store::connect(&url, 1).await.unwrap_or_else(|e| panic!("connect {url}: {e}")))
+        .await
+        .unwrap_or_else(|e| panic!("migrate: {e}"));
+    let services: [pc_server::Register; 3] =
+        [partner_service::register, relationship_service::register, channel_service::register];
+    let unused = SocketAddr::from(([127, 0, 0, 1], 0));
+    let app = pc_server::App::build(&config, &url, TEST_SECRET, unused, &services)
+        .await
+        .unwrap_or_else(|e| panic!("build the server: {e}"));
+    let addr = app.local_addr().expect("local addr");
+    let db = app.database().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let server_db = db.clone();
     let server = tokio::spawn(async move {
         let stop = async {
             let _ = stopped.await;
         };
-        let serve_options = ServeOptions { drain: Duration::from_secs(5), tls: options.tls };
-        if let Err(error) = pc_server::serve(listener, services, server_db, stop, serve_options).await {
+        if let Err(error) = app.run(stop).await {
             panic!("server failed: {error}");
         }
     });
     // The listener is already bound, so connecting cannot race the server's start.
     let endpoint = Channel::from_shared(format!("http://{addr}")).expect("endpoint");
-    let channel =
-        if tls { endpoint.connect_lazy() } else { endpoint.connect().await.expect("connect to the test server") };
+    let channel = if options.tls.is_some() {
+        endpoint.connect_lazy()
+    } else {
+        endpoint.connect().await.expect("connect to the test server")
+    };
     TestApp {
         addr,
         channel,
@@ -114,6 +156,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         shutdown: Some(shutdown),
         server: Some(server),
         backend,
+        files,
     }
 }
 
@@ -357,6 +400,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
+        }
+        for file in &self.files {
+            let _ = std::fs::remove_file(file);
         }
         match &self.backend {
             Backend::Sqlite { path } => {

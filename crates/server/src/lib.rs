@@ -8,6 +8,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod convert;
@@ -17,6 +18,7 @@ pub mod shutdown;
 pub mod standalone;
 pub mod telemetry;
 
+pub use app::{App, Register};
 pub use auth::{Authenticator, TokenIssuer, principal_of};
 pub use config::{LogFormat, ServerConfig};
 pub use serve::{ServeOptions, ServiceRoutes, serve};

@@ -5,9 +5,8 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
-use pc_store::Database;
 
-use crate::{Authenticator, ServerConfig, ServiceRoutes, shutdown, telemetry};
+use crate::{App, Register, ServerConfig, shutdown, telemetry};
 
 /// Where a service listens unless `LISTEN_ADDR` says otherwise (what containers expect).
 const DEFAULT_LISTEN_ADDR: ([u8; 4], u16) = ([0, 0, 0, 0], 50051);
@@ -17,9 +16,6 @@ struct Args {
     #[command(flatten)]
     server: ServerConfig,
 }
-
-/// Adds one service's routes (behind the authenticator) to a server.
-pub type Register = fn(&mut ServiceRoutes, Database, Authenticator);
 
 /// Runs the binary `name` serving what `register` adds; returns the process exit code.
 pub fn run(name: &'static str, about: &'static str, register: Register) -> ExitCode {
@@ -49,16 +45,6 @@ pub fn run(name: &'static str, about: &'static str, register: Register) -> ExitC
 async fn serve(config: ServerConfig, register: Register) -> Result<(), String> {
     let secret = config.jwt_secret()?.ok_or("AUTH_JWT_SECRET is required")?;
     let database_url = config.database_url.as_deref().ok_or("DATABASE_URL is required")?;
-    let listen_addr = config.listen_addr.unwrap_or(DEFAULT_LISTEN_ADDR.into());
-
-    let db = pc_store::connect(database_url, config.db_max_connections)
-        .await
-        .map_err(|e| e.to_string())?
-        .with_idempotency_window(config.idempotency_window());
-    let listener =
-        tokio::net::TcpListener::bind(listen_addr).await.map_err(|e| format!("cannot bind {listen_addr}: {e}"))?;
-    let options = config.serve_options()?;
-    let mut services = ServiceRoutes::default();
-    register(&mut services, db.clone(), config.authenticator(secret));
-    crate::serve(listener, services, db, shutdown::signal(), options).await.map_err(|e| e.to_string())
+    let app = App::build(&config, database_url, secret, DEFAULT_LISTEN_ADDR.into(), &[register]).await?;
+    app.run(shutdown::signal()).await.map_err(|e| e.to_string())
 }

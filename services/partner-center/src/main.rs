@@ -10,7 +10,7 @@
 use std::{process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
-use pc_server::{ServerConfig, ServiceRoutes, TokenIssuer, auth::random_secret, shutdown, telemetry};
+use pc_server::{ServerConfig, TokenIssuer, auth::random_secret, shutdown, telemetry};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://partner-center.db?mode=rwc";
@@ -105,25 +105,12 @@ async fn serve(config: ServerConfig) -> Result<(), String> {
         }
     };
     let url = database_url(&config);
-    let db = pc_store::connect(url, config.db_max_connections)
-        .await
-        .map_err(|e| e.to_string())?
-        .with_idempotency_window(config.idempotency_window());
-    pc_store::db::migrate(&db).await.map_err(|e| format!("migrating {url}: {e}"))?;
-
-    let listen_addr = config.listen_addr.unwrap_or(DEFAULT_LISTEN_ADDR.into());
-    let listener =
-        tokio::net::TcpListener::bind(listen_addr).await.map_err(|e| format!("cannot bind {listen_addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("partner-center listening on {local}");
-
-    let options = config.serve_options()?;
-    let auth = config.authenticator(&secret);
-    let mut services = ServiceRoutes::default();
-    partner_service::register(&mut services, db.clone(), auth.clone());
-    relationship_service::register(&mut services, db.clone(), auth.clone());
-    channel_service::register(&mut services, db.clone(), auth);
-    pc_server::serve(listener, services, db, shutdown::signal(), options).await.map_err(|e| e.to_string())
+    let services: [pc_server::Register; 3] =
+        [partner_service::register, relationship_service::register, channel_service::register];
+    let app = pc_server::App::build(&config, url, &secret, DEFAULT_LISTEN_ADDR.into(), &services).await?;
+    pc_store::db::migrate(app.database()).await.map_err(|e| format!("migrating {url}: {e}"))?;
+    println!("partner-center listening on {}", app.local_addr()?);
+    app.run(shutdown::signal()).await.map_err(|e| e.to_string())
 }
 
 async fn migrate(config: &ServerConfig) -> Result<(), String> {

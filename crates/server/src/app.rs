@@ -1,0 +1,64 @@
+//! The one startup path: configuration -> database -> services -> listener -> serve. Every binary
+//! (the dev server, each single-service binary) and the test harness build their server here, so
+//! the tests run the production wiring: TLS from the configured files, rate limits, idempotency
+//! window, health, reflection, and the shutdown drain.
+
+use std::{future::Future, net::SocketAddr};
+
+use pc_domain::Error;
+use pc_store::Database;
+use tokio::net::TcpListener;
+
+use crate::{Authenticator, ServeOptions, ServerConfig, ServiceRoutes};
+
+/// Adds one service's routes (behind the authenticator) to a server.
+pub type Register = fn(&mut ServiceRoutes, Database, Authenticator);
+
+/// A server ready to serve: connected to its database, listening, its services registered.
+#[derive(Debug)]
+pub struct App {
+    listener: TcpListener,
+    services: ServiceRoutes,
+    db: Database,
+    options: ServeOptions,
+}
+
+impl App {
+    /// Connects to `database_url`, binds the configured address (or `default_listen`), and
+    /// registers `services` behind an authenticator for `secret` with the configured limits.
+    pub async fn build(
+        config: &ServerConfig,
+        database_url: &str,
+        secret: &str,
+        default_listen: SocketAddr,
+        services: &[Register],
+    ) -> Result<Self, String> {
+        let options = config.serve_options()?;
+        let db = pc_store::connect(database_url, config.db_max_connections)
+            .await
+            .map_err(|e| e.to_string())?
+            .with_idempotency_window(config.idempotency_window());
+        let listen_addr = config.listen_addr.unwrap_or(default_listen);
+        let listener = TcpListener::bind(listen_addr).await.map_err(|e| format!("cannot bind {listen_addr}: {e}"))?;
+        let auth = config.authenticator(secret);
+        let mut routes = ServiceRoutes::default();
+        for register in services {
+            register(&mut routes, db.clone(), auth.clone());
+        }
+        Ok(Self { listener, services: routes, db, options })
+    }
+
+    /// The address the server listens on (the port the OS chose, when it was 0).
+    pub fn local_addr(&self) -> Result<SocketAddr, String> {
+        self.listener.local_addr().map_err(|e| e.to_string())
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Serves until `shutdown` resolves, then drains (see [`crate::serve`]).
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+        crate::serve(self.listener, self.services, self.db, shutdown, self.options).await
+    }
+}
