@@ -13,7 +13,7 @@ pub mod values;
 pub use error::{Error, Reason, Result};
 pub use etag::Etag;
 pub use names::{CustomerId, CustomerRelationshipId, PartnerId, ResellerLinkId, SubscriptionId, SupportAssignmentId};
-pub use page::{PageRequest, PageToken, configure_key as configure_page_key};
+pub use page::{PageKey, PageRequest, PageToken};
 pub use principal::Principal;
 pub use states::{
     AssignmentState, Cloud, Lifecycle, LinkState, PartnerState, ProductFamily, ProgramRole, RelationshipState,

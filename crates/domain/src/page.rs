@@ -1,14 +1,12 @@
 //! Keyset pagination for every List method: page sizes and opaque page tokens.
 //!
 //! A token carries the id of the last resource returned and an HMAC over that id and the query
-//! (caller and filters) that produced it, keyed by a secret every replica shares (derived from
-//! the token secret, see [`configure_key`]). A token of another query, or one altered or forged,
+//! (caller and filters) that produced it, keyed by a secret every replica shares ([`PageKey`],
+//! derived from the token secret and handed to each service when the server is built). A token of another query, or one altered or forged,
 //! is INVALID_ARGUMENT (AIP-158). And since the next page is always "the caller's own scope and
 //! filters AND id > after", even a valid token cannot show a caller anything its query would not.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use std::sync::OnceLock;
-
 use hmac::{Hmac, Mac, digest::KeyInit};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -30,36 +28,44 @@ pub struct PageRequest {
 const TAG_LEN: usize = 16;
 const TOKEN_BYTES: usize = 16 + TAG_LEN;
 
-/// HMAC-SHA256 key, padded to the hash's block size (as HMAC itself pads shorter keys).
-static SIGNING_KEY: OnceLock<[u8; 64]> = OnceLock::new();
+/// The key page tokens are signed with: HMAC-SHA256, padded to the hash's block size (as HMAC
+/// itself pads shorter keys). Derived from the token secret, so tokens survive restarts and work
+/// on every replica.
+#[derive(Clone)]
+pub struct PageKey([u8; 64]);
 
-/// Sets the page-token key once per process. Servers call it with their token secret, so tokens
-/// survive restarts and work on every replica; until then (unit tests) an all-zero key is used.
-pub fn configure_key(secret: &[u8]) {
-    let digest = Sha256::digest([&b"partnercenter page tokens v1:"[..], secret].concat());
-    let mut key = [0; 64];
-    key[..32].copy_from_slice(&digest);
-    let _ = SIGNING_KEY.set(key);
+impl PageKey {
+    pub fn derive(secret: &[u8]) -> Self {
+        let digest = Sha256::digest([&b"partnercenter page tokens v1:"[..], secret].concat());
+        let mut key = [0; 64];
+        key[..32].copy_from_slice(&digest);
+        Self(key)
+    }
+
+    /// The MAC of a token for `after` in `query`, ready to finalize or verify.
+    fn mac_over(&self, after: &Uuid, query: &str) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new(&self.0.into());
+        mac.update(after.as_bytes());
+        mac.update(query.as_bytes());
+        mac
+    }
 }
 
-/// The MAC of a token for `after` in `query`, ready to finalize or verify.
-fn mac_over(after: &Uuid, query: &str) -> Hmac<Sha256> {
-    let key = SIGNING_KEY.get().copied().unwrap_or([0; 64]);
-    let mut mac = <Hmac<Sha256> as KeyInit>::new(&key.into());
-    mac.update(after.as_bytes());
-    mac.update(query.as_bytes());
-    mac
+impl std::fmt::Debug for PageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PageKey(..)")
+    }
 }
 
 impl PageRequest {
     /// `query` describes the caller and the filters, e.g. `partners/…|cloud=GLOBAL`.
-    pub fn parse(page_size: i32, page_token: &str, query: &str) -> Result<Self, Error> {
+    pub fn parse(page_size: i32, page_token: &str, query: &str, key: &PageKey) -> Result<Self, Error> {
         let size = match page_size {
             0 => DEFAULT_PAGE_SIZE,
             n if n < 0 => return Err(Error::invalid("page_size", "must not be negative")),
             n => u64::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
         };
-        let after = if page_token.is_empty() { None } else { Some(PageToken::decode(page_token, query)?) };
+        let after = if page_token.is_empty() { None } else { Some(PageToken::decode(page_token, query, key)?) };
         Ok(Self { size, after })
     }
 
@@ -69,11 +75,17 @@ impl PageRequest {
     }
 
     /// Trims a fetched batch to the page and makes the token of the next page, if any.
-    pub fn finish<T>(&self, mut rows: Vec<T>, id_of: impl Fn(&T) -> Uuid, query: &str) -> (Vec<T>, String) {
+    pub fn finish<T>(
+        &self,
+        mut rows: Vec<T>,
+        id_of: impl Fn(&T) -> Uuid,
+        query: &str,
+        key: &PageKey,
+    ) -> (Vec<T>, String) {
         let has_more = rows.len() as u64 > self.size;
         rows.truncate(usize::try_from(self.size).unwrap_or(usize::MAX));
         let next = match rows.last() {
-            Some(last) if has_more => PageToken::encode(id_of(last), query),
+            Some(last) if has_more => PageToken::encode(id_of(last), query, key),
             _ => String::new(),
         };
         (rows, next)
@@ -84,14 +96,14 @@ impl PageRequest {
 pub struct PageToken;
 
 impl PageToken {
-    pub fn encode(after: Uuid, query: &str) -> String {
+    pub fn encode(after: Uuid, query: &str, key: &PageKey) -> String {
         let mut bytes = Vec::with_capacity(TOKEN_BYTES);
         bytes.extend_from_slice(after.as_bytes());
-        bytes.extend_from_slice(&mac_over(&after, query).finalize().into_bytes()[..TAG_LEN]);
+        bytes.extend_from_slice(&key.mac_over(&after, query).finalize().into_bytes()[..TAG_LEN]);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    pub fn decode(token: &str, query: &str) -> Result<Uuid, Error> {
+    pub fn decode(token: &str, query: &str, key: &PageKey) -> Result<Uuid, Error> {
         let invalid = || Error::invalid("page_token", "is not a token this list returned");
         if token.len() > MAX_TOKEN_LEN {
             return Err(invalid());
@@ -103,7 +115,7 @@ impl PageToken {
         let (id, received) = bytes.split_at(16);
         let after = Uuid::from_slice(id).map_err(|_| invalid())?;
         // verify_* compares in constant time.
-        mac_over(&after, query).verify_truncated_left(received).map_err(|_| {
+        key.mac_over(&after, query).verify_truncated_left(received).map_err(|_| {
             Error::invalid("page_token", "was altered or belongs to another query: keep the filters of the first page")
         })?;
         Ok(after)
@@ -118,12 +130,13 @@ pub async fn list<M, P>(
     page_size: i32,
     page_token: &str,
     query: &str,
+    key: &PageKey,
     fetch: impl AsyncFnOnce(PageRequest) -> Result<Vec<M>, Error>,
     id_of: impl Fn(&M) -> Uuid,
     shape: impl FnMut(M) -> Result<P, Error>,
 ) -> Result<(Vec<P>, String), Error> {
-    let page = PageRequest::parse(page_size, page_token, query)?;
-    let (rows, next_page_token) = page.finish(fetch(page).await?, id_of, query);
+    let page = PageRequest::parse(page_size, page_token, query, key)?;
+    let (rows, next_page_token) = page.finish(fetch(page).await?, id_of, query, key);
     Ok((rows.into_iter().map(shape).collect::<Result<_, _>>()?, next_page_token))
 }
 
@@ -131,46 +144,56 @@ pub async fn list<M, P>(
 mod tests {
     use super::*;
 
+    fn key() -> PageKey {
+        PageKey::derive(b"test secret")
+    }
+
     #[test]
     fn tokens_round_trip_for_the_same_query() {
         let id = Uuid::now_v7();
-        let token = PageToken::encode(id, "operator|cloud=GLOBAL");
-        let page = PageRequest::parse(10, &token, "operator|cloud=GLOBAL").ok();
+        let token = PageToken::encode(id, "operator|cloud=GLOBAL", &key());
+        let page = PageRequest::parse(10, &token, "operator|cloud=GLOBAL", &key()).ok();
         assert_eq!(page, Some(PageRequest { size: 10, after: Some(id) }));
     }
 
     #[test]
     fn altered_tokens_are_refused() {
-        let token = PageToken::encode(Uuid::now_v7(), "q");
+        let token = PageToken::encode(Uuid::now_v7(), "q", &key());
         let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap_or_default();
         bytes[3] ^= 1;
-        assert!(PageToken::decode(&URL_SAFE_NO_PAD.encode(bytes), "q").is_err());
+        assert!(PageToken::decode(&URL_SAFE_NO_PAD.encode(bytes), "q", &key()).is_err());
     }
 
     #[test]
     fn tokens_of_another_query_or_forged_ones_are_refused() {
-        let token = PageToken::encode(Uuid::now_v7(), "operator|cloud=GLOBAL");
-        assert!(PageRequest::parse(10, &token, "operator|cloud=CHINA").is_err());
+        let token = PageToken::encode(Uuid::now_v7(), "operator|cloud=GLOBAL", &key());
+        assert!(PageRequest::parse(10, &token, "operator|cloud=CHINA", &key()).is_err());
         for bad in ["x", "%%%", "eyJhIjoxfQ", &"A".repeat(400)] {
-            assert!(PageRequest::parse(10, bad, "q").is_err(), "{bad:?} accepted");
+            assert!(PageRequest::parse(10, bad, "q", &key()).is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn page_sizes_default_clamp_and_reject_negatives() {
-        assert_eq!(PageRequest::parse(0, "", "q").map(|p| p.size).ok(), Some(DEFAULT_PAGE_SIZE));
-        assert_eq!(PageRequest::parse(i32::MAX, "", "q").map(|p| p.size).ok(), Some(MAX_PAGE_SIZE));
-        assert!(PageRequest::parse(-1, "", "q").is_err());
+        assert_eq!(PageRequest::parse(0, "", "q", &key()).map(|p| p.size).ok(), Some(DEFAULT_PAGE_SIZE));
+        assert_eq!(PageRequest::parse(i32::MAX, "", "q", &key()).map(|p| p.size).ok(), Some(MAX_PAGE_SIZE));
+        assert!(PageRequest::parse(-1, "", "q", &key()).is_err());
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_refused() {
+        let token = PageToken::encode(Uuid::now_v7(), "q", &PageKey::derive(b"another secret"));
+        assert!(PageRequest::parse(10, &token, "q", &key()).is_err());
     }
 
     #[test]
     fn finishing_a_page_emits_a_token_only_when_more_rows_follow() {
         let page = PageRequest { size: 2, after: None };
         let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
-        let (rows, next) = page.finish(ids.clone(), |id| *id, "q");
+        let (rows, next) = page.finish(ids.clone(), |id| *id, "q", &key());
         assert_eq!(rows, ids[..2]);
-        assert_eq!(PageToken::decode(&next, "q").ok(), Some(ids[1]));
-        let (rows, next) = page.finish(ids[..2].to_vec(), |id| *id, "q");
+        assert_eq!(PageToken::decode(&next, "q", &key()).ok(), Some(ids[1]));
+        let (rows, next) = page.finish(ids[..2].to_vec(), |id| *id, "q", &key());
         assert_eq!((rows.len(), next.as_str()), (2, ""));
     }
 }

@@ -5,14 +5,29 @@
 
 use std::{future::Future, net::SocketAddr};
 
-use pc_domain::Error;
+use pc_domain::{Error, PageKey};
 use pc_store::Database;
 use tokio::net::TcpListener;
 
 use crate::{Authenticator, ServeOptions, ServerConfig, ServiceRoutes};
 
-/// Adds one service's routes (behind the authenticator) to a server.
-pub type Register = fn(&mut ServiceRoutes, Database, Authenticator);
+/// What every service of one server shares: the database, the authenticator its routes sit
+/// behind, and the key its page tokens are signed with.
+#[derive(Clone)]
+pub struct Shared {
+    pub db: Database,
+    pub auth: Authenticator,
+    pub pages: PageKey,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("db", &self.db).finish_non_exhaustive()
+    }
+}
+
+/// Adds one service's routes to a server.
+pub type Register = fn(&mut ServiceRoutes, Shared);
 
 /// A server ready to serve: connected to its database, listening, its services registered.
 #[derive(Debug)]
@@ -40,10 +55,13 @@ impl App {
             .with_idempotency_window(config.idempotency_window());
         let listen_addr = config.listen_addr.unwrap_or(default_listen);
         let listener = TcpListener::bind(listen_addr).await.map_err(|e| format!("cannot bind {listen_addr}: {e}"))?;
-        let auth = config.authenticator(secret);
+        // Page tokens are signed with a key derived from the token secret, so every replica
+        // accepts the tokens of every other.
+        let shared =
+            Shared { db: db.clone(), auth: config.authenticator(secret), pages: PageKey::derive(secret.as_bytes()) };
         let mut routes = ServiceRoutes::default();
         for register in services {
-            register(&mut routes, db.clone(), auth.clone());
+            register(&mut routes, shared.clone());
         }
         Ok(Self { listener, services: routes, db, options })
     }

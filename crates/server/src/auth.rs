@@ -81,9 +81,6 @@ impl Authenticator {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = LEEWAY_SECS;
-        // Page tokens are signed with a key derived from the same secret, so every replica
-        // accepts the tokens of every other.
-        pc_domain::configure_page_key(secret.as_bytes());
         Self {
             key: Arc::new(DecodingKey::from_secret(secret.as_bytes())),
             validation: Arc::new(validation),

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use pc_api::{channel::v1 as channel, partner::v1 as partner, relationship::v1 as relationship, types::v1 as types};
 use pc_domain::{
-    AssignmentState, Cloud, Error, LinkState, PageRequest, PartnerState, Principal, ProductFamily, ProgramRole,
-    RelationshipState, SalesChannel, SubscriptionState,
+    AssignmentState, Cloud, Error, LinkState, PageKey, PageRequest, PartnerState, Principal, ProductFamily,
+    ProgramRole, RelationshipState, SalesChannel, SubscriptionState,
 };
 use pc_store::{entity::Keyed, idempotency::IdempotencyKey};
 use prost::Message;
@@ -82,11 +82,12 @@ paged_requests!(
 pub async fn list_page<R: PagedRequest, M: Keyed, P>(
     request: &R,
     query: &str,
+    pages: &PageKey,
     fetch: impl AsyncFnOnce(PageRequest) -> Result<Vec<M>, Error>,
     shape: impl FnMut(M) -> Result<P, Error>,
 ) -> Result<(Vec<P>, String), Error> {
     let (page_size, page_token) = request.page();
-    pc_domain::page::list(page_size, page_token, query, fetch, Keyed::key, shape).await
+    pc_domain::page::list(page_size, page_token, query, pages, fetch, Keyed::key, shape).await
 }
 
 /// A request that carries an AIP-155 `request_id`.

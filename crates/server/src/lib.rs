@@ -18,7 +18,7 @@ pub mod shutdown;
 pub mod standalone;
 pub mod telemetry;
 
-pub use app::{App, Register};
+pub use app::{App, Register, Shared};
 pub use auth::{Authenticator, TokenIssuer, principal_of};
 pub use config::{LogFormat, ServerConfig};
 pub use serve::{ServeOptions, ServiceRoutes, serve};

@@ -16,7 +16,8 @@ use pc_api::channel::v1::{
     UpdateSubscriptionRequest,
     channel_service_server::{ChannelService, ChannelServiceServer},
 };
-use pc_server::{Authenticator, ServiceRoutes, principal_of};
+use pc_domain::PageKey;
+use pc_server::{ServiceRoutes, Shared, principal_of};
 use pc_store::Database;
 use pc_store::retry::with_retries;
 use tonic::{Request, Response, Status, server::NamedService};
@@ -25,11 +26,13 @@ use tonic::{Request, Response, Status, server::NamedService};
 #[derive(Debug, Clone)]
 pub struct ChannelApi {
     db: Database,
+    pages: PageKey,
 }
 
-/// Adds ChannelService, behind `auth`, to the routes a server will serve.
-pub fn register(services: &mut ServiceRoutes, db: Database, auth: Authenticator) {
-    services.routes.add_service(ChannelServiceServer::with_interceptor(ChannelApi { db }, auth));
+/// Adds ChannelService, behind the shared authenticator, to the routes a server will serve.
+pub fn register(services: &mut ServiceRoutes, shared: Shared) {
+    let api = ChannelApi { db: shared.db, pages: shared.pages };
+    services.routes.add_service(ChannelServiceServer::with_interceptor(api, shared.auth));
     services.names.push(<ChannelServiceServer<ChannelApi> as NamedService>::NAME);
 }
 
@@ -68,7 +71,7 @@ impl ChannelService for ChannelApi {
         request: Request<ListSubscriptionsRequest>,
     ) -> Result<Response<ListSubscriptionsResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(subscriptions::list_subscriptions(&self.db, caller, request.into_inner()).await?))
+        Ok(Response::new(subscriptions::list_subscriptions(&self.db, &self.pages, caller, request.into_inner()).await?))
     }
 
     async fn update_subscription(
@@ -147,6 +150,8 @@ impl ChannelService for ChannelApi {
         request: Request<ListSupportAssignmentsRequest>,
     ) -> Result<Response<ListSupportAssignmentsResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(support_assignments::list_support_assignments(&self.db, caller, request.into_inner()).await?))
+        Ok(Response::new(
+            support_assignments::list_support_assignments(&self.db, &self.pages, caller, request.into_inner()).await?,
+        ))
     }
 }

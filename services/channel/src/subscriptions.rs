@@ -10,7 +10,7 @@ use pc_api::channel::v1::{
     CreateSubscriptionRequest, ListSubscriptionsRequest, ListSubscriptionsResponse,
     RegisterExternalSubscriptionRequest, Subscription, UpdateSubscriptionRequest,
 };
-use pc_domain::{CustomerId, Error, Etag, OfferId, PartnerId, Principal, Quantity, Reason, SubscriptionId};
+use pc_domain::{CustomerId, Error, Etag, OfferId, PageKey, PartnerId, Principal, Quantity, Reason, SubscriptionId};
 use pc_domain::{ProductFamily, ProgramRole, SalesChannel, SubscriptionState as State};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, required_enum, timestamp, update_paths};
 use pc_store::{
@@ -260,6 +260,7 @@ pub async fn get_subscription(db: &Database, caller: Principal, name: &str) -> R
 
 pub async fn list_subscriptions(
     db: &Database,
+    pages: &PageKey,
     caller: Principal,
     request: ListSubscriptionsRequest,
 ) -> Result<ListSubscriptionsResponse, Error> {
@@ -275,7 +276,7 @@ pub async fn list_subscriptions(
     };
     let query = format!("{caller}|{filter:?}");
     let (subscriptions, next_page_token) =
-        list_page(&request, &query, async |page| subscriptions::list(db.reader(), filter, page).await, to_proto)
+        list_page(&request, &query, pages, async |page| subscriptions::list(db.reader(), filter, page).await, to_proto)
             .await?;
     Ok(ListSubscriptionsResponse { subscriptions, next_page_token })
 }

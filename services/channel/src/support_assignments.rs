@@ -10,7 +10,7 @@
 use pc_api::channel::v1::{
     ListSupportAssignmentsRequest, ListSupportAssignmentsResponse, RequestSupportRequest, SupportAssignment,
 };
-use pc_domain::{CustomerId, Error, Etag, PartnerId, Principal, Reason, SubscriptionId, SupportAssignmentId};
+use pc_domain::{CustomerId, Error, Etag, PageKey, PartnerId, Principal, Reason, SubscriptionId, SupportAssignmentId};
 use pc_domain::{Lifecycle, SubscriptionState};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
@@ -272,6 +272,7 @@ pub async fn get_support_assignment(db: &Database, caller: Principal, name: &str
 
 pub async fn list_support_assignments(
     db: &Database,
+    pages: &PageKey,
     caller: Principal,
     request: ListSupportAssignmentsRequest,
 ) -> Result<ListSupportAssignmentsResponse, Error> {
@@ -286,8 +287,13 @@ pub async fn list_support_assignments(
         state: filter_enum("state", request.state)?,
     };
     let query = format!("{caller}|{filter:?}");
-    let (support_assignments, next_page_token) =
-        list_page(&request, &query, async |page| support_assignments::list(db.reader(), filter, page).await, to_proto)
-            .await?;
+    let (support_assignments, next_page_token) = list_page(
+        &request,
+        &query,
+        pages,
+        async |page| support_assignments::list(db.reader(), filter, page).await,
+        to_proto,
+    )
+    .await?;
     Ok(ListSupportAssignmentsResponse { support_assignments, next_page_token })
 }

@@ -14,7 +14,7 @@
 use pc_api::partner::v1::{
     CreateCustomerRequest, Customer, GetCustomerRequest, ListCustomersRequest, ListCustomersResponse,
 };
-use pc_domain::{Cloud, PartnerState};
+use pc_domain::{Cloud, PageKey, PartnerState};
 use pc_domain::{CountryCode, CustomerId, DisplayName, DomainName, Error, Etag, Principal, Reason, TenantId};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, required_enum, timestamp};
 use pc_store::{
@@ -137,6 +137,7 @@ pub async fn get_customer(db: &Database, caller: Principal, request: GetCustomer
 
 pub async fn list_customers(
     db: &Database,
+    pages: &PageKey,
     caller: Principal,
     request: ListCustomersRequest,
 ) -> Result<ListCustomersResponse, Error> {
@@ -147,8 +148,13 @@ pub async fn list_customers(
         Principal::Customer(id) => CustomerScope::Customer(id),
     };
     let query = format!("{caller}|{cloud:?}");
-    let (customers, next_page_token) =
-        list_page(&request, &query, async |page| customers::list(db.reader(), scope, cloud, page).await, to_proto)
-            .await?;
+    let (customers, next_page_token) = list_page(
+        &request,
+        &query,
+        pages,
+        async |page| customers::list(db.reader(), scope, cloud, page).await,
+        to_proto,
+    )
+    .await?;
     Ok(ListCustomersResponse { customers, next_page_token })
 }

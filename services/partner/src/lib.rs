@@ -13,7 +13,8 @@ use pc_api::partner::v1::{
     SuspendPartnerRequest, UpdatePartnerRequest,
     partner_service_server::{PartnerService, PartnerServiceServer},
 };
-use pc_server::{Authenticator, ServiceRoutes, principal_of};
+use pc_domain::PageKey;
+use pc_server::{ServiceRoutes, Shared, principal_of};
 use pc_store::Database;
 use pc_store::retry::with_retries;
 use tonic::{Request, Response, Status, server::NamedService};
@@ -22,17 +23,13 @@ use tonic::{Request, Response, Status, server::NamedService};
 #[derive(Debug, Clone)]
 pub struct PartnerApi {
     db: Database,
+    pages: PageKey,
 }
 
-impl PartnerApi {
-    pub fn new(db: Database) -> Self {
-        Self { db }
-    }
-}
-
-/// Adds PartnerService, behind `auth`, to the routes a server will serve.
-pub fn register(services: &mut ServiceRoutes, db: Database, auth: Authenticator) {
-    services.routes.add_service(PartnerServiceServer::with_interceptor(PartnerApi::new(db), auth));
+/// Adds PartnerService, behind the shared authenticator, to the routes a server will serve.
+pub fn register(services: &mut ServiceRoutes, shared: Shared) {
+    let api = PartnerApi { db: shared.db, pages: shared.pages };
+    services.routes.add_service(PartnerServiceServer::with_interceptor(api, shared.auth));
     services.names.push(<PartnerServiceServer<PartnerApi> as NamedService>::NAME);
 }
 
@@ -54,7 +51,7 @@ impl PartnerService for PartnerApi {
         request: Request<ListPartnersRequest>,
     ) -> Result<Response<ListPartnersResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(partners::list_partners(&self.db, caller, request.into_inner()).await?))
+        Ok(Response::new(partners::list_partners(&self.db, &self.pages, caller, request.into_inner()).await?))
     }
 
     async fn update_partner(&self, request: Request<UpdatePartnerRequest>) -> Result<Response<Partner>, Status> {
@@ -94,6 +91,6 @@ impl PartnerService for PartnerApi {
         request: Request<ListCustomersRequest>,
     ) -> Result<Response<ListCustomersResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(customers::list_customers(&self.db, caller, request.into_inner()).await?))
+        Ok(Response::new(customers::list_customers(&self.db, &self.pages, caller, request.into_inner()).await?))
     }
 }

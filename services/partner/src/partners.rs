@@ -5,7 +5,7 @@ use pc_api::partner::v1::{
     CreatePartnerRequest, GetPartnerRequest, ListPartnersRequest, ListPartnersResponse, Partner, UpdatePartnerRequest,
 };
 use pc_domain::PartnerState as State;
-use pc_domain::{CountryCode, DisplayName, Error, Etag, PartnerId, Principal, Reason, TenantId};
+use pc_domain::{CountryCode, DisplayName, Error, Etag, PageKey, PartnerId, Principal, Reason, TenantId};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, required_enum, timestamp, update_paths};
 use pc_store::{
     Database, audit, customer_relationships,
@@ -91,6 +91,7 @@ pub async fn get_partner(db: &Database, _caller: Principal, request: GetPartnerR
 
 pub async fn list_partners(
     db: &Database,
+    pages: &PageKey,
     caller: Principal,
     request: ListPartnersRequest,
 ) -> Result<ListPartnersResponse, Error> {
@@ -101,7 +102,8 @@ pub async fn list_partners(
     };
     let query = format!("{caller}|{filter:?}");
     let (partners, next_page_token) =
-        list_page(&request, &query, async |page| partners::list(db.reader(), filter, page).await, to_proto).await?;
+        list_page(&request, &query, pages, async |page| partners::list(db.reader(), filter, page).await, to_proto)
+            .await?;
     Ok(ListPartnersResponse { partners, next_page_token })
 }
 

@@ -11,7 +11,7 @@ use pc_api::relationship::v1::{
     CustomerRelationship, ListCustomerRelationshipsRequest, ListCustomerRelationshipsResponse,
     RequestCustomerRelationshipRequest,
 };
-use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, PartnerId, Principal, Reason};
+use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, PageKey, PartnerId, Principal, Reason};
 use pc_domain::{Lifecycle, ProgramRole, RelationshipState as State};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
@@ -308,6 +308,7 @@ pub async fn get_customer_relationship(
 
 pub async fn list_customer_relationships(
     db: &Database,
+    pages: &PageKey,
     caller: Principal,
     request: ListCustomerRelationshipsRequest,
 ) -> Result<ListCustomerRelationshipsResponse, Error> {
@@ -325,6 +326,7 @@ pub async fn list_customer_relationships(
     let (customer_relationships, next_page_token) = list_page(
         &request,
         &query,
+        pages,
         async |page| customer_relationships::list(db.reader(), filter, page).await,
         to_proto,
     )

@@ -16,7 +16,8 @@ use pc_api::relationship::v1::{
     ListResellerLinksResponse, RequestCustomerRelationshipRequest, ResellerLink,
     relationship_service_server::{RelationshipService, RelationshipServiceServer},
 };
-use pc_server::{Authenticator, ServiceRoutes, principal_of};
+use pc_domain::PageKey;
+use pc_server::{ServiceRoutes, Shared, principal_of};
 use pc_store::Database;
 use pc_store::retry::with_retries;
 use tonic::{Request, Response, Status, server::NamedService};
@@ -25,11 +26,13 @@ use tonic::{Request, Response, Status, server::NamedService};
 #[derive(Debug, Clone)]
 pub struct RelationshipApi {
     db: Database,
+    pages: PageKey,
 }
 
-/// Adds RelationshipService, behind `auth`, to the routes a server will serve.
-pub fn register(services: &mut ServiceRoutes, db: Database, auth: Authenticator) {
-    services.routes.add_service(RelationshipServiceServer::with_interceptor(RelationshipApi { db }, auth));
+/// Adds RelationshipService, behind the shared authenticator, to the routes a server will serve.
+pub fn register(services: &mut ServiceRoutes, shared: Shared) {
+    let api = RelationshipApi { db: shared.db, pages: shared.pages };
+    services.routes.add_service(RelationshipServiceServer::with_interceptor(api, shared.auth));
     services.names.push(<RelationshipServiceServer<RelationshipApi> as NamedService>::NAME);
 }
 
@@ -81,7 +84,9 @@ impl RelationshipService for RelationshipApi {
         request: Request<ListResellerLinksRequest>,
     ) -> Result<Response<ListResellerLinksResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(reseller_links::list_reseller_links(&self.db, caller, request.into_inner()).await?))
+        Ok(Response::new(
+            reseller_links::list_reseller_links(&self.db, &self.pages, caller, request.into_inner()).await?,
+        ))
     }
 
     async fn request_customer_relationship(
@@ -146,7 +151,8 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ListCustomerRelationshipsResponse>, Status> {
         let caller = principal_of(&request)?;
         Ok(Response::new(
-            customer_relationships::list_customer_relationships(&self.db, caller, request.into_inner()).await?,
+            customer_relationships::list_customer_relationships(&self.db, &self.pages, caller, request.into_inner())
+                .await?,
         ))
     }
 }

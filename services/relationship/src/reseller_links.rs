@@ -7,7 +7,7 @@
 use pc_api::relationship::v1::{
     InviteResellerRequest, ListResellerLinksRequest, ListResellerLinksResponse, ResellerLink,
 };
-use pc_domain::{Error, Etag, PartnerId, Principal, Reason, ResellerLinkId};
+use pc_domain::{Error, Etag, PageKey, PartnerId, Principal, Reason, ResellerLinkId};
 use pc_domain::{Lifecycle, LinkState as State, ProgramRole};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
@@ -182,6 +182,7 @@ pub async fn get_reseller_link(db: &Database, caller: Principal, name: &str) -> 
 
 pub async fn list_reseller_links(
     db: &Database,
+    pages: &PageKey,
     caller: Principal,
     request: ListResellerLinksRequest,
 ) -> Result<ListResellerLinksResponse, Error> {
@@ -196,8 +197,13 @@ pub async fn list_reseller_links(
         state: filter_enum("state", request.state)?,
     };
     let query = format!("{caller}|{filter:?}");
-    let (reseller_links, next_page_token) =
-        list_page(&request, &query, async |page| reseller_links::list(db.reader(), filter, page).await, to_proto)
-            .await?;
+    let (reseller_links, next_page_token) = list_page(
+        &request,
+        &query,
+        pages,
+        async |page| reseller_links::list(db.reader(), filter, page).await,
+        to_proto,
+    )
+    .await?;
     Ok(ListResellerLinksResponse { reseller_links, next_page_token })
 }
