@@ -16,9 +16,11 @@ pub mod rate_limit;
 pub mod serve;
 pub mod shutdown;
 pub mod standalone;
+pub mod status;
 pub mod telemetry;
 
 pub use app::{App, Register, Shared};
 pub use auth::{Authenticator, TokenIssuer, principal_of};
 pub use config::{LogFormat, ServerConfig};
 pub use serve::{ServeOptions, ServiceRoutes, serve};
+pub use status::status;

@@ -10,6 +10,7 @@ pub mod customer_relationships;
 pub mod customers;
 pub mod db;
 pub mod entity;
+pub mod errors;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod locks;

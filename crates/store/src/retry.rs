@@ -20,7 +20,7 @@ where
     let mut attempts = 1;
     loop {
         match attempt().await {
-            Err(error) if error.is_retryable() && attempts < MAX_ATTEMPTS => {
+            Err(error) if crate::errors::is_retryable(&error) && attempts < MAX_ATTEMPTS => {
                 let ceiling = BASE_DELAY * 2u32.pow(attempts);
                 let delay = ceiling / 2 + ceiling.mul_f64(rand::random::<f64>() / 2.0);
                 tracing::debug!(attempts, ?delay, %error, "retrying after a transient conflict");

@@ -17,7 +17,7 @@ use pc_api::channel::v1::{
     channel_service_server::{ChannelService, ChannelServiceServer},
 };
 use pc_domain::PageKey;
-use pc_server::{ServiceRoutes, Shared, principal_of};
+use pc_server::{ServiceRoutes, Shared, principal_of, status};
 use pc_store::Database;
 use pc_store::retry::with_retries;
 use tonic::{Request, Response, Status, server::NamedService};
@@ -44,7 +44,11 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<Subscription>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(with_retries(|| subscriptions::create_subscription(&self.db, caller, request.clone())).await?))
+        Ok(Response::new(
+            with_retries(|| subscriptions::create_subscription(&self.db, caller, request.clone()))
+                .await
+                .map_err(status)?,
+        ))
     }
 
     async fn register_external_subscription(
@@ -54,7 +58,9 @@ impl ChannelService for ChannelApi {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
         Ok(Response::new(
-            with_retries(|| subscriptions::register_external_subscription(&self.db, caller, request.clone())).await?,
+            with_retries(|| subscriptions::register_external_subscription(&self.db, caller, request.clone()))
+                .await
+                .map_err(status)?,
         ))
     }
 
@@ -63,7 +69,9 @@ impl ChannelService for ChannelApi {
         request: Request<GetSubscriptionRequest>,
     ) -> Result<Response<Subscription>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(subscriptions::get_subscription(&self.db, caller, &request.into_inner().name).await?))
+        Ok(Response::new(
+            subscriptions::get_subscription(&self.db, caller, &request.into_inner().name).await.map_err(status)?,
+        ))
     }
 
     async fn list_subscriptions(
@@ -71,7 +79,11 @@ impl ChannelService for ChannelApi {
         request: Request<ListSubscriptionsRequest>,
     ) -> Result<Response<ListSubscriptionsResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(subscriptions::list_subscriptions(&self.db, &self.pages, caller, request.into_inner()).await?))
+        Ok(Response::new(
+            subscriptions::list_subscriptions(&self.db, &self.pages, caller, request.into_inner())
+                .await
+                .map_err(status)?,
+        ))
     }
 
     async fn update_subscription(
@@ -80,7 +92,11 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<Subscription>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(with_retries(|| subscriptions::update_subscription(&self.db, caller, request.clone())).await?))
+        Ok(Response::new(
+            with_retries(|| subscriptions::update_subscription(&self.db, caller, request.clone()))
+                .await
+                .map_err(status)?,
+        ))
     }
 
     async fn cancel_subscription(
@@ -89,7 +105,11 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<Subscription>, Status> {
         let caller = principal_of(&request)?;
         let CancelSubscriptionRequest { name, etag } = request.into_inner();
-        Ok(Response::new(with_retries(|| subscriptions::cancel_subscription(&self.db, caller, &name, &etag)).await?))
+        Ok(Response::new(
+            with_retries(|| subscriptions::cancel_subscription(&self.db, caller, &name, &etag))
+                .await
+                .map_err(status)?,
+        ))
     }
 
     async fn request_support(
@@ -99,7 +119,9 @@ impl ChannelService for ChannelApi {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
         Ok(Response::new(
-            with_retries(|| support_assignments::request_support(&self.db, caller, request.clone())).await?,
+            with_retries(|| support_assignments::request_support(&self.db, caller, request.clone()))
+                .await
+                .map_err(status)?,
         ))
     }
 
@@ -110,7 +132,9 @@ impl ChannelService for ChannelApi {
         let caller = principal_of(&request)?;
         let AcceptSupportAssignmentRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| support_assignments::accept_support_assignment(&self.db, caller, &name, &etag)).await?,
+            with_retries(|| support_assignments::accept_support_assignment(&self.db, caller, &name, &etag))
+                .await
+                .map_err(status)?,
         ))
     }
 
@@ -121,7 +145,9 @@ impl ChannelService for ChannelApi {
         let caller = principal_of(&request)?;
         let DeclineSupportAssignmentRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| support_assignments::decline_support_assignment(&self.db, caller, &name, &etag)).await?,
+            with_retries(|| support_assignments::decline_support_assignment(&self.db, caller, &name, &etag))
+                .await
+                .map_err(status)?,
         ))
     }
 
@@ -132,7 +158,9 @@ impl ChannelService for ChannelApi {
         let caller = principal_of(&request)?;
         let EndSupportAssignmentRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| support_assignments::end_support_assignment(&self.db, caller, &name, &etag)).await?,
+            with_retries(|| support_assignments::end_support_assignment(&self.db, caller, &name, &etag))
+                .await
+                .map_err(status)?,
         ))
     }
 
@@ -142,7 +170,7 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<SupportAssignment>, Status> {
         let caller = principal_of(&request)?;
         let name = request.into_inner().name;
-        Ok(Response::new(support_assignments::get_support_assignment(&self.db, caller, &name).await?))
+        Ok(Response::new(support_assignments::get_support_assignment(&self.db, caller, &name).await.map_err(status)?))
     }
 
     async fn list_support_assignments(
@@ -151,7 +179,9 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<ListSupportAssignmentsResponse>, Status> {
         let caller = principal_of(&request)?;
         Ok(Response::new(
-            support_assignments::list_support_assignments(&self.db, &self.pages, caller, request.into_inner()).await?,
+            support_assignments::list_support_assignments(&self.db, &self.pages, caller, request.into_inner())
+                .await
+                .map_err(status)?,
         ))
     }
 }

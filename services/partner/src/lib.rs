@@ -14,7 +14,7 @@ use pc_api::partner::v1::{
     partner_service_server::{PartnerService, PartnerServiceServer},
 };
 use pc_domain::PageKey;
-use pc_server::{ServiceRoutes, Shared, principal_of};
+use pc_server::{ServiceRoutes, Shared, principal_of, status};
 use pc_store::Database;
 use pc_store::retry::with_retries;
 use tonic::{Request, Response, Status, server::NamedService};
@@ -38,12 +38,14 @@ impl PartnerService for PartnerApi {
     async fn create_partner(&self, request: Request<CreatePartnerRequest>) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(with_retries(|| partners::create_partner(&self.db, caller, request.clone())).await?))
+        Ok(Response::new(
+            with_retries(|| partners::create_partner(&self.db, caller, request.clone())).await.map_err(status)?,
+        ))
     }
 
     async fn get_partner(&self, request: Request<GetPartnerRequest>) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(partners::get_partner(&self.db, caller, request.into_inner()).await?))
+        Ok(Response::new(partners::get_partner(&self.db, caller, request.into_inner()).await.map_err(status)?))
     }
 
     async fn list_partners(
@@ -51,19 +53,25 @@ impl PartnerService for PartnerApi {
         request: Request<ListPartnersRequest>,
     ) -> Result<Response<ListPartnersResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(partners::list_partners(&self.db, &self.pages, caller, request.into_inner()).await?))
+        Ok(Response::new(
+            partners::list_partners(&self.db, &self.pages, caller, request.into_inner()).await.map_err(status)?,
+        ))
     }
 
     async fn update_partner(&self, request: Request<UpdatePartnerRequest>) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(with_retries(|| partners::update_partner(&self.db, caller, request.clone())).await?))
+        Ok(Response::new(
+            with_retries(|| partners::update_partner(&self.db, caller, request.clone())).await.map_err(status)?,
+        ))
     }
 
     async fn suspend_partner(&self, request: Request<SuspendPartnerRequest>) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
         let SuspendPartnerRequest { name, etag } = request.into_inner();
-        Ok(Response::new(with_retries(|| partners::suspend_partner(&self.db, caller, &name, &etag)).await?))
+        Ok(Response::new(
+            with_retries(|| partners::suspend_partner(&self.db, caller, &name, &etag)).await.map_err(status)?,
+        ))
     }
 
     async fn reactivate_partner(
@@ -72,18 +80,22 @@ impl PartnerService for PartnerApi {
     ) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
         let ReactivatePartnerRequest { name, etag } = request.into_inner();
-        Ok(Response::new(with_retries(|| partners::reactivate_partner(&self.db, caller, &name, &etag)).await?))
+        Ok(Response::new(
+            with_retries(|| partners::reactivate_partner(&self.db, caller, &name, &etag)).await.map_err(status)?,
+        ))
     }
 
     async fn create_customer(&self, request: Request<CreateCustomerRequest>) -> Result<Response<Customer>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(with_retries(|| customers::create_customer(&self.db, caller, request.clone())).await?))
+        Ok(Response::new(
+            with_retries(|| customers::create_customer(&self.db, caller, request.clone())).await.map_err(status)?,
+        ))
     }
 
     async fn get_customer(&self, request: Request<GetCustomerRequest>) -> Result<Response<Customer>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(customers::get_customer(&self.db, caller, request.into_inner()).await?))
+        Ok(Response::new(customers::get_customer(&self.db, caller, request.into_inner()).await.map_err(status)?))
     }
 
     async fn list_customers(
@@ -91,6 +103,8 @@ impl PartnerService for PartnerApi {
         request: Request<ListCustomersRequest>,
     ) -> Result<Response<ListCustomersResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(customers::list_customers(&self.db, &self.pages, caller, request.into_inner()).await?))
+        Ok(Response::new(
+            customers::list_customers(&self.db, &self.pages, caller, request.into_inner()).await.map_err(status)?,
+        ))
     }
 }

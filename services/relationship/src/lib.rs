@@ -17,7 +17,7 @@ use pc_api::relationship::v1::{
     relationship_service_server::{RelationshipService, RelationshipServiceServer},
 };
 use pc_domain::PageKey;
-use pc_server::{ServiceRoutes, Shared, principal_of};
+use pc_server::{ServiceRoutes, Shared, principal_of, status};
 use pc_store::Database;
 use pc_store::retry::with_retries;
 use tonic::{Request, Response, Status, server::NamedService};
@@ -41,7 +41,11 @@ impl RelationshipService for RelationshipApi {
     async fn invite_reseller(&self, request: Request<InviteResellerRequest>) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(with_retries(|| reseller_links::invite_reseller(&self.db, caller, request.clone())).await?))
+        Ok(Response::new(
+            with_retries(|| reseller_links::invite_reseller(&self.db, caller, request.clone()))
+                .await
+                .map_err(status)?,
+        ))
     }
 
     async fn accept_reseller_link(
@@ -50,7 +54,11 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let AcceptResellerLinkRequest { name, etag } = request.into_inner();
-        Ok(Response::new(with_retries(|| reseller_links::accept_reseller_link(&self.db, caller, &name, &etag)).await?))
+        Ok(Response::new(
+            with_retries(|| reseller_links::accept_reseller_link(&self.db, caller, &name, &etag))
+                .await
+                .map_err(status)?,
+        ))
     }
 
     async fn decline_reseller_link(
@@ -59,7 +67,11 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let DeclineResellerLinkRequest { name, etag } = request.into_inner();
-        Ok(Response::new(with_retries(|| reseller_links::decline_reseller_link(&self.db, caller, &name, &etag)).await?))
+        Ok(Response::new(
+            with_retries(|| reseller_links::decline_reseller_link(&self.db, caller, &name, &etag))
+                .await
+                .map_err(status)?,
+        ))
     }
 
     async fn end_reseller_link(
@@ -68,7 +80,9 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let EndResellerLinkRequest { name, etag } = request.into_inner();
-        Ok(Response::new(with_retries(|| reseller_links::end_reseller_link(&self.db, caller, &name, &etag)).await?))
+        Ok(Response::new(
+            with_retries(|| reseller_links::end_reseller_link(&self.db, caller, &name, &etag)).await.map_err(status)?,
+        ))
     }
 
     async fn get_reseller_link(
@@ -76,7 +90,9 @@ impl RelationshipService for RelationshipApi {
         request: Request<GetResellerLinkRequest>,
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(reseller_links::get_reseller_link(&self.db, caller, &request.into_inner().name).await?))
+        Ok(Response::new(
+            reseller_links::get_reseller_link(&self.db, caller, &request.into_inner().name).await.map_err(status)?,
+        ))
     }
 
     async fn list_reseller_links(
@@ -85,7 +101,9 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ListResellerLinksResponse>, Status> {
         let caller = principal_of(&request)?;
         Ok(Response::new(
-            reseller_links::list_reseller_links(&self.db, &self.pages, caller, request.into_inner()).await?,
+            reseller_links::list_reseller_links(&self.db, &self.pages, caller, request.into_inner())
+                .await
+                .map_err(status)?,
         ))
     }
 
@@ -97,7 +115,8 @@ impl RelationshipService for RelationshipApi {
         let request = request.into_inner();
         Ok(Response::new(
             with_retries(|| customer_relationships::request_customer_relationship(&self.db, caller, request.clone()))
-                .await?,
+                .await
+                .map_err(status)?,
         ))
     }
 
@@ -109,7 +128,8 @@ impl RelationshipService for RelationshipApi {
         let AcceptCustomerRelationshipRequest { name, etag } = request.into_inner();
         Ok(Response::new(
             with_retries(|| customer_relationships::accept_customer_relationship(&self.db, caller, &name, &etag))
-                .await?,
+                .await
+                .map_err(status)?,
         ))
     }
 
@@ -121,7 +141,8 @@ impl RelationshipService for RelationshipApi {
         let DeclineCustomerRelationshipRequest { name, etag } = request.into_inner();
         Ok(Response::new(
             with_retries(|| customer_relationships::decline_customer_relationship(&self.db, caller, &name, &etag))
-                .await?,
+                .await
+                .map_err(status)?,
         ))
     }
 
@@ -132,7 +153,9 @@ impl RelationshipService for RelationshipApi {
         let caller = principal_of(&request)?;
         let EndCustomerRelationshipRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| customer_relationships::end_customer_relationship(&self.db, caller, &name, &etag)).await?,
+            with_retries(|| customer_relationships::end_customer_relationship(&self.db, caller, &name, &etag))
+                .await
+                .map_err(status)?,
         ))
     }
 
@@ -142,7 +165,9 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<CustomerRelationship>, Status> {
         let caller = principal_of(&request)?;
         let name = request.into_inner().name;
-        Ok(Response::new(customer_relationships::get_customer_relationship(&self.db, caller, &name).await?))
+        Ok(Response::new(
+            customer_relationships::get_customer_relationship(&self.db, caller, &name).await.map_err(status)?,
+        ))
     }
 
     async fn list_customer_relationships(
@@ -152,7 +177,8 @@ impl RelationshipService for RelationshipApi {
         let caller = principal_of(&request)?;
         Ok(Response::new(
             customer_relationships::list_customer_relationships(&self.db, &self.pages, caller, request.into_inner())
-                .await?,
+                .await
+                .map_err(status)?,
         ))
     }
 }

@@ -17,7 +17,7 @@ use std::{
     time::Duration,
 };
 
-use pc_domain::error::is_connection_lost_sqlstate;
+use crate::errors::is_connection_lost_sqlstate;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ColumnType, DbBackend, DbErr, EntityTrait, IdenStatic, PrimaryKeyTrait, QueryTrait,
     RuntimeErr, TryIntoModel, Value,
