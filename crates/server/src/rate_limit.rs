@@ -1,58 +1,43 @@
 //! Per-principal rate limiting: one token bucket per caller, so a noisy tenant exhausts its own
 //! budget and nobody else's. Off unless configured (`RATE_LIMIT_PER_SECOND`).
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{num::NonZeroU32, time::Duration};
 
+use governor::{
+    DefaultKeyedRateLimiter, Quota,
+    clock::{Clock, DefaultClock},
+};
 use pc_domain::Principal;
 
-/// Buckets kept before idle, full ones are dropped.
+/// Principals tracked before those whose budget has refilled are dropped.
 const MAX_TRACKED: usize = 10_000;
 
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
+/// One GCRA budget per principal (`governor`'s keyed limiter: the same result as a token bucket
+/// of `burst` tokens refilled at `per_second`, kept as one timestamp per principal).
+pub struct RateLimiter {
+    limiter: DefaultKeyedRateLimiter<Principal>,
+    clock: DefaultClock,
 }
 
-#[derive(Debug)]
-pub struct RateLimiter {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<Principal, Bucket>>,
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter").field("tracked", &self.limiter.len()).finish()
+    }
 }
 
 impl RateLimiter {
     /// `None` when `per_second` is 0 (no limit). `burst` is how many calls may come at once.
     pub fn new(per_second: u32, burst: u32) -> Option<Self> {
-        (per_second > 0).then(|| Self {
-            per_second: f64::from(per_second),
-            burst: f64::from(burst.max(1)),
-            buckets: Mutex::new(HashMap::new()),
-        })
+        let quota = Quota::per_second(NonZeroU32::new(per_second)?).allow_burst(NonZeroU32::new(burst.max(1))?);
+        Some(Self { limiter: governor::RateLimiter::keyed(quota), clock: DefaultClock::default() })
     }
 
-    /// Takes one token for `principal`, or says how long until one is available.
+    /// Spends one call of `principal`'s budget, or says how long until it may call again.
     pub fn check(&self, principal: Principal) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() >= MAX_TRACKED {
-            let (rate, burst) = (self.per_second, self.burst);
-            buckets.retain(|_, bucket| bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * rate < burst);
+        if self.limiter.len() >= MAX_TRACKED {
+            self.limiter.retain_recent();
         }
-        let bucket = buckets.entry(principal).or_insert(Bucket { tokens: self.burst, updated: now });
-        let refill = now.duration_since(bucket.updated).as_secs_f64() * self.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(self.burst);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.per_second))
-        }
+        self.limiter.check_key(&principal).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 }
 
