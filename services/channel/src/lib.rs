@@ -18,8 +18,8 @@ use pc_api::channel::v1::{
 };
 use pc_domain::PageKey;
 use pc_server::{ServiceRoutes, Shared, principal_of, status};
-use pc_store::Database;
 use pc_store::retry::with_retries;
+use pc_store::{Database, lifecycle::Transition};
 use tonic::{Request, Response, Status, server::NamedService};
 
 /// The ChannelService implementation over one database.
@@ -132,7 +132,7 @@ impl ChannelService for ChannelApi {
         let caller = principal_of(&request)?;
         let AcceptSupportAssignmentRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| support_assignments::accept_support_assignment(&self.db, caller, &name, &etag))
+            with_retries(|| support_assignments::transition(&self.db, caller, Transition::Accept, &name, &etag))
                 .await
                 .map_err(status)?,
         ))
@@ -145,7 +145,7 @@ impl ChannelService for ChannelApi {
         let caller = principal_of(&request)?;
         let DeclineSupportAssignmentRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| support_assignments::decline_support_assignment(&self.db, caller, &name, &etag))
+            with_retries(|| support_assignments::transition(&self.db, caller, Transition::Decline, &name, &etag))
                 .await
                 .map_err(status)?,
         ))
@@ -158,7 +158,7 @@ impl ChannelService for ChannelApi {
         let caller = principal_of(&request)?;
         let EndSupportAssignmentRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| support_assignments::end_support_assignment(&self.db, caller, &name, &etag))
+            with_retries(|| support_assignments::transition(&self.db, caller, Transition::End, &name, &etag))
                 .await
                 .map_err(status)?,
         ))

@@ -170,38 +170,8 @@ fn visible(
     if visible { Ok((assignment, subscription)) } else { Err(denied()) }
 }
 
-/// AcceptSupportAssignment: the customer (or an operator) hires the partner.
-pub async fn accept_support_assignment(
-    db: &Database,
-    caller: Principal,
-    name: &str,
-    etag: &str,
-) -> Result<SupportAssignment, Error> {
-    transition(db, caller, Transition::Accept, name, etag).await
-}
-
-/// DeclineSupportAssignment: the customer (or an operator) declines the request.
-pub async fn decline_support_assignment(
-    db: &Database,
-    caller: Principal,
-    name: &str,
-    etag: &str,
-) -> Result<SupportAssignment, Error> {
-    transition(db, caller, Transition::Decline, name, etag).await
-}
-
-/// EndSupportAssignment: the partner or the customer (or an operator) ends the assignment.
-pub async fn end_support_assignment(
-    db: &Database,
-    caller: Principal,
-    name: &str,
-    etag: &str,
-) -> Result<SupportAssignment, Error> {
-    transition(db, caller, Transition::End, name, etag).await
-}
-
 /// AcceptSupportAssignment, DeclineSupportAssignment and EndSupportAssignment.
-async fn transition(
+pub async fn transition(
     db: &Database,
     caller: Principal,
     transition: Transition,

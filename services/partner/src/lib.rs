@@ -70,7 +70,9 @@ impl PartnerService for PartnerApi {
         let caller = principal_of(&request)?;
         let SuspendPartnerRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| partners::suspend_partner(&self.db, caller, &name, &etag)).await.map_err(status)?,
+            with_retries(|| partners::change_state(&self.db, caller, partners::StateChange::Suspend, &name, &etag))
+                .await
+                .map_err(status)?,
         ))
     }
 
@@ -81,7 +83,9 @@ impl PartnerService for PartnerApi {
         let caller = principal_of(&request)?;
         let ReactivatePartnerRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| partners::reactivate_partner(&self.db, caller, &name, &etag)).await.map_err(status)?,
+            with_retries(|| partners::change_state(&self.db, caller, partners::StateChange::Reactivate, &name, &etag))
+                .await
+                .map_err(status)?,
         ))
     }
 

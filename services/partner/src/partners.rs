@@ -152,7 +152,7 @@ pub async fn update_partner(db: &Database, caller: Principal, request: UpdatePar
 
 /// The two state transitions of a partner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StateChange {
+pub enum StateChange {
     Suspend,
     Reactivate,
 }
@@ -174,18 +174,8 @@ impl StateChange {
     }
 }
 
-/// SuspendPartner: an operator suspends an ACTIVE partner, which then starts nothing new.
-pub async fn suspend_partner(db: &Database, caller: Principal, name: &str, etag: &str) -> Result<Partner, Error> {
-    change_state(db, caller, StateChange::Suspend, name, etag).await
-}
-
-/// ReactivatePartner: an operator lets a SUSPENDED partner start business again.
-pub async fn reactivate_partner(db: &Database, caller: Principal, name: &str, etag: &str) -> Result<Partner, Error> {
-    change_state(db, caller, StateChange::Reactivate, name, etag).await
-}
-
 /// SuspendPartner and ReactivatePartner.
-async fn change_state(
+pub async fn change_state(
     db: &Database,
     caller: Principal,
     change: StateChange,

@@ -183,38 +183,8 @@ fn visible(caller: &Principal, id: CustomerRelationshipId, relationship: Option<
     }
 }
 
-/// AcceptCustomerRelationship: the customer (or an operator) accepts a request.
-pub async fn accept_customer_relationship(
-    db: &Database,
-    caller: Principal,
-    name: &str,
-    etag: &str,
-) -> Result<CustomerRelationship, Error> {
-    transition(db, caller, Transition::Accept, name, etag).await
-}
-
-/// DeclineCustomerRelationship: the customer (or an operator) declines a request.
-pub async fn decline_customer_relationship(
-    db: &Database,
-    caller: Principal,
-    name: &str,
-    etag: &str,
-) -> Result<CustomerRelationship, Error> {
-    transition(db, caller, Transition::Decline, name, etag).await
-}
-
-/// EndCustomerRelationship: the partner or the customer (or an operator) ends a live relationship.
-pub async fn end_customer_relationship(
-    db: &Database,
-    caller: Principal,
-    name: &str,
-    etag: &str,
-) -> Result<CustomerRelationship, Error> {
-    transition(db, caller, Transition::End, name, etag).await
-}
-
 /// AcceptCustomerRelationship, DeclineCustomerRelationship and EndCustomerRelationship.
-async fn transition(
+pub async fn transition(
     db: &Database,
     caller: Principal,
     transition: Transition,

@@ -18,8 +18,8 @@ use pc_api::relationship::v1::{
 };
 use pc_domain::PageKey;
 use pc_server::{ServiceRoutes, Shared, principal_of, status};
-use pc_store::Database;
 use pc_store::retry::with_retries;
+use pc_store::{Database, lifecycle::Transition};
 use tonic::{Request, Response, Status, server::NamedService};
 
 /// The RelationshipService implementation over one database.
@@ -55,7 +55,7 @@ impl RelationshipService for RelationshipApi {
         let caller = principal_of(&request)?;
         let AcceptResellerLinkRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| reseller_links::accept_reseller_link(&self.db, caller, &name, &etag))
+            with_retries(|| reseller_links::transition(&self.db, caller, Transition::Accept, &name, &etag))
                 .await
                 .map_err(status)?,
         ))
@@ -68,7 +68,7 @@ impl RelationshipService for RelationshipApi {
         let caller = principal_of(&request)?;
         let DeclineResellerLinkRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| reseller_links::decline_reseller_link(&self.db, caller, &name, &etag))
+            with_retries(|| reseller_links::transition(&self.db, caller, Transition::Decline, &name, &etag))
                 .await
                 .map_err(status)?,
         ))
@@ -81,7 +81,9 @@ impl RelationshipService for RelationshipApi {
         let caller = principal_of(&request)?;
         let EndResellerLinkRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| reseller_links::end_reseller_link(&self.db, caller, &name, &etag)).await.map_err(status)?,
+            with_retries(|| reseller_links::transition(&self.db, caller, Transition::End, &name, &etag))
+                .await
+                .map_err(status)?,
         ))
     }
 
@@ -127,7 +129,7 @@ impl RelationshipService for RelationshipApi {
         let caller = principal_of(&request)?;
         let AcceptCustomerRelationshipRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| customer_relationships::accept_customer_relationship(&self.db, caller, &name, &etag))
+            with_retries(|| customer_relationships::transition(&self.db, caller, Transition::Accept, &name, &etag))
                 .await
                 .map_err(status)?,
         ))
@@ -140,7 +142,7 @@ impl RelationshipService for RelationshipApi {
         let caller = principal_of(&request)?;
         let DeclineCustomerRelationshipRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| customer_relationships::decline_customer_relationship(&self.db, caller, &name, &etag))
+            with_retries(|| customer_relationships::transition(&self.db, caller, Transition::Decline, &name, &etag))
                 .await
                 .map_err(status)?,
         ))
@@ -153,7 +155,7 @@ impl RelationshipService for RelationshipApi {
         let caller = principal_of(&request)?;
         let EndCustomerRelationshipRequest { name, etag } = request.into_inner();
         Ok(Response::new(
-            with_retries(|| customer_relationships::end_customer_relationship(&self.db, caller, &name, &etag))
+            with_retries(|| customer_relationships::transition(&self.db, caller, Transition::End, &name, &etag))
                 .await
                 .map_err(status)?,
         ))

@@ -89,38 +89,8 @@ fn visible(caller: &Principal, id: ResellerLinkId, link: Option<Model>) -> Resul
     }
 }
 
-/// AcceptResellerLink: the reseller (or an operator) accepts an invitation.
-pub async fn accept_reseller_link(
-    db: &Database,
-    caller: Principal,
-    name: &str,
-    etag: &str,
-) -> Result<ResellerLink, Error> {
-    transition(db, caller, Transition::Accept, name, etag).await
-}
-
-/// DeclineResellerLink: the reseller (or an operator) declines an invitation.
-pub async fn decline_reseller_link(
-    db: &Database,
-    caller: Principal,
-    name: &str,
-    etag: &str,
-) -> Result<ResellerLink, Error> {
-    transition(db, caller, Transition::Decline, name, etag).await
-}
-
-/// EndResellerLink: either party (or an operator) ends a live link.
-pub async fn end_reseller_link(
-    db: &Database,
-    caller: Principal,
-    name: &str,
-    etag: &str,
-) -> Result<ResellerLink, Error> {
-    transition(db, caller, Transition::End, name, etag).await
-}
-
 /// AcceptResellerLink, DeclineResellerLink and EndResellerLink.
-async fn transition(
+pub async fn transition(
     db: &Database,
     caller: Principal,
     transition: Transition,
