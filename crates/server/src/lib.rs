@@ -23,4 +23,4 @@ pub use app::{App, Register, Shared};
 pub use auth::{Authenticator, TokenIssuer, principal_of};
 pub use config::{LogFormat, ServerConfig};
 pub use serve::{ServeOptions, ServiceRoutes, serve};
-pub use status::status;
+pub use status::{respond, status};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use pc_domain::{Error, error::ERROR_DOMAIN};
 use pc_store::errors::{is_connectivity, is_transient};
-use tonic::{Code, Status};
+use tonic::{Code, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 fn error_info(reason: &str, metadata: HashMap<String, String>) -> ErrorDetails {
@@ -61,6 +61,11 @@ pub fn status(error: Error) -> Status {
             Status::internal("internal error")
         }
     }
+}
+
+/// A handler's result as the gRPC answer: its value, or the status of its error.
+pub fn respond<T>(result: Result<T, Error>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(status)
 }
 
 #[cfg(test)]

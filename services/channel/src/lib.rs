@@ -17,7 +17,7 @@ use pc_api::channel::v1::{
     channel_service_server::{ChannelService, ChannelServiceServer},
 };
 use pc_domain::PageKey;
-use pc_server::{ServiceRoutes, Shared, principal_of, status};
+use pc_server::{ServiceRoutes, Shared, principal_of, respond};
 use pc_store::retry::with_retries;
 use pc_store::{Database, lifecycle::Transition};
 use tonic::{Request, Response, Status, server::NamedService};
@@ -44,11 +44,7 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<Subscription>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| subscriptions::create_subscription(&self.db, caller, request.clone()))
-                .await
-                .map_err(status)?,
-        ))
+        respond(with_retries(|| subscriptions::create_subscription(&self.db, caller, request.clone())).await)
     }
 
     async fn register_external_subscription(
@@ -57,11 +53,7 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<Subscription>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| subscriptions::register_external_subscription(&self.db, caller, request.clone()))
-                .await
-                .map_err(status)?,
-        ))
+        respond(with_retries(|| subscriptions::register_external_subscription(&self.db, caller, request.clone())).await)
     }
 
     async fn get_subscription(
@@ -69,9 +61,7 @@ impl ChannelService for ChannelApi {
         request: Request<GetSubscriptionRequest>,
     ) -> Result<Response<Subscription>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(
-            subscriptions::get_subscription(&self.db, caller, &request.into_inner().name).await.map_err(status)?,
-        ))
+        respond(subscriptions::get_subscription(&self.db, caller, &request.into_inner().name).await)
     }
 
     async fn list_subscriptions(
@@ -79,11 +69,7 @@ impl ChannelService for ChannelApi {
         request: Request<ListSubscriptionsRequest>,
     ) -> Result<Response<ListSubscriptionsResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(
-            subscriptions::list_subscriptions(&self.db, &self.pages, caller, request.into_inner())
-                .await
-                .map_err(status)?,
-        ))
+        respond(subscriptions::list_subscriptions(&self.db, &self.pages, caller, request.into_inner()).await)
     }
 
     async fn update_subscription(
@@ -92,11 +78,7 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<Subscription>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| subscriptions::update_subscription(&self.db, caller, request.clone()))
-                .await
-                .map_err(status)?,
-        ))
+        respond(with_retries(|| subscriptions::update_subscription(&self.db, caller, request.clone())).await)
     }
 
     async fn cancel_subscription(
@@ -105,11 +87,7 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<Subscription>, Status> {
         let caller = principal_of(&request)?;
         let CancelSubscriptionRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| subscriptions::cancel_subscription(&self.db, caller, &name, &etag))
-                .await
-                .map_err(status)?,
-        ))
+        respond(with_retries(|| subscriptions::cancel_subscription(&self.db, caller, &name, &etag)).await)
     }
 
     async fn request_support(
@@ -118,11 +96,7 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<SupportAssignment>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| support_assignments::request_support(&self.db, caller, request.clone()))
-                .await
-                .map_err(status)?,
-        ))
+        respond(with_retries(|| support_assignments::request_support(&self.db, caller, request.clone())).await)
     }
 
     async fn accept_support_assignment(
@@ -131,11 +105,9 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<SupportAssignment>, Status> {
         let caller = principal_of(&request)?;
         let AcceptSupportAssignmentRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| support_assignments::transition(&self.db, caller, Transition::Accept, &name, &etag))
-                .await
-                .map_err(status)?,
-        ))
+        respond(
+            with_retries(|| support_assignments::transition(&self.db, caller, Transition::Accept, &name, &etag)).await,
+        )
     }
 
     async fn decline_support_assignment(
@@ -144,11 +116,9 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<SupportAssignment>, Status> {
         let caller = principal_of(&request)?;
         let DeclineSupportAssignmentRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| support_assignments::transition(&self.db, caller, Transition::Decline, &name, &etag))
-                .await
-                .map_err(status)?,
-        ))
+        respond(
+            with_retries(|| support_assignments::transition(&self.db, caller, Transition::Decline, &name, &etag)).await,
+        )
     }
 
     async fn end_support_assignment(
@@ -157,11 +127,7 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<SupportAssignment>, Status> {
         let caller = principal_of(&request)?;
         let EndSupportAssignmentRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| support_assignments::transition(&self.db, caller, Transition::End, &name, &etag))
-                .await
-                .map_err(status)?,
-        ))
+        respond(with_retries(|| support_assignments::transition(&self.db, caller, Transition::End, &name, &etag)).await)
     }
 
     async fn get_support_assignment(
@@ -170,7 +136,7 @@ impl ChannelService for ChannelApi {
     ) -> Result<Response<SupportAssignment>, Status> {
         let caller = principal_of(&request)?;
         let name = request.into_inner().name;
-        Ok(Response::new(support_assignments::get_support_assignment(&self.db, caller, &name).await.map_err(status)?))
+        respond(support_assignments::get_support_assignment(&self.db, caller, &name).await)
     }
 
     async fn list_support_assignments(
@@ -178,10 +144,8 @@ impl ChannelService for ChannelApi {
         request: Request<ListSupportAssignmentsRequest>,
     ) -> Result<Response<ListSupportAssignmentsResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(
-            support_assignments::list_support_assignments(&self.db, &self.pages, caller, request.into_inner())
-                .await
-                .map_err(status)?,
-        ))
+        respond(
+            support_assignments::list_support_assignments(&self.db, &self.pages, caller, request.into_inner()).await,
+        )
     }
 }

@@ -14,7 +14,7 @@ use pc_api::partner::v1::{
     partner_service_server::{PartnerService, PartnerServiceServer},
 };
 use pc_domain::PageKey;
-use pc_server::{ServiceRoutes, Shared, principal_of, status};
+use pc_server::{ServiceRoutes, Shared, principal_of, respond};
 use pc_store::Database;
 use pc_store::retry::with_retries;
 use tonic::{Request, Response, Status, server::NamedService};
@@ -38,14 +38,12 @@ impl PartnerService for PartnerApi {
     async fn create_partner(&self, request: Request<CreatePartnerRequest>) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| partners::create_partner(&self.db, caller, request.clone())).await.map_err(status)?,
-        ))
+        respond(with_retries(|| partners::create_partner(&self.db, caller, request.clone())).await)
     }
 
     async fn get_partner(&self, request: Request<GetPartnerRequest>) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(partners::get_partner(&self.db, caller, request.into_inner()).await.map_err(status)?))
+        respond(partners::get_partner(&self.db, caller, request.into_inner()).await)
     }
 
     async fn list_partners(
@@ -53,27 +51,22 @@ impl PartnerService for PartnerApi {
         request: Request<ListPartnersRequest>,
     ) -> Result<Response<ListPartnersResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(
-            partners::list_partners(&self.db, &self.pages, caller, request.into_inner()).await.map_err(status)?,
-        ))
+        respond(partners::list_partners(&self.db, &self.pages, caller, request.into_inner()).await)
     }
 
     async fn update_partner(&self, request: Request<UpdatePartnerRequest>) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| partners::update_partner(&self.db, caller, request.clone())).await.map_err(status)?,
-        ))
+        respond(with_retries(|| partners::update_partner(&self.db, caller, request.clone())).await)
     }
 
     async fn suspend_partner(&self, request: Request<SuspendPartnerRequest>) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
         let SuspendPartnerRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
+        respond(
             with_retries(|| partners::change_state(&self.db, caller, partners::StateChange::Suspend, &name, &etag))
-                .await
-                .map_err(status)?,
-        ))
+                .await,
+        )
     }
 
     async fn reactivate_partner(
@@ -82,24 +75,21 @@ impl PartnerService for PartnerApi {
     ) -> Result<Response<Partner>, Status> {
         let caller = principal_of(&request)?;
         let ReactivatePartnerRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
+        respond(
             with_retries(|| partners::change_state(&self.db, caller, partners::StateChange::Reactivate, &name, &etag))
-                .await
-                .map_err(status)?,
-        ))
+                .await,
+        )
     }
 
     async fn create_customer(&self, request: Request<CreateCustomerRequest>) -> Result<Response<Customer>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| customers::create_customer(&self.db, caller, request.clone())).await.map_err(status)?,
-        ))
+        respond(with_retries(|| customers::create_customer(&self.db, caller, request.clone())).await)
     }
 
     async fn get_customer(&self, request: Request<GetCustomerRequest>) -> Result<Response<Customer>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(customers::get_customer(&self.db, caller, request.into_inner()).await.map_err(status)?))
+        respond(customers::get_customer(&self.db, caller, request.into_inner()).await)
     }
 
     async fn list_customers(
@@ -107,8 +97,6 @@ impl PartnerService for PartnerApi {
         request: Request<ListCustomersRequest>,
     ) -> Result<Response<ListCustomersResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(
-            customers::list_customers(&self.db, &self.pages, caller, request.into_inner()).await.map_err(status)?,
-        ))
+        respond(customers::list_customers(&self.db, &self.pages, caller, request.into_inner()).await)
     }
 }

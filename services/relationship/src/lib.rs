@@ -17,7 +17,7 @@ use pc_api::relationship::v1::{
     relationship_service_server::{RelationshipService, RelationshipServiceServer},
 };
 use pc_domain::PageKey;
-use pc_server::{ServiceRoutes, Shared, principal_of, status};
+use pc_server::{ServiceRoutes, Shared, principal_of, respond};
 use pc_store::retry::with_retries;
 use pc_store::{Database, lifecycle::Transition};
 use tonic::{Request, Response, Status, server::NamedService};
@@ -41,11 +41,7 @@ impl RelationshipService for RelationshipApi {
     async fn invite_reseller(&self, request: Request<InviteResellerRequest>) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| reseller_links::invite_reseller(&self.db, caller, request.clone()))
-                .await
-                .map_err(status)?,
-        ))
+        respond(with_retries(|| reseller_links::invite_reseller(&self.db, caller, request.clone())).await)
     }
 
     async fn accept_reseller_link(
@@ -54,11 +50,7 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let AcceptResellerLinkRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| reseller_links::transition(&self.db, caller, Transition::Accept, &name, &etag))
-                .await
-                .map_err(status)?,
-        ))
+        respond(with_retries(|| reseller_links::transition(&self.db, caller, Transition::Accept, &name, &etag)).await)
     }
 
     async fn decline_reseller_link(
@@ -67,11 +59,7 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let DeclineResellerLinkRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| reseller_links::transition(&self.db, caller, Transition::Decline, &name, &etag))
-                .await
-                .map_err(status)?,
-        ))
+        respond(with_retries(|| reseller_links::transition(&self.db, caller, Transition::Decline, &name, &etag)).await)
     }
 
     async fn end_reseller_link(
@@ -80,11 +68,7 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
         let EndResellerLinkRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| reseller_links::transition(&self.db, caller, Transition::End, &name, &etag))
-                .await
-                .map_err(status)?,
-        ))
+        respond(with_retries(|| reseller_links::transition(&self.db, caller, Transition::End, &name, &etag)).await)
     }
 
     async fn get_reseller_link(
@@ -92,9 +76,7 @@ impl RelationshipService for RelationshipApi {
         request: Request<GetResellerLinkRequest>,
     ) -> Result<Response<ResellerLink>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(
-            reseller_links::get_reseller_link(&self.db, caller, &request.into_inner().name).await.map_err(status)?,
-        ))
+        respond(reseller_links::get_reseller_link(&self.db, caller, &request.into_inner().name).await)
     }
 
     async fn list_reseller_links(
@@ -102,11 +84,7 @@ impl RelationshipService for RelationshipApi {
         request: Request<ListResellerLinksRequest>,
     ) -> Result<Response<ListResellerLinksResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(
-            reseller_links::list_reseller_links(&self.db, &self.pages, caller, request.into_inner())
-                .await
-                .map_err(status)?,
-        ))
+        respond(reseller_links::list_reseller_links(&self.db, &self.pages, caller, request.into_inner()).await)
     }
 
     async fn request_customer_relationship(
@@ -115,11 +93,10 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<CustomerRelationship>, Status> {
         let caller = principal_of(&request)?;
         let request = request.into_inner();
-        Ok(Response::new(
+        respond(
             with_retries(|| customer_relationships::request_customer_relationship(&self.db, caller, request.clone()))
-                .await
-                .map_err(status)?,
-        ))
+                .await,
+        )
     }
 
     async fn accept_customer_relationship(
@@ -128,11 +105,10 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<CustomerRelationship>, Status> {
         let caller = principal_of(&request)?;
         let AcceptCustomerRelationshipRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
+        respond(
             with_retries(|| customer_relationships::transition(&self.db, caller, Transition::Accept, &name, &etag))
-                .await
-                .map_err(status)?,
-        ))
+                .await,
+        )
     }
 
     async fn decline_customer_relationship(
@@ -141,11 +117,10 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<CustomerRelationship>, Status> {
         let caller = principal_of(&request)?;
         let DeclineCustomerRelationshipRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
+        respond(
             with_retries(|| customer_relationships::transition(&self.db, caller, Transition::Decline, &name, &etag))
-                .await
-                .map_err(status)?,
-        ))
+                .await,
+        )
     }
 
     async fn end_customer_relationship(
@@ -154,11 +129,9 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<CustomerRelationship>, Status> {
         let caller = principal_of(&request)?;
         let EndCustomerRelationshipRequest { name, etag } = request.into_inner();
-        Ok(Response::new(
-            with_retries(|| customer_relationships::transition(&self.db, caller, Transition::End, &name, &etag))
-                .await
-                .map_err(status)?,
-        ))
+        respond(
+            with_retries(|| customer_relationships::transition(&self.db, caller, Transition::End, &name, &etag)).await,
+        )
     }
 
     async fn get_customer_relationship(
@@ -167,9 +140,7 @@ impl RelationshipService for RelationshipApi {
     ) -> Result<Response<CustomerRelationship>, Status> {
         let caller = principal_of(&request)?;
         let name = request.into_inner().name;
-        Ok(Response::new(
-            customer_relationships::get_customer_relationship(&self.db, caller, &name).await.map_err(status)?,
-        ))
+        respond(customer_relationships::get_customer_relationship(&self.db, caller, &name).await)
     }
 
     async fn list_customer_relationships(
@@ -177,10 +148,9 @@ impl RelationshipService for RelationshipApi {
         request: Request<ListCustomerRelationshipsRequest>,
     ) -> Result<Response<ListCustomerRelationshipsResponse>, Status> {
         let caller = principal_of(&request)?;
-        Ok(Response::new(
+        respond(
             customer_relationships::list_customer_relationships(&self.db, &self.pages, caller, request.into_inner())
-                .await
-                .map_err(status)?,
-        ))
+                .await,
+        )
     }
 }
