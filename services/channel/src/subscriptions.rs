@@ -112,9 +112,14 @@ pub async fn create_subscription(
 
     let subscription = idempotency::create_once(db, key.as_ref(), async |txn| {
         // Lock order (pc_store::locks): the partners, the billing link, the relationship, then the new
-        // row. A partner's role and a relationship's provider never change, so unlocked reads say
-        // whose locks are needed.
-        let role = partners::get(txn, partner_id).await?.program_role;
+        // row. A relationship's provider never changes, so an unlocked read says whose lock is needed
+        // besides the seller's (none for a direct-bill partner, whose relationships name no provider).
+        let provider_id = customer_relationships::billing_provider_of(txn, partner_id, offer.customer).await?;
+        let parties: Vec<_> = std::iter::once(partner_id).chain(provider_id).collect();
+        let mut parties = partners::get_locked(txn, &parties, Lock::Share).await?.into_iter();
+        let partner = parties.next().ok_or_else(|| Error::not_found(partner_id.name()))?;
+        let provider = parties.next();
+        let role = partner.program_role;
         let customer = customers::find(txn, offer.customer).await?;
         // A partner that may not read the customer learns nothing of it, not even whether it exists.
         if let Principal::Partner(_) = caller {
@@ -127,16 +132,6 @@ pub async fn create_subscription(
             }
         }
         let customer = customer.ok_or_else(|| Error::not_found(offer.customer.name()))?;
-        let provider_id = match role {
-            ProgramRole::IndirectReseller => {
-                customer_relationships::billing_provider_of(txn, partner_id, offer.customer).await?
-            }
-            _ => None,
-        };
-        let parties: Vec<_> = std::iter::once(partner_id).chain(provider_id).collect();
-        let mut parties = partners::get_locked(txn, &parties, Lock::Share).await?.into_iter();
-        let partner = parties.next().ok_or_else(|| Error::not_found(partner_id.name()))?;
-        let provider = parties.next();
         let link_active = match provider_id {
             Some(provider_id) => reseller_links::is_active(txn, provider_id, partner_id).await?,
             None => false,
@@ -214,8 +209,7 @@ pub async fn register_external_subscription(
             customers::find(txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
         // Rule 1: a program partner is no customer, however the subscription was bought.
         lock_tenant(txn, customer.cloud, customer.tenant_id).await?;
-        let cloud = customer.cloud;
-        if partners::tenant_enrolled(txn, cloud, pc_domain::TenantId(customer.tenant_id)).await? {
+        if partners::tenant_enrolled(txn, customer.cloud, pc_domain::TenantId(customer.tenant_id)).await? {
             return Err(Error::rule(
                 Reason::PartnerAsCustomer,
                 format!("{}'s tenant is enrolled as a partner; a program partner cannot be a customer", offer.customer),
