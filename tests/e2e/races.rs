@@ -15,7 +15,8 @@ use std::{
 use chrono::{DateTime, Utc};
 use pc_api::{
     channel::v1::{
-        CancelSubscriptionRequest, CreateSubscriptionRequest, ProductFamily, RequestSupportRequest, Subscription,
+        CancelSubscriptionRequest, CreateSubscriptionRequest, ProductFamily, RegisterExternalSubscriptionRequest,
+        RequestSupportRequest, SalesChannel, Subscription, UpdateSubscriptionRequest,
     },
     partner::v1::{CreateCustomerRequest, Customer, Partner, ProgramRole, SuspendPartnerRequest},
     relationship::v1::{
@@ -25,7 +26,9 @@ use pc_api::{
     types::v1::Cloud,
 };
 use pc_domain::{Lifecycle, LinkState, PartnerState, RelationshipState, SubscriptionState};
-use pc_store::entity::{customer, customer_relationship, partner, reseller_link, subscription, support_assignment};
+use pc_store::entity::{
+    audit_event, customer, customer_relationship, partner, reseller_link, subscription, support_assignment,
+};
 use pc_tests::{TestApp, spawn_app};
 use sea_orm::EntityTrait;
 use tokio::sync::Barrier;
@@ -171,6 +174,21 @@ async fn started_after_suspension(app: &TestApp) -> Vec<String> {
     for sub in all::<subscription::Entity>(app).await {
         if after(&[sub.partner_of_record_id, sub.billing_partner_id], &[Some(sub.create_time)]) {
             broken.push(format!("subscription {} sold after a party's suspension", sub.id));
+        }
+    }
+    for assignment in all::<support_assignment::Entity>(app).await {
+        if after(&[Some(assignment.partner_id)], &[Some(assignment.create_time), assignment.accept_time]) {
+            broken.push(format!("support assignment {} started after its partner's suspension", assignment.id));
+        }
+    }
+    // More licences are new business: a raise is dated by its audit event.
+    let subscriptions = all::<subscription::Entity>(app).await;
+    for event in all::<audit_event::Entity>(app).await.into_iter().filter(|e| e.action == "UpdateSubscription") {
+        let change: serde_json::Value = serde_json::from_str(&event.change).expect("audit change is JSON");
+        let raised = change["quantity"]["to"].as_i64() > change["quantity"]["from"].as_i64();
+        let sub = subscriptions.iter().find(|s| format!("subscriptions/{}", s.id) == event.resource).expect("its row");
+        if raised && after(&[sub.partner_of_record_id, sub.billing_partner_id], &[Some(event.create_time)]) {
+            broken.push(format!("subscription {} raised after a party's suspension", sub.id));
         }
     }
     for created in all::<customer::Entity>(app).await {
@@ -358,6 +376,25 @@ async fn what_a_partner_starts_racing_its_suspension_is_never_dated_after_it() {
         let (customer, _) = related_customer(app, &direct, None).await;
         let prospect = app.customer_by("operator", Cloud::Global).await;
         let pending = app.invite(&provider, &accepting).await;
+        let answering = app.customer_by(&direct.name, Cloud::Global).await;
+        let asked = app.ask(&direct, &answering, None).await;
+        let sold = app.sell(&direct, &customer, "office-365-e3", ProductFamily::Productivity).await;
+        let bought_elsewhere = app
+            .channel()
+            .register_external_subscription(RegisterExternalSubscriptionRequest {
+                subscription: Some(Subscription {
+                    customer: customer.name.clone(),
+                    offer_id: "dynamics-365-sales".into(),
+                    product_family: ProductFamily::Dynamics as i32,
+                    quantity: 1,
+                    sales_channel: SalesChannel::VendorDirect as i32,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("register a subscription bought elsewhere")
+            .into_inner();
 
         let (mut inviter, invite) = (
             app.relationships_as(Some(&provider.name)),
@@ -383,7 +420,25 @@ async fn what_a_partner_starts_racing_its_suspension_is_never_dated_after_it() {
             app.partners_as(Some(&direct.name)),
             CreateCustomerRequest { customer: Some(pc_tests::new_customer(Cloud::Global)), request_id: String::new() },
         );
+        let (mut answerer, answer) = (
+            app.relationships_as(Some(&answering.name)),
+            pc_api::relationship::v1::AcceptCustomerRelationshipRequest { name: asked.name, etag: String::new() },
+        );
+        let (mut raiser, raise) = (
+            app.channel_as(Some(&direct.name)),
+            UpdateSubscriptionRequest {
+                subscription: Some(Subscription {
+                    name: sold.name.clone(),
+                    quantity: sold.quantity + 1,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["quantity".into()] }),
+            },
+        );
         together(vec![
+            call(async move { answerer.accept_customer_relationship(answer).await }),
+            call(async move { raiser.update_subscription(raise).await }),
+            request_support(app, &bought_elsewhere, &direct),
             call(async move { inviter.invite_reseller(invite).await }),
             call(async move { acceptor.accept_reseller_link(accept).await }),
             call(async move { requester.request_customer_relationship(ask).await }),
