@@ -2,8 +2,6 @@
 //! persistence) returns [`Error`]; the gRPC boundary maps it to a status in one function,
 //! `pc_server::status`, and the store classifies database errors (`pc_store::errors`).
 
-use sea_orm::DbErr;
-
 /// The `google.rpc.ErrorInfo.domain` of every error this system raises.
 pub const ERROR_DOMAIN: &str = "partnercenter";
 
@@ -83,9 +81,19 @@ pub enum Error {
     /// Anything else: a bug or an unexpected database failure. Logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
-    /// A database failure nobody expected at the call site; classified when mapped.
+    /// A database failure nobody expected at the call site. The store says what it means
+    /// (`pc_store::errors`: transient, unreachable, or a bug) by looking inside.
     #[error("database error: {0}")]
-    Database(#[from] DbErr),
+    Database(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+/// The store's `?` on SeaORM results. Only the conversion lives here (Rust's orphan rule puts it
+/// next to [`Error`]); the classification is the store's.
+#[cfg(feature = "persistence")]
+impl From<sea_orm::DbErr> for Error {
+    fn from(error: sea_orm::DbErr) -> Self {
+        Self::Database(Box::new(error))
+    }
 }
 
 impl Error {

@@ -1,12 +1,16 @@
-//! The partner-center domain vocabulary shared by every service: validated values that cannot
-//! hold bad input (parse, don't validate), typed resource names, the calling principal, opaque
-//! page tokens and etags, and the single error enum that every service maps to a gRPC status.
+//! The partner-center domain: validated values that cannot hold bad input (parse, don't
+//! validate), typed resource names and states, the calling principal, opaque page tokens and
+//! etags, every rule of docs/domain.md as a pure function ([`rules`], over the plain [`facts`]),
+//! and the single error enum that the server maps to a gRPC status. It knows neither gRPC nor
+//! the database (the `persistence` feature adds only SeaORM's derives, for the store).
 
 pub mod error;
 pub mod etag;
+pub mod facts;
 pub mod names;
 pub mod page;
 pub mod principal;
+pub mod rules;
 pub mod states;
 pub mod values;
 

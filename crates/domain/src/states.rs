@@ -7,14 +7,16 @@
 //! lifecycle, [`Lifecycle`]: a waiting state the invited side accepts or declines, ACTIVE, and
 //! ENDED by either side.
 
-/// Declares a stored enumeration: `Name::Variant` is stored as the given text.
+/// Declares a stored enumeration: `Name::Variant` is stored as the given text (SeaORM's
+/// `DeriveActiveEnum`, with the `persistence` feature the store turns on).
 macro_rules! stored_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
-        #[sea_orm(rs_type = "String", db_type = "Text")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "persistence", derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum))]
+        #[cfg_attr(feature = "persistence", sea_orm(rs_type = "String", db_type = "Text"))]
         pub enum $name {
-            $($(#[$variant_meta])* #[sea_orm(string_value = $text)] $variant),+
+            $($(#[$variant_meta])* #[cfg_attr(feature = "persistence", sea_orm(string_value = $text))] $variant),+
         }
 
         impl $name {

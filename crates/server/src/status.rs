@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use pc_domain::{Error, error::ERROR_DOMAIN};
-use pc_store::errors::{is_connectivity, is_transient};
+use pc_store::errors::{DatabaseFailure, classify};
 use tonic::{Code, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -47,19 +47,21 @@ pub fn status(error: Error) -> Status {
             tracing::error!(%detail, "internal error");
             Status::internal("internal error")
         }
-        Error::Database(error) if is_transient(&error) => Status::with_error_details(
-            Code::Aborted,
-            "the database aborted the transaction under contention; retry",
-            error_info("TRANSIENT_CONFLICT", HashMap::new()),
-        ),
-        Error::Database(error) if is_connectivity(&error) => {
-            tracing::warn!(%error, "database unavailable");
-            Status::unavailable("service temporarily unavailable, retry later")
-        }
-        Error::Database(error) => {
-            tracing::error!(%error, "database error");
-            Status::internal("internal error")
-        }
+        Error::Database(error) => match classify(error.as_ref()) {
+            DatabaseFailure::Transient => Status::with_error_details(
+                Code::Aborted,
+                "the database aborted the transaction under contention; retry",
+                error_info("TRANSIENT_CONFLICT", HashMap::new()),
+            ),
+            DatabaseFailure::Unreachable => {
+                tracing::warn!(%error, "database unavailable");
+                Status::unavailable("service temporarily unavailable, retry later")
+            }
+            DatabaseFailure::Other => {
+                tracing::error!(%error, "database error");
+                Status::internal("internal error")
+            }
+        },
     }
 }
 

@@ -1,7 +1,7 @@
 //! Queries on `customer_relationships`.
 
 use pc_domain::{Cloud, RelationshipState as State};
-use pc_domain::{CustomerId, CustomerRelationshipId, Error, PageRequest, PartnerId, TenantId};
+use pc_domain::{CustomerId, CustomerRelationshipId, Error, PageRequest, PartnerId, Principal, TenantId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, sea_query::Query,
@@ -117,19 +117,12 @@ pub async fn tenant_has_active_relationship(
     Ok(count > 0)
 }
 
-/// Whose relationships a list covers.
-#[derive(Debug, Clone, Copy)]
-pub enum RelationshipScope {
-    All,
-    /// Relationships where the partner transacts or bills.
-    Partner(PartnerId),
-    Customer(CustomerId),
-}
-
 /// ListCustomerRelationships filters.
 #[derive(Debug, Clone, Copy)]
 pub struct RelationshipFilter {
-    pub scope: RelationshipScope,
+    /// Who lists: its view (rule 9, `pc_domain::rules::customer_relationships::may_see`, as SQL)
+    /// bounds the list; the other fields narrow it.
+    pub viewer: Principal,
     pub partner: Option<PartnerId>,
     pub customer: Option<CustomerId>,
     pub state: Option<State>,
@@ -142,14 +135,14 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Vec<Model>, Error> {
     let mut query = Entity::find();
-    match filter.scope {
-        RelationshipScope::All => {}
-        RelationshipScope::Partner(party) => {
+    match filter.viewer {
+        Principal::Operator => {}
+        Principal::Partner(party) => {
             query = query.filter(
                 Condition::any().add(Column::PartnerId.eq(party.0)).add(Column::IndirectProviderId.eq(party.0)),
             );
         }
-        RelationshipScope::Customer(customer) => query = query.filter(Column::CustomerId.eq(customer.0)),
+        Principal::Customer(customer) => query = query.filter(Column::CustomerId.eq(customer.0)),
     }
     if let Some(partner) = filter.partner {
         query = query.filter(Column::PartnerId.eq(partner.0));

@@ -1,7 +1,8 @@
-//! Queries on `customers`, including who may see which customer.
+//! Queries on `customers`, including rule 9's "which partner reads which customer" as SQL (the
+//! rule itself is `pc_domain::rules::customers::partner_sees`).
 
 use pc_domain::{Cloud, RelationshipState};
-use pc_domain::{CustomerId, Error, PageRequest, PartnerId, TenantId};
+use pc_domain::{CustomerId, Error, PageRequest, PartnerId, Principal, TenantId, facts, rules};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     sea_query::Query,
@@ -64,54 +65,43 @@ pub async fn read(db: &Database, id: CustomerId) -> Result<Option<Model>, Error>
     Ok(db.find_by_id::<Entity>(id.0).await?)
 }
 
-/// Rule 9 for customers: a partner reads a customer it holds an ACTIVE relationship with (as the
-/// partner or as the provider that bills it), or one it created while no partner holds an ACTIVE
-/// relationship with it (a partner-created customer is its creator's private record until the
-/// customer accepts someone). Asking is not being granted: a PENDING, DECLINED or ENDED
-/// relationship shows nothing.
-pub fn partner_sees_customer(partner: PartnerId, created_it: bool, active: &[customer_relationship::Model]) -> bool {
-    let holds_active = active.iter().any(|r| r.partner_id == partner.0 || r.indirect_provider_id == Some(partner.0));
-    holds_active || (created_it && active.is_empty())
+/// The customer's ACTIVE relationships: what rule 9 (`pc_domain::rules::customers::partner_sees`)
+/// decides on.
+pub async fn active_relationships(
+    db: &impl ConnectionTrait,
+    customer: CustomerId,
+) -> Result<Vec<facts::CustomerRelationship>, Error> {
+    let active = customer_relationship::Entity::find()
+        .filter(customer_relationship::Column::CustomerId.eq(customer.0))
+        .filter(customer_relationship::Column::State.eq(RelationshipState::Active))
+        .all(db)
+        .await?;
+    Ok(active.iter().map(customer_relationship::Model::facts).collect())
 }
 
-/// Whether `partner` may read `customer` ([`partner_sees_customer`]).
+/// Whether `partner` may read `customer` (`pc_domain::rules::customers::partner_sees`).
 pub async fn visible_to_partner(
     db: &impl ConnectionTrait,
     customer: &Model,
     partner: PartnerId,
 ) -> Result<bool, Error> {
-    let active = customer_relationship::Entity::find()
-        .filter(customer_relationship::Column::CustomerId.eq(customer.id))
-        .filter(customer_relationship::Column::State.eq(RelationshipState::Active))
-        .all(db)
-        .await?;
-    Ok(partner_sees_customer(partner, customer.created_by == partner.name(), &active))
+    let active = active_relationships(db, CustomerId(customer.id)).await?;
+    Ok(rules::customers::partner_sees(partner, &customer.facts(), &active))
 }
 
-/// Whose customers a list covers.
-#[derive(Debug, Clone, Copy)]
-pub enum CustomerScope {
-    /// Every customer (operators).
-    All,
-    /// Only this customer itself.
-    Customer(CustomerId),
-    /// Customers the partner created or has a relationship with.
-    Partner(PartnerId),
-}
-
-/// One page of the customers in `scope`, in id (creation) order, plus one extra row.
+/// One page of the customers `viewer` may read, in id (creation) order, plus one extra row.
 pub async fn list(
     db: &impl ConnectionTrait,
-    scope: CustomerScope,
+    viewer: Principal,
     cloud: Option<Cloud>,
     page: PageRequest,
 ) -> Result<Vec<Model>, Error> {
     let mut query = Entity::find();
-    match scope {
-        CustomerScope::All => {}
-        CustomerScope::Customer(id) => query = query.filter(Column::Id.eq(id.0)),
-        CustomerScope::Partner(partner) => {
-            // partner_sees_customer, as SQL.
+    match viewer {
+        Principal::Operator => {}
+        Principal::Customer(id) => query = query.filter(Column::Id.eq(id.0)),
+        Principal::Partner(partner) => {
+            // pc_domain::rules::customers::partner_sees, as SQL.
             let active = || {
                 Query::select()
                     .column(customer_relationship::Column::CustomerId)

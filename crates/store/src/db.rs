@@ -160,13 +160,8 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 pub(crate) fn unique_violation_as(error: sea_orm::DbErr, conflict: impl FnOnce() -> Error) -> Error {
     match error.sql_err() {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => conflict(),
-        _ => Error::Database(error),
+        _ => Error::from(error),
     }
-}
-
-/// Whether an error is a unique-constraint violation (a partial unique index losing a race).
-pub fn is_unique_violation(error: &Error) -> bool {
-    matches!(error, Error::Database(db) if matches!(db.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))))
 }
 
 /// Keyset pagination, the one way every list pages: rows after the page token's id, in id

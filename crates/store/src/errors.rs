@@ -9,8 +9,41 @@ use sea_orm::{DbErr, RuntimeErr, sqlx};
 pub fn is_retryable(error: &Error) -> bool {
     match error {
         Error::Conflict(_) => true,
-        Error::Database(error) => is_transient(error),
-        _ => false,
+        _ => database_error(error).is_some_and(is_transient),
+    }
+}
+
+/// The SeaORM error inside `error`, if it is a database failure (`Error::Database` boxes it, so
+/// that pc-domain need not know SeaORM's types).
+pub fn database_error(error: &Error) -> Option<&DbErr> {
+    match error {
+        Error::Database(inner) => inner.downcast_ref::<DbErr>(),
+        _ => None,
+    }
+}
+
+/// Whether `error` is a unique-constraint violation (a partial unique index losing a race).
+pub fn is_unique_violation(error: &Error) -> bool {
+    database_error(error).is_some_and(|db| matches!(db.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))))
+}
+
+/// What a database failure means to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseFailure {
+    /// Another attempt may succeed ([`is_transient`]): ABORTED.
+    Transient,
+    /// The database could not be reached ([`is_connectivity`]): UNAVAILABLE.
+    Unreachable,
+    /// Anything else, a bug: INTERNAL, logged.
+    Other,
+}
+
+/// What the failure inside an `Error::Database` means.
+pub fn classify(error: &(dyn std::error::Error + Send + Sync + 'static)) -> DatabaseFailure {
+    match error.downcast_ref::<DbErr>() {
+        Some(error) if is_transient(error) => DatabaseFailure::Transient,
+        Some(error) if is_connectivity(error) => DatabaseFailure::Unreachable,
+        _ => DatabaseFailure::Other,
     }
 }
 

@@ -20,8 +20,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    db::{is_unique_violation, now},
+    db::now,
     entity::idempotency_key::{self, Entity},
+    errors::is_unique_violation,
 };
 
 /// The idempotency key of one request.

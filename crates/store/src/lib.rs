@@ -19,7 +19,6 @@ pub mod partners;
 mod point_reads;
 pub mod reseller_links;
 pub mod retry;
-pub mod rules;
 pub mod subscriptions;
 pub mod support_assignments;
 

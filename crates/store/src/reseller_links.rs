@@ -62,6 +62,8 @@ pub async fn is_active(db: &impl ConnectionTrait, provider: PartnerId, reseller:
 /// ListResellerLinks filters, plus whose links the caller may see (`party`, `None` for operators).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LinkFilter {
+    /// The partner whose links these are (`pc_domain::rules::reseller_links::list_party`), or
+    /// `None` for every link.
     pub party: Option<PartnerId>,
     pub provider: Option<PartnerId>,
     pub reseller: Option<PartnerId>,

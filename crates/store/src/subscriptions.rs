@@ -1,6 +1,6 @@
 //! Queries on `subscriptions`, including rule 9: which subscriptions a partner sees.
 
-use pc_domain::{CustomerId, Error, PageRequest, PartnerId, SubscriptionId};
+use pc_domain::{CustomerId, Error, PageRequest, PartnerId, Principal, SubscriptionId};
 use pc_domain::{ProductFamily, SalesChannel, SubscriptionState as State};
 use sea_orm::{
     ActiveModelTrait,
@@ -95,18 +95,11 @@ pub async fn visible_to_partner(
     Ok(count > 0)
 }
 
-/// Whose subscriptions a list covers.
-#[derive(Debug, Clone, Copy)]
-pub enum SubscriptionScope {
-    All,
-    Partner(PartnerId),
-    Customer(CustomerId),
-}
-
 /// ListSubscriptions filters.
 #[derive(Debug, Clone, Copy)]
 pub struct SubscriptionFilter {
-    pub scope: SubscriptionScope,
+    /// Who lists: its view (rule 9, as SQL) bounds the list; the other fields narrow it.
+    pub viewer: Principal,
     pub customer: Option<CustomerId>,
     /// For operators, only what this partner sees; for a partner, only those of its own that
     /// this partner sells or bills (a filter narrows the caller's view, never reveals another's).
@@ -129,10 +122,10 @@ pub async fn list(
     // Every condition but the driving partner's view goes into every branch: a condition applied
     // only after the branches stopped at one page each could leave a page short.
     let mut common = Condition::all();
-    let scope_partner = match filter.scope {
-        SubscriptionScope::All => None,
-        SubscriptionScope::Partner(partner) => Some(partner),
-        SubscriptionScope::Customer(customer) => {
+    let scope_partner = match filter.viewer {
+        Principal::Operator => None,
+        Principal::Partner(partner) => Some(partner),
+        Principal::Customer(customer) => {
             common = common.add(Column::CustomerId.eq(customer.0));
             None
         }

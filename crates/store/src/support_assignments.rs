@@ -1,7 +1,7 @@
 //! Queries on `support_assignments`.
 
 use pc_domain::AssignmentState as State;
-use pc_domain::{CustomerId, Error, PageRequest, PartnerId, SubscriptionId, SupportAssignmentId};
+use pc_domain::{CustomerId, Error, PageRequest, PartnerId, Principal, SubscriptionId, SupportAssignmentId};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
@@ -130,19 +130,12 @@ pub async fn end_all_on(
     end_each(db, assignments).await
 }
 
-/// Whose assignments a list covers.
-#[derive(Debug, Clone, Copy)]
-pub enum AssignmentScope {
-    All,
-    Partner(PartnerId),
-    /// Assignments on the customer's subscriptions.
-    Customer(CustomerId),
-}
-
 /// ListSupportAssignments filters.
 #[derive(Debug, Clone, Copy)]
 pub struct AssignmentFilter {
-    pub scope: AssignmentScope,
+    /// Who lists: its view (rule 9, as SQL: a partner its own, a customer those on its
+    /// subscriptions) bounds the list; the other fields narrow it.
+    pub viewer: Principal,
     pub subscription: Option<SubscriptionId>,
     pub partner: Option<PartnerId>,
     pub state: Option<State>,
@@ -151,10 +144,10 @@ pub struct AssignmentFilter {
 /// One page of assignments in id (creation) order, plus one extra row.
 pub async fn list(db: &impl ConnectionTrait, filter: AssignmentFilter, page: PageRequest) -> Result<Vec<Model>, Error> {
     let mut query = Entity::find();
-    match filter.scope {
-        AssignmentScope::All => {}
-        AssignmentScope::Partner(partner) => query = query.filter(Column::PartnerId.eq(partner.0)),
-        AssignmentScope::Customer(customer) => {
+    match filter.viewer {
+        Principal::Operator => {}
+        Principal::Partner(partner) => query = query.filter(Column::PartnerId.eq(partner.0)),
+        Principal::Customer(customer) => {
             query = query.filter(Column::SubscriptionId.in_subquery(subscriptions_of(customer)));
         }
     }

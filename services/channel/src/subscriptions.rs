@@ -10,16 +10,17 @@ use pc_api::channel::v1::{
     CreateSubscriptionRequest, ListSubscriptionsRequest, ListSubscriptionsResponse,
     RegisterExternalSubscriptionRequest, Subscription, UpdateSubscriptionRequest,
 };
-use pc_domain::{CustomerId, Error, Etag, OfferId, PageKey, PartnerId, Principal, Quantity, Reason, SubscriptionId};
-use pc_domain::{ProductFamily, ProgramRole, SalesChannel, SubscriptionState as State};
+use pc_domain::rules::subscriptions as rules;
+use pc_domain::{CustomerId, Error, Etag, OfferId, PageKey, PartnerId, Principal, Quantity, SubscriptionId};
+use pc_domain::{ProductFamily, SalesChannel};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, required_enum, timestamp, update_paths};
 use pc_store::{
     ConnectionTrait, Database, audit, customer_relationships, customers,
     entity::subscription::Model,
     idempotency,
     locks::{Lock, lock_tenant},
-    partners, reseller_links, rules,
-    subscriptions::{self, NewSubscription, SubscriptionChanges, SubscriptionFilter, SubscriptionScope},
+    partners, reseller_links,
+    subscriptions::{self, NewSubscription, SubscriptionChanges, SubscriptionFilter},
     support_assignments,
 };
 use serde_json::json;
@@ -119,60 +120,25 @@ pub async fn create_subscription(
         let mut parties = partners::get_locked(txn, &parties, Lock::Share).await?.into_iter();
         let partner = parties.next().ok_or_else(|| Error::not_found(partner_id.name()))?;
         let provider = parties.next();
-        let role = partner.program_role;
         let customer = customers::find(txn, offer.customer).await?;
-        // A partner that may not read the customer learns nothing of it, not even whether it exists.
-        if let Principal::Partner(_) = caller {
-            let visible = match &customer {
-                Some(customer) => customers::visible_to_partner(txn, customer, partner_id).await?,
-                None => false,
-            };
-            if !visible {
-                return Err(Error::denied(format!("{partner_id} may not sell to {}", offer.customer)));
-            }
-        }
-        let customer = customer.ok_or_else(|| Error::not_found(offer.customer.name()))?;
+        let partner_sees = match (caller, &customer) {
+            (Principal::Partner(_), Some(customer)) => customers::visible_to_partner(txn, customer, partner_id).await?,
+            _ => false,
+        };
+        let customer = rules::customer_to_sell_to(&caller, offer.customer, customer, partner_sees)?;
         let link_active = match provider_id {
             Some(provider_id) => reseller_links::is_active(txn, provider_id, partner_id).await?,
             None => false,
         };
-        rules::partner_active(&partner)?;
-        rules::same_cloud((&partner_id.name(), partner.cloud), (&offer.customer.name(), customer.cloud))?;
-        let relationship =
-            customer_relationships::find_active(txn, partner_id, offer.customer).await?.ok_or_else(|| {
-                Error::rule(
-                    Reason::NoActiveRelationship,
-                    format!("{partner_id} has no ACTIVE customer relationship with {}", offer.customer),
-                )
-            })?;
+        let relationship = customer_relationships::find_active(txn, partner_id, offer.customer).await?;
         // Rule 6: who bills follows from the partner's role and its relationship.
-        let (sales_channel, billing_partner) = match role {
-            ProgramRole::DirectBillPartner => (SalesChannel::ProgramDirectBill, partner_id),
-            ProgramRole::IndirectReseller => {
-                let provider = match provider {
-                    Some(provider) if relationship.indirect_provider_id == Some(provider.id) => provider,
-                    // Another relationship went live between the unlocked read and the lock.
-                    _ => return Err(Error::Conflict(format!("the relationship of {partner_id} changed; retry"))),
-                };
-                let provider_id = PartnerId(provider.id);
-                rules::partner_active(&provider)?;
-                if !link_active {
-                    return Err(Error::rule(
-                        Reason::NoActiveResellerLink,
-                        format!(
-                            "{partner_id} no longer has an ACTIVE reseller link with its billing provider {provider_id}"
-                        ),
-                    ));
-                }
-                (SalesChannel::ProgramIndirect, provider_id)
-            }
-            ProgramRole::IndirectProvider => {
-                return Err(Error::rule(
-                    Reason::RoleNotAllowed,
-                    format!("{partner_id} is an indirect provider, which sells only through resellers"),
-                ));
-            }
-        };
+        let (sales_channel, billing_partner) = rules::sell(&rules::Sale {
+            partner: partner.facts(),
+            customer: customer.facts(),
+            relationship: relationship.map(|row| row.facts()),
+            provider: provider.map(|row| row.facts()),
+            link_active,
+        })?;
         let new = offer.sold(sales_channel, Some(partner_id), Some(billing_partner));
         insert_and_audit(txn, &caller, "CreateSubscription", new).await
     })
@@ -190,18 +156,7 @@ pub async fn register_external_subscription(
     let input = request.subscription.ok_or_else(|| Error::invalid("subscription", "is required"))?;
     let offer = parse_offer(&input)?;
     let sales_channel: SalesChannel = required_enum("subscription.sales_channel", input.sales_channel)?;
-    if !matches!(sales_channel, SalesChannel::VendorDirect | SalesChannel::EnterpriseAgreement) {
-        return Err(Error::invalid(
-            "subscription.sales_channel",
-            "must be VENDOR_DIRECT or ENTERPRISE_AGREEMENT; program sales use CreateSubscription",
-        ));
-    }
-    if !input.partner_of_record.is_empty() {
-        return Err(Error::invalid(
-            "subscription.partner_of_record",
-            "must be empty for a subscription bought elsewhere",
-        ));
-    }
+    rules::register_external(sales_channel, !input.partner_of_record.is_empty())?;
     caller.require_operator("register subscriptions bought outside the program")?;
 
     let subscription = idempotency::create_once(db, key.as_ref(), async |txn| {
@@ -209,12 +164,8 @@ pub async fn register_external_subscription(
             customers::find(txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
         // Rule 1: a program partner is no customer, however the subscription was bought.
         lock_tenant(txn, customer.cloud, customer.tenant_id).await?;
-        if partners::tenant_enrolled(txn, customer.cloud, pc_domain::TenantId(customer.tenant_id)).await? {
-            return Err(Error::rule(
-                Reason::PartnerAsCustomer,
-                format!("{}'s tenant is enrolled as a partner; a program partner cannot be a customer", offer.customer),
-            ));
-        }
+        let enrolled = partners::tenant_enrolled(txn, customer.cloud, pc_domain::TenantId(customer.tenant_id)).await?;
+        pc_domain::rules::tenant_not_a_partner(offer.customer, enrolled)?;
         insert_and_audit(txn, &caller, "RegisterExternalSubscription", offer.sold(sales_channel, None, None)).await
     })
     .await?;
@@ -234,17 +185,11 @@ async fn visible(
     id: SubscriptionId,
     row: Option<Model>,
 ) -> Result<Model, Error> {
-    let visible = match (caller, &row) {
-        (_, None) => false,
-        (Principal::Operator, Some(_)) => true,
-        (Principal::Customer(me), Some(row)) => me.0 == row.customer_id,
+    let partner_sees = match (caller, &row) {
         (Principal::Partner(me), Some(_)) => subscriptions::visible_to_partner(db, id, *me).await?,
+        _ => false,
     };
-    match row {
-        Some(row) if visible => Ok(row),
-        None if caller.is_operator() => Err(Error::not_found(id.name())),
-        _ => Err(Error::denied(format!("{caller} may not see {id}"))),
-    }
+    pc_domain::rules::reveal(caller, id, row, |row| rules::may_see(caller, &row.facts(), partner_sees))
 }
 
 pub async fn get_subscription(db: &Database, caller: Principal, name: &str) -> Result<Subscription, Error> {
@@ -259,11 +204,7 @@ pub async fn list_subscriptions(
     request: ListSubscriptionsRequest,
 ) -> Result<ListSubscriptionsResponse, Error> {
     let filter = SubscriptionFilter {
-        scope: match caller {
-            Principal::Operator => SubscriptionScope::All,
-            Principal::Partner(me) => SubscriptionScope::Partner(me),
-            Principal::Customer(me) => SubscriptionScope::Customer(me),
-        },
+        viewer: caller,
         customer: CustomerId::parse_optional("customer", &request.customer)?,
         partner: PartnerId::parse_optional("partner", &request.partner)?,
         state: filter_enum("state", request.state)?,
@@ -273,31 +214,6 @@ pub async fn list_subscriptions(
         list_page(&request, &query, pages, async |page| subscriptions::list(db.reader(), filter, page).await, to_proto)
             .await?;
     Ok(ListSubscriptionsResponse { subscriptions, next_page_token })
-}
-
-/// Who may change a subscription: its partner of record, its billing partner, or an operator.
-fn require_transacting_party(caller: &Principal, row: &Model, what: &str) -> Result<(), Error> {
-    let allowed = match caller {
-        Principal::Operator => true,
-        Principal::Partner(me) => row.partner_of_record_id == Some(me.0) || row.billing_partner_id == Some(me.0),
-        Principal::Customer(_) => false,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Error::denied(format!("only the partner of record, the billing partner or an operator may {what}")))
-    }
-}
-
-fn require_state(row: &Model, allowed: &[State], what: &str) -> Result<(), Error> {
-    if allowed.contains(&row.state) {
-        Ok(())
-    } else {
-        Err(Error::rule(
-            Reason::InvalidTransition,
-            format!("cannot {what} {}: it is {}", SubscriptionId(row.id), row.state),
-        ))
-    }
 }
 
 pub async fn update_subscription(
@@ -313,16 +229,15 @@ pub async fn update_subscription(
 
     let txn = db.begin().await?;
     // Parties never change: read without a lock to authorize and to know what to lock.
-    let seen = load_visible(&txn, &caller, id).await?;
-    require_transacting_party(&caller, &seen, "change quantities")?;
+    let seen = load_visible(&txn, &caller, id).await?.facts();
+    rules::may_change(&caller, &seen, "change quantities")?;
     // More licences are new business, which a SUSPENDED partner does not start (rule 3): lock
     // both partners FOR SHARE before the subscription, as the lock order says (pc_store::locks).
     let raising = quantity > seen.quantity;
     let parties: Vec<_> = if raising {
-        let mut ids: Vec<_> =
-            seen.partner_of_record_id.into_iter().chain(seen.billing_partner_id).map(PartnerId).collect();
+        let mut ids: Vec<_> = seen.transacting_parties().collect();
         ids.dedup();
-        partners::get_locked(&txn, &ids, Lock::Share).await?
+        partners::get_locked(&txn, &ids, Lock::Share).await?.iter().map(|row| row.facts()).collect()
     } else {
         Vec::new()
     };
@@ -330,13 +245,11 @@ pub async fn update_subscription(
         .await?
         .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
     Etag::check(etag, current.revision, id)?;
-    require_state(&current, &[State::Active], "change the quantity of")?;
-    if quantity > current.quantity {
-        if !raising {
-            return Err(Error::Conflict(format!("{id} changed concurrently; read it again and retry")));
-        }
-        parties.iter().try_for_each(rules::partner_active)?;
+    if quantity > current.quantity && !raising {
+        // It was lowered since the unlocked read, which locked no partners for a raise.
+        return Err(Error::Conflict(format!("{id} changed concurrently; read it again and retry")));
     }
+    rules::change_quantity(&current.facts(), quantity, &parties)?;
     let changes = SubscriptionChanges { quantity: Some(quantity), ..Default::default() };
     let updated = subscriptions::update(&txn, &current, changes)
         .await
@@ -366,10 +279,10 @@ pub async fn cancel_subscription(
     // Locked before its live assignments are read and ended: a support request that shares it
     // has committed by now, and a later one finds it CANCELLED (pc_store::locks).
     let current = visible(&txn, &caller, id, subscriptions::find_locked(&txn, id, Lock::Update).await?).await?;
-    require_transacting_party(&caller, &current, "cancel subscriptions")?;
+    rules::may_change(&caller, &current.facts(), "cancel subscriptions")?;
     Etag::check(etag, current.revision, id)?;
-    require_state(&current, &[State::Active, State::Suspended], "cancel")?;
-    let changes = SubscriptionChanges { state: Some(State::Cancelled), ..Default::default() };
+    let cancelled_state = rules::cancel(&current.facts())?;
+    let changes = SubscriptionChanges { state: Some(cancelled_state), ..Default::default() };
     let cancelled = subscriptions::update(&txn, &current, changes)
         .await
         .map_err(|error| Etag::explain_conflict(error, etag, id))?;
@@ -379,7 +292,7 @@ pub async fn cancel_subscription(
         "CancelSubscription",
         &caller,
         current.state.as_str(),
-        State::Cancelled.as_str(),
+        cancelled_state.as_str(),
     )
     .await?;
     // A cancelled subscription needs no support: its live assignments end with it.

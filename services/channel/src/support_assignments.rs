@@ -10,18 +10,18 @@
 use pc_api::channel::v1::{
     ListSupportAssignmentsRequest, ListSupportAssignmentsResponse, RequestSupportRequest, SupportAssignment,
 };
-use pc_domain::{CustomerId, Error, Etag, PageKey, PartnerId, Principal, Reason, SubscriptionId, SupportAssignmentId};
-use pc_domain::{Lifecycle, SubscriptionState};
+use pc_domain::rules::support_assignments as rules;
+use pc_domain::{CustomerId, Error, Etag, PageKey, PartnerId, Principal, SubscriptionId, SupportAssignmentId};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
     ConnectionTrait, Database, audit, customer_relationships, customers,
-    db::is_unique_violation,
-    entity::{customer, partner, subscription, support_assignment::Model},
+    entity::{subscription, support_assignment::Model},
+    errors::is_unique_violation,
     idempotency,
     lifecycle::{self, Transition},
     locks::Lock,
-    partners, rules, subscriptions,
-    support_assignments::{self, AssignmentFilter, AssignmentScope},
+    partners, subscriptions,
+    support_assignments::{self, AssignmentFilter},
 };
 
 pub fn to_proto(row: Model) -> Result<SupportAssignment, Error> {
@@ -38,18 +38,6 @@ pub fn to_proto(row: Model) -> Result<SupportAssignment, Error> {
     })
 }
 
-fn support_refused(message: String) -> Error {
-    Error::rule(Reason::SupportNotAllowed, message)
-}
-
-/// What rule 7 looks at when a partner asks to support a subscription or the customer accepts.
-struct SupportGrounds {
-    partner: partner::Model,
-    customer: customer::Model,
-    has_active_relationship: bool,
-    subscription: subscription::Model,
-}
-
 /// Reads rule 7's grounds, locking in the order of pc_store::locks the partner, the relationship
 /// and the subscription FOR SHARE: none of them can change until the caller commits.
 async fn lock_support_grounds(
@@ -57,39 +45,16 @@ async fn lock_support_grounds(
     partner_id: PartnerId,
     subscription_id: SubscriptionId,
     customer_id: CustomerId,
-) -> Result<SupportGrounds, Error> {
-    Ok(SupportGrounds {
-        partner: partners::get_one_locked(db, partner_id, Lock::Share).await?,
-        customer: customers::find(db, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?,
+) -> Result<rules::Grounds, Error> {
+    Ok(rules::Grounds {
+        partner: partners::get_one_locked(db, partner_id, Lock::Share).await?.facts(),
+        customer: customers::find(db, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?.facts(),
         has_active_relationship: customer_relationships::find_active(db, partner_id, customer_id).await?.is_some(),
         subscription: subscriptions::find_locked(db, subscription_id, Lock::Share)
             .await?
-            .ok_or_else(|| Error::not_found(subscription_id.name()))?,
+            .ok_or_else(|| Error::not_found(subscription_id.name()))?
+            .facts(),
     })
-}
-
-/// Rule 7's standing conditions, checked on request and again on accept: the subscription is
-/// ACTIVE and sold by someone else, and the partner is ACTIVE with an ACTIVE relationship with
-/// the subscription's customer in the same cloud.
-fn may_support(grounds: &SupportGrounds) -> Result<(), Error> {
-    let SupportGrounds { partner, customer, has_active_relationship, subscription } = grounds;
-    let (partner_id, customer_id) = (PartnerId(partner.id), CustomerId(customer.id));
-    let subscription_id = SubscriptionId(subscription.id);
-    rules::partner_active(partner)?;
-    rules::same_cloud((&partner_id.name(), partner.cloud), (&customer_id.name(), customer.cloud))?;
-    if subscription.partner_of_record_id == Some(partner_id.0) {
-        return Err(support_refused(format!("{partner_id} is the partner of record of {subscription_id} already")));
-    }
-    if subscription.state != SubscriptionState::Active {
-        return Err(support_refused(format!("{subscription_id} is {}", subscription.state)));
-    }
-    if !has_active_relationship {
-        return Err(Error::rule(
-            Reason::NoActiveRelationship,
-            format!("{partner_id} has no ACTIVE customer relationship with {customer_id}"),
-        ));
-    }
-    Ok(())
 }
 
 pub async fn request_support(
@@ -114,10 +79,8 @@ pub async fn request_support(
             None => return Err(denied()),
         };
         let grounds = lock_support_grounds(txn, partner_id, subscription_id, CustomerId(subscription.customer_id)).await?;
-        if !caller.is_operator() && !grounds.has_active_relationship {
-            return Err(denied());
-        }
-        may_support(&grounds)?;
+        rules::may_request(&caller, &grounds)?;
+        rules::may_support(&grounds)?;
         let assignment = to_proto(support_assignments::insert(txn, subscription_id, partner_id).await?)?;
         audit::append(
             txn,
@@ -162,12 +125,11 @@ fn visible(
         return Err(if caller.is_operator() { Error::not_found(id.name()) } else { denied() });
     };
     let subscription = subscription.ok_or_else(|| Error::internal(format!("{id} refers to a missing subscription")))?;
-    let visible = match caller {
-        Principal::Operator => true,
-        Principal::Partner(me) => me.0 == assignment.partner_id,
-        Principal::Customer(me) => me.0 == subscription.customer_id,
-    };
-    if visible { Ok((assignment, subscription)) } else { Err(denied()) }
+    if rules::may_see(caller, &assignment.facts(), &subscription.facts()) {
+        Ok((assignment, subscription))
+    } else {
+        Err(denied())
+    }
 }
 
 /// AcceptSupportAssignment, DeclineSupportAssignment and EndSupportAssignment.
@@ -184,16 +146,7 @@ pub async fn transition(
     let txn = db.begin().await?;
     // Parties never change: read without a lock to authorize and to know what to lock.
     let (seen, subscription) = load_visible(&txn, &caller, id).await?;
-    let allowed = match (caller, transition) {
-        (Principal::Operator, _) => true,
-        // The customer hires; either side ends.
-        (Principal::Customer(_), _) => true,
-        (Principal::Partner(_), Transition::End) => true,
-        (Principal::Partner(_), _) => false,
-    };
-    if !allowed {
-        return Err(Error::denied(format!("only the customer or an operator may {} {id}", transition.verb())));
-    }
+    rules::may_transition(&caller, &seen.facts(), &subscription.facts(), transition)?;
     // Lock order (pc_store::locks): an accept's partner, relationship and subscription, then the
     // assignment. Their verdict waits until the assignment's own state has been checked.
     let grounds = match transition {
@@ -207,23 +160,17 @@ pub async fn transition(
         .await?
         .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
     Etag::check(etag, assignment.revision, id)?;
-    if !assignment.state.allows(transition) {
-        return Err(Error::rule(
-            Reason::InvalidTransition,
-            format!("cannot {} {id}: it is {}", transition.verb(), assignment.state),
-        ));
-    }
-    let subscription_id = SubscriptionId(subscription.id);
-    let one_active = || support_refused(format!("{subscription_id} already has an ACTIVE support partner"));
+    pc_domain::rules::transition_allowed(assignment.state, transition, id)?;
     if let Some(grounds) = &grounds {
-        may_support(grounds)?;
-        if support_assignments::has_active(&txn, subscription_id).await? {
-            return Err(one_active());
-        }
+        rules::accept(grounds, support_assignments::has_active(&txn, grounds.subscription.id).await?)?;
     }
     lifecycle::transition(&txn, &mut assignment, transition, &caller).await.map_err(|error| {
         // A concurrent accept of another partner won the partial unique index.
-        if is_unique_violation(&error) { one_active() } else { Etag::explain_conflict(error, etag, id) }
+        if is_unique_violation(&error) {
+            rules::one_active_already(&subscription.facts())
+        } else {
+            Etag::explain_conflict(error, etag, id)
+        }
     })?;
     txn.commit().await?;
     tracing::info!(assignment = %id, state = %assignment.state, "support assignment changed");
@@ -247,11 +194,7 @@ pub async fn list_support_assignments(
     request: ListSupportAssignmentsRequest,
 ) -> Result<ListSupportAssignmentsResponse, Error> {
     let filter = AssignmentFilter {
-        scope: match caller {
-            Principal::Operator => AssignmentScope::All,
-            Principal::Partner(me) => AssignmentScope::Partner(me),
-            Principal::Customer(me) => AssignmentScope::Customer(me),
-        },
+        viewer: caller,
         subscription: SubscriptionId::parse_optional("subscription", &request.subscription)?,
         partner: PartnerId::parse_optional("partner", &request.partner)?,
         state: filter_enum("state", request.state)?,

@@ -1,7 +1,7 @@
 //! Customer handlers: CreateCustomer, GetCustomer and ListCustomers. Operators and partners create
 //! customers; a customer is visible to operators, to itself, to partners holding an ACTIVE
 //! relationship with it (or billing one), and to the partner that created it while nobody holds
-//! an ACTIVE relationship (`pc_store::customers::partner_sees_customer`). Anything else is
+//! an ACTIVE relationship (`pc_domain::rules::customers`). Anything else is
 //! PERMISSION_DENIED whether or not it exists.
 //!
 //! A partner's CreateCustomer claims a tenant and domain without proof: proof is the identity
@@ -14,12 +14,12 @@
 use pc_api::partner::v1::{
     CreateCustomerRequest, Customer, GetCustomerRequest, ListCustomersRequest, ListCustomersResponse,
 };
-use pc_domain::{Cloud, PageKey, PartnerState};
-use pc_domain::{CountryCode, CustomerId, DisplayName, DomainName, Error, Etag, Principal, Reason, TenantId};
+use pc_domain::{Cloud, PageKey, rules};
+use pc_domain::{CountryCode, CustomerId, DisplayName, DomainName, Error, Etag, Principal, TenantId};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, required_enum, timestamp};
 use pc_store::{
     Database, audit,
-    customers::{self, CustomerScope, NewCustomer},
+    customers::{self, NewCustomer},
     entity::customer::Model,
     idempotency,
     locks::{Lock, lock_tenant},
@@ -60,39 +60,16 @@ pub async fn create_customer(
 ) -> Result<Customer, Error> {
     let key = idempotency_key(&caller, "CreateCustomer", &request)?;
     let new = parse_new_customer(request, &caller)?;
-    if let Principal::Customer(_) = caller {
-        return Err(Error::denied("customers are created by operators and partners"));
-    }
+    rules::customers::may_create(&caller)?;
 
     let customer = idempotency::create_once(db, key.as_ref(), async |txn| {
         lock_tenant(txn, new.cloud, new.tenant_id.0).await?;
         if let Principal::Partner(partner_id) = caller {
-            // The creating partner must be enrolled, active, and of the customer's cloud.
-            let partner = partners::find_locked(txn, partner_id, Lock::Share)
-                .await?
-                .ok_or_else(|| Error::denied(format!("{partner_id} is not an enrolled partner")))?;
-            if partner.state != PartnerState::Active {
-                return Err(Error::rule(
-                    Reason::PartnerSuspended,
-                    format!("{partner_id} is suspended and starts nothing new"),
-                ));
-            }
-            if partner.cloud != new.cloud {
-                return Err(Error::rule(
-                    Reason::CrossCloud,
-                    format!(
-                        "{partner_id} is in the {} cloud and cannot create customers in {}",
-                        partner.cloud, new.cloud
-                    ),
-                ));
-            }
+            let creator = partners::find_locked(txn, partner_id, Lock::Share).await?;
+            rules::customers::creator_may_create(partner_id, creator.map(|row| row.facts()).as_ref(), new.cloud)?;
         }
-        if partners::tenant_enrolled(txn, new.cloud, new.tenant_id).await? {
-            return Err(Error::rule(
-                Reason::PartnerAsCustomer,
-                "tenant is enrolled as a partner in this cloud; a program partner cannot be a customer",
-            ));
-        }
+        let enrolled = partners::tenant_enrolled(txn, new.cloud, new.tenant_id).await?;
+        rules::tenant_not_a_partner("the new customer", enrolled)?;
         let row = customers::insert(txn, new).await?;
         let customer = to_proto(row)?;
         audit::append(
@@ -118,21 +95,12 @@ pub async fn create_customer(
 
 pub async fn get_customer(db: &Database, caller: Principal, request: GetCustomerRequest) -> Result<Customer, Error> {
     let id = CustomerId::parse("name", &request.name)?;
-    let denied = || Error::denied(format!("{caller} may not read {id}"));
     let row = customers::read(db, id).await?;
-    let visible = match (&caller, &row) {
-        (Principal::Operator, _) => true,
-        (Principal::Customer(me), _) => *me == id,
+    let partner_sees = match (&caller, &row) {
         (Principal::Partner(partner), Some(row)) => customers::visible_to_partner(db.reader(), row, *partner).await?,
-        (Principal::Partner(_), None) => false,
+        _ => false,
     };
-    match row {
-        Some(row) if visible => to_proto(row),
-        None if caller.is_operator() => Err(Error::not_found(id.name())),
-        // Customers reading themselves learn that they no longer exist.
-        None if visible => Err(Error::not_found(id.name())),
-        _ => Err(denied()),
-    }
+    to_proto(rules::customers::reveal(&caller, id, row, partner_sees)?)
 }
 
 pub async fn list_customers(
@@ -142,17 +110,12 @@ pub async fn list_customers(
     request: ListCustomersRequest,
 ) -> Result<ListCustomersResponse, Error> {
     let cloud: Option<Cloud> = filter_enum("cloud", request.cloud)?;
-    let scope = match caller {
-        Principal::Operator => CustomerScope::All,
-        Principal::Partner(id) => CustomerScope::Partner(id),
-        Principal::Customer(id) => CustomerScope::Customer(id),
-    };
     let query = format!("{caller}|{cloud:?}");
     let (customers, next_page_token) = list_page(
         &request,
         &query,
         pages,
-        async |page| customers::list(db.reader(), scope, cloud, page).await,
+        async |page| customers::list(db.reader(), caller, cloud, page).await,
         to_proto,
     )
     .await?;

@@ -64,8 +64,10 @@ impl PartnerService for PartnerApi {
         let caller = principal_of(&request)?;
         let SuspendPartnerRequest { name, etag } = request.into_inner();
         respond(
-            with_retries(|| partners::change_state(&self.db, caller, partners::StateChange::Suspend, &name, &etag))
-                .await,
+            with_retries(|| {
+                partners::change_state(&self.db, caller, pc_domain::rules::partners::StateChange::Suspend, &name, &etag)
+            })
+            .await,
         )
     }
 
@@ -76,8 +78,16 @@ impl PartnerService for PartnerApi {
         let caller = principal_of(&request)?;
         let ReactivatePartnerRequest { name, etag } = request.into_inner();
         respond(
-            with_retries(|| partners::change_state(&self.db, caller, partners::StateChange::Reactivate, &name, &etag))
-                .await,
+            with_retries(|| {
+                partners::change_state(
+                    &self.db,
+                    caller,
+                    pc_domain::rules::partners::StateChange::Reactivate,
+                    &name,
+                    &etag,
+                )
+            })
+            .await,
         )
     }
 

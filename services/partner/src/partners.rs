@@ -4,8 +4,8 @@
 use pc_api::partner::v1::{
     CreatePartnerRequest, GetPartnerRequest, ListPartnersRequest, ListPartnersResponse, Partner, UpdatePartnerRequest,
 };
-use pc_domain::PartnerState as State;
-use pc_domain::{CountryCode, DisplayName, Error, Etag, PageKey, PartnerId, Principal, Reason, TenantId};
+use pc_domain::rules::{self, partners::StateChange};
+use pc_domain::{CountryCode, DisplayName, Error, Etag, PageKey, PartnerId, Principal, TenantId};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, required_enum, timestamp, update_paths};
 use pc_store::{
     Database, audit, customer_relationships,
@@ -53,12 +53,9 @@ pub async fn create_partner(db: &Database, caller: Principal, request: CreatePar
 
     let partner = idempotency::create_once(db, key.as_ref(), async |txn| {
         lock_tenant(txn, new.cloud, new.tenant_id.0).await?;
-        if customer_relationships::tenant_has_active_relationship(txn, new.cloud, new.tenant_id).await? {
-            return Err(Error::rule(
-                Reason::PartnerAsCustomer,
-                "tenant holds an ACTIVE customer relationship in this cloud and cannot enrol as a partner",
-            ));
-        }
+        let holds_relationship =
+            customer_relationships::tenant_has_active_relationship(txn, new.cloud, new.tenant_id).await?;
+        rules::tenant_not_a_customer(holds_relationship)?;
         let row = partners::insert(txn, new).await?;
         let partner = to_proto(row)?;
         audit::append(
@@ -150,30 +147,6 @@ pub async fn update_partner(db: &Database, caller: Principal, request: UpdatePar
     to_proto(updated)
 }
 
-/// The two state transitions of a partner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StateChange {
-    Suspend,
-    Reactivate,
-}
-
-impl StateChange {
-    fn method(self) -> &'static str {
-        match self {
-            Self::Suspend => "SuspendPartner",
-            Self::Reactivate => "ReactivatePartner",
-        }
-    }
-
-    /// (required current state, resulting state)
-    fn states(self) -> (State, State) {
-        match self {
-            Self::Suspend => (State::Active, State::Suspended),
-            Self::Reactivate => (State::Suspended, State::Active),
-        }
-    }
-}
-
 /// SuspendPartner and ReactivatePartner.
 pub async fn change_state(
     db: &Database,
@@ -184,23 +157,14 @@ pub async fn change_state(
 ) -> Result<Partner, Error> {
     let id = PartnerId::parse("name", name)?;
     let etag = Etag::parse_optional("etag", etag)?;
-    caller.require_operator(match change {
-        StateChange::Suspend => "suspend partners",
-        StateChange::Reactivate => "reactivate partners",
-    })?;
-    let (from, to) = change.states();
+    caller.require_operator(change.what())?;
 
     let txn = db.begin().await?;
     // Locked before the suspension is stamped: whatever the partner started and still holds its
     // row shared for commits first, so nothing it started is dated after its suspension.
     let current = partners::get_one_locked(&txn, id, Lock::Update).await?;
     Etag::check(etag, current.revision, id)?;
-    if current.state != from {
-        return Err(Error::rule(
-            Reason::InvalidTransition,
-            format!("{} needs a partner in state {}, but {id} is {}", change.method(), from, current.state),
-        ));
-    }
+    let (from, to) = (current.state, rules::partners::change_state(change, &current.facts())?);
     let updated = partners::update(&txn, &current, PartnerChanges { state: Some(to), ..Default::default() })
         .await
         .map_err(|error| Etag::explain_conflict(error, etag, id))?;

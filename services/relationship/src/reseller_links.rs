@@ -7,18 +7,18 @@
 use pc_api::relationship::v1::{
     InviteResellerRequest, ListResellerLinksRequest, ListResellerLinksResponse, ResellerLink,
 };
-use pc_domain::{Error, Etag, PageKey, PartnerId, Principal, Reason, ResellerLinkId};
-use pc_domain::{Lifecycle, LinkState as State, ProgramRole};
+use pc_domain::rules::reseller_links as rules;
+use pc_domain::{Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
-    ConnectionTrait, Database, audit,
+    Database, audit,
     entity::reseller_link::Model,
     idempotency,
     lifecycle::{self, Transition},
     locks::Lock,
     partners,
     reseller_links::{self, LinkFilter},
-    rules, subscriptions,
+    subscriptions,
 };
 
 pub fn to_proto(row: Model) -> Result<ResellerLink, Error> {
@@ -52,11 +52,7 @@ pub async fn invite_reseller(
         let [provider, reseller] =
             <[_; 2]>::try_from(partners::get_locked(txn, &[provider_id, reseller_id], Lock::Share).await?)
                 .map_err(|_| Error::internal("two partners asked, another number returned"))?;
-        rules::partner_role(&provider, ProgramRole::IndirectProvider, "invite resellers")?;
-        rules::partner_role(&reseller, ProgramRole::IndirectReseller, "be invited as a reseller")?;
-        rules::same_cloud((&request.provider, provider.cloud), (&request.reseller, reseller.cloud))?;
-        rules::partner_active(&provider)?;
-        rules::partner_active(&reseller)?;
+        rules::invite_reseller(&provider.facts(), &reseller.facts())?;
         let link = to_proto(reseller_links::insert(txn, provider_id, reseller_id).await?)?;
         audit::append(
             txn,
@@ -73,20 +69,10 @@ pub async fn invite_reseller(
     Ok(link)
 }
 
-/// The link, if `caller` is one of its parties or an operator. Non-parties learn nothing, not
-/// even whether it exists.
-async fn load_visible(db: &impl ConnectionTrait, caller: &Principal, id: ResellerLinkId) -> Result<Model, Error> {
-    visible(caller, id, reseller_links::find(db, id).await?)
-}
-
-/// `link`, if `caller` is a party to it; anyone else is PERMISSION_DENIED whether or not it exists.
+/// `link`, if `caller` is a party to it (rule 9); anyone else learns nothing, not even whether it
+/// exists.
 fn visible(caller: &Principal, id: ResellerLinkId, link: Option<Model>) -> Result<Model, Error> {
-    match (caller, link) {
-        (Principal::Operator, Some(link)) => Ok(link),
-        (Principal::Operator, None) => Err(Error::not_found(id.name())),
-        (Principal::Partner(me), Some(link)) if me.0 == link.provider_id || me.0 == link.reseller_id => Ok(link),
-        _ => Err(Error::denied(format!("{caller} is not a party to {id}"))),
-    }
+    pc_domain::rules::reveal(caller, id, link, |link| rules::may_see(caller, &link.facts()))
 }
 
 /// AcceptResellerLink, DeclineResellerLink and EndResellerLink.
@@ -102,12 +88,9 @@ pub async fn transition(
 
     let txn = db.begin().await?;
     // Parties never change: read without a lock to authorize and to know what to lock.
-    let seen = load_visible(&txn, &caller, id).await?;
-    let (provider_id, reseller_id) = (PartnerId(seen.provider_id), PartnerId(seen.reseller_id));
-    if transition != Transition::End {
-        // Only the invited side answers an invitation.
-        caller.require_partner_or_operator(reseller_id, &format!("{} this invitation", transition.verb()))?;
-    }
+    let seen = visible(&caller, id, reseller_links::find(&txn, id).await?)?.facts();
+    rules::may_transition(&caller, &seen, transition)?;
+    let (provider_id, reseller_id) = (seen.provider, seen.reseller);
     // Lock order (crate pc_store::locks): the partners an accept needs ACTIVE, then the link.
     let parties = match transition {
         Transition::Accept => partners::get_locked(&txn, &[provider_id, reseller_id], Lock::Share).await?,
@@ -117,24 +100,16 @@ pub async fn transition(
         .await?
         .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
     Etag::check(etag, link.revision, id)?;
-    if !link.state.allows(transition) {
-        return Err(Error::rule(
-            Reason::InvalidTransition,
-            format!("cannot {} {id}: it is {}", transition.verb(), link.state),
-        ));
-    }
-    match transition {
-        Transition::Accept => parties.iter().try_for_each(rules::partner_active)?,
+    pc_domain::rules::transition_allowed(link.state, transition, id)?;
+    match (transition, parties.as_slice()) {
+        (Transition::Accept, [provider, reseller]) => rules::accept(&provider.facts(), &reseller.facts())?,
+        (Transition::Accept, _) => return Err(Error::internal(format!("{id}'s partners did not load"))),
         // Counted after the link is locked: a sale that shares the link has committed by now.
-        Transition::End if link.state == State::Active => {
-            if subscriptions::active_through_link(&txn, provider_id, reseller_id).await? {
-                return Err(Error::rule(
-                    Reason::ActiveSubscriptions,
-                    format!("{id} still carries ACTIVE subscriptions billed by {provider_id} through {reseller_id}"),
-                ));
-            }
+        (Transition::End, _) => {
+            let carries = subscriptions::active_through_link(&txn, provider_id, reseller_id).await?;
+            rules::end(&link.facts(), carries)?;
         }
-        Transition::End | Transition::Decline => {}
+        (Transition::Decline, _) => {}
     }
     lifecycle::transition(&txn, &mut link, transition, &caller)
         .await
@@ -157,11 +132,7 @@ pub async fn list_reseller_links(
     request: ListResellerLinksRequest,
 ) -> Result<ListResellerLinksResponse, Error> {
     let filter = LinkFilter {
-        party: match caller {
-            Principal::Operator => None,
-            Principal::Partner(me) => Some(me),
-            Principal::Customer(_) => return Err(Error::denied("customers are not parties to reseller links")),
-        },
+        party: rules::list_party(&caller)?,
         provider: PartnerId::parse_optional("provider", &request.provider)?,
         reseller: PartnerId::parse_optional("reseller", &request.reseller)?,
         state: filter_enum("state", request.state)?,

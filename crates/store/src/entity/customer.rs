@@ -1,6 +1,7 @@
 //! `customers`: organizations that buy online services.
 
 use pc_domain::Cloud;
+use pc_domain::{CustomerId, TenantId, facts};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -24,3 +25,15 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// What the rules of `pc_domain::rules` read of this row.
+    pub fn facts(&self) -> facts::Customer {
+        facts::Customer {
+            id: CustomerId(self.id),
+            cloud: self.cloud,
+            tenant: TenantId(self.tenant_id),
+            created_by: self.created_by.clone(),
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! `customer_relationships`: a partner's reseller relationship with a customer.
 
 use pc_domain::RelationshipState;
+use pc_domain::{CustomerId, CustomerRelationshipId, PartnerId, facts};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -23,3 +24,16 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// What the rules of `pc_domain::rules` read of this row.
+    pub fn facts(&self) -> facts::CustomerRelationship {
+        facts::CustomerRelationship {
+            id: CustomerRelationshipId(self.id),
+            partner: PartnerId(self.partner_id),
+            customer: CustomerId(self.customer_id),
+            indirect_provider: self.indirect_provider_id.map(PartnerId),
+            state: self.state,
+        }
+    }
+}

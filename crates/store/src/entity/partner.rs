@@ -1,6 +1,7 @@
 //! `partners`: the program's enrolled partners.
 
 use pc_domain::{Cloud, PartnerState, ProgramRole};
+use pc_domain::{PartnerId, facts};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -23,3 +24,10 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// What the rules of `pc_domain::rules` read of this row.
+    pub fn facts(&self) -> facts::Partner {
+        facts::Partner { id: PartnerId(self.id), cloud: self.cloud, role: self.program_role, state: self.state }
+    }
+}

@@ -1,6 +1,7 @@
 //! `reseller_links`: two-tier links between an indirect provider and an indirect reseller.
 
 use pc_domain::LinkState;
+use pc_domain::{PartnerId, ResellerLinkId, facts};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -22,3 +23,15 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// What the rules of `pc_domain::rules` read of this row.
+    pub fn facts(&self) -> facts::ResellerLink {
+        facts::ResellerLink {
+            id: ResellerLinkId(self.id),
+            provider: PartnerId(self.provider_id),
+            reseller: PartnerId(self.reseller_id),
+            state: self.state,
+        }
+    }
+}

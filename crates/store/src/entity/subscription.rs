@@ -1,5 +1,6 @@
 //! `subscriptions`: online services customers hold, bought through the program or elsewhere.
 
+use pc_domain::{CustomerId, PartnerId, SubscriptionId, facts};
 use pc_domain::{ProductFamily, SalesChannel, SubscriptionState};
 use sea_orm::entity::prelude::*;
 
@@ -25,3 +26,17 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// What the rules of `pc_domain::rules` read of this row.
+    pub fn facts(&self) -> facts::Subscription {
+        facts::Subscription {
+            id: SubscriptionId(self.id),
+            customer: CustomerId(self.customer_id),
+            partner_of_record: self.partner_of_record_id.map(PartnerId),
+            billing_partner: self.billing_partner_id.map(PartnerId),
+            quantity: self.quantity,
+            state: self.state,
+        }
+    }
+}

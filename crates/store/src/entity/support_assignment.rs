@@ -1,6 +1,7 @@
 //! `support_assignments`: partners hired to support subscriptions they did not sell.
 
 use pc_domain::AssignmentState;
+use pc_domain::{PartnerId, SubscriptionId, SupportAssignmentId, facts};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -22,3 +23,15 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// What the rules of `pc_domain::rules` read of this row.
+    pub fn facts(&self) -> facts::SupportAssignment {
+        facts::SupportAssignment {
+            id: SupportAssignmentId(self.id),
+            subscription: SubscriptionId(self.subscription_id),
+            partner: PartnerId(self.partner_id),
+            state: self.state,
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Every rule of docs/domain.md, as pure functions over [`crate::facts`]: one module per resource,
+//! named like the service module that calls it, each function named for what it decides. A
+//! handler gathers the facts (under the locks of `pc_store::locks`), asks here, and writes; nothing
+//! here reads a database, so every rule is unit-tested below its definition.
+//!
+//! What lives here and nowhere else: the state machines (which transition from which state, and
+//! who may make it), the visibility rules (rule 9), and every check that fails as
+//! FAILED_PRECONDITION with a rule's [`Reason`]. The checks shared by several resources follow.
+
+pub mod customer_relationships;
+pub mod customers;
+pub mod partners;
+pub mod reseller_links;
+pub mod subscriptions;
+pub mod support_assignments;
+
+use std::fmt::Display;
+
+use crate::{Cloud, Error, Lifecycle, PartnerState, Principal, ProgramRole, Reason, Transition, facts};
+
+/// Rule 3: a SUSPENDED partner starts nothing new.
+pub fn partner_active(partner: &facts::Partner) -> Result<(), Error> {
+    match partner.state {
+        PartnerState::Active => Ok(()),
+        state => {
+            Err(Error::rule(Reason::PartnerSuspended, format!("{} is {state} and starts nothing new", partner.id)))
+        }
+    }
+}
+
+/// Rule 3: only partners enrolled as `role` may `what`.
+pub fn partner_role(partner: &facts::Partner, role: ProgramRole, what: &str) -> Result<(), Error> {
+    if partner.role == role {
+        Ok(())
+    } else {
+        Err(Error::rule(
+            Reason::RoleNotAllowed,
+            format!("only a {role} may {what}, and {} is a {}", partner.id, partner.role),
+        ))
+    }
+}
+
+/// Rule 2: nothing joins resources of different clouds. `acting` is the partner whose cloud the
+/// caller knows; the message does not say which cloud `other` is in (rule 9).
+pub fn same_cloud(acting: (impl Display, Cloud), other: (impl Display, Cloud)) -> Result<(), Error> {
+    let ((acting, acting_cloud), (other, other_cloud)) = (acting, other);
+    if acting_cloud == other_cloud {
+        Ok(())
+    } else {
+        Err(Error::rule(
+            Reason::CrossCloud,
+            format!("{other} is not in the {acting_cloud} cloud of {acting}; nothing crosses clouds"),
+        ))
+    }
+}
+
+/// Rule 1: a customer's tenant must not be enrolled as a partner of its cloud. `enrolled` is
+/// whether it is, read under the tenant's lock.
+pub fn tenant_not_a_partner(customer: impl Display, enrolled: bool) -> Result<(), Error> {
+    if enrolled {
+        Err(Error::rule(
+            Reason::PartnerAsCustomer,
+            format!("{customer}'s tenant is enrolled as a partner; a program partner cannot be a customer"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Rule 5 for the two-party resources: only a waiting one is accepted or declined, only a live
+/// one ends.
+pub fn transition_allowed<S: Lifecycle>(state: S, transition: Transition, name: impl Display) -> Result<(), Error> {
+    if state.allows(transition) {
+        Ok(())
+    } else {
+        Err(Error::rule(Reason::InvalidTransition, format!("cannot {} {name}: it is {state}", transition.verb())))
+    }
+}
+
+/// Rule 9 for a resource read by id: `found` if the caller `may_see` it. Operators, who may see
+/// everything, learn that it does not exist; anyone else is PERMISSION_DENIED whether or not it
+/// does, so a name the caller may not read reveals nothing.
+pub fn reveal<T>(
+    caller: &Principal,
+    name: impl Display,
+    found: Option<T>,
+    may_see: impl FnOnce(&T) -> bool,
+) -> Result<T, Error> {
+    match found {
+        Some(row) if may_see(&row) => Ok(row),
+        None if caller.is_operator() => Err(Error::not_found(name.to_string())),
+        _ => Err(Error::denied(format!("{caller} may not see {name}"))),
+    }
+}
+
+/// Rule 1 seen from the other side, for CreatePartner: a tenant holding an ACTIVE customer
+/// relationship in the cloud cannot enrol there.
+pub fn tenant_not_a_customer(holds_active_relationship: bool) -> Result<(), Error> {
+    if holds_active_relationship {
+        Err(Error::rule(
+            Reason::PartnerAsCustomer,
+            "tenant holds an ACTIVE customer relationship in this cloud and cannot enrol as a partner",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Facts for the rules' unit tests.
+
+    use crate::{Cloud, CustomerId, PartnerId, PartnerState, ProgramRole, TenantId, facts};
+
+    pub fn partner(role: ProgramRole) -> facts::Partner {
+        facts::Partner { id: PartnerId::generate(), cloud: Cloud::Global, role, state: PartnerState::Active }
+    }
+
+    pub fn suspended(partner: facts::Partner) -> facts::Partner {
+        facts::Partner { state: PartnerState::Suspended, ..partner }
+    }
+
+    pub fn in_cloud(partner: facts::Partner, cloud: Cloud) -> facts::Partner {
+        facts::Partner { cloud, ..partner }
+    }
+
+    pub fn customer(cloud: Cloud) -> facts::Customer {
+        facts::Customer {
+            id: CustomerId::generate(),
+            cloud,
+            tenant: TenantId(uuid::Uuid::new_v4()),
+            created_by: "operator".into(),
+        }
+    }
+
+    /// The reason of a FAILED_PRECONDITION, or what else the result was.
+    pub fn reason<T: std::fmt::Debug>(result: Result<T, crate::Error>) -> String {
+        match result {
+            Err(crate::Error::FailedPrecondition { reason, .. }) => reason.as_str().to_owned(),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+    use crate::{LinkState, PartnerId};
+
+    #[test]
+    fn suspended_partners_start_nothing() {
+        let partner = partner(ProgramRole::DirectBillPartner);
+        assert!(partner_active(&partner).is_ok());
+        assert_eq!(reason(partner_active(&suspended(partner))), "PARTNER_SUSPENDED");
+    }
+
+    #[test]
+    fn cross_cloud_messages_name_only_the_acting_partners_cloud() {
+        let error = same_cloud(("partners/a", Cloud::Global), ("customers/b", Cloud::China)).err();
+        let message = error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.starts_with("CROSS_CLOUD"), "{message}");
+        assert!(message.contains("GLOBAL") && !message.contains("CHINA"), "{message}");
+        assert!(same_cloud(("a", Cloud::Germany), ("b", Cloud::Germany)).is_ok());
+    }
+
+    #[test]
+    fn a_missing_or_hidden_resource_looks_the_same_to_non_operators() {
+        let partner = Principal::Partner(PartnerId::generate());
+        let hidden = reveal(&partner, "resellerLinks/x", Some(1), |_| false);
+        let missing = reveal(&partner, "resellerLinks/x", None::<i32>, |_| true);
+        assert!(matches!(hidden, Err(Error::PermissionDenied(_))));
+        assert_eq!(hidden.err().map(|e| e.to_string()), missing.err().map(|e| e.to_string()));
+        assert!(matches!(reveal(&Principal::Operator, "x", None::<i32>, |_| true), Err(Error::NotFound { .. })));
+        assert_eq!(reveal(&partner, "x", Some(2), |_| true).ok(), Some(2));
+    }
+
+    #[test]
+    fn transitions_follow_rule_5() {
+        assert!(transition_allowed(LinkState::Invited, Transition::Accept, "l").is_ok());
+        assert_eq!(reason(transition_allowed(LinkState::Ended, Transition::End, "l")), "INVALID_TRANSITION");
+    }
+
+    #[test]
+    fn rule_1_holds_from_both_sides() {
+        assert_eq!(reason(tenant_not_a_partner("customers/x", true)), "PARTNER_AS_CUSTOMER");
+        assert!(tenant_not_a_partner("customers/x", false).is_ok());
+        assert_eq!(reason(tenant_not_a_customer(true)), "PARTNER_AS_CUSTOMER");
+        assert!(tenant_not_a_customer(false).is_ok());
+    }
+}

@@ -1,0 +1,120 @@
+//! Rules of the two-tier model: an ACTIVE indirect provider invites an ACTIVE indirect reseller of
+//! its cloud; the reseller accepts or declines; either side ends, unless ACTIVE subscriptions are
+//! still billed through the link. Only the two parties and operators see a link.
+
+use crate::{Error, LinkState, PartnerId, Principal, ProgramRole, Reason, Transition, facts};
+
+/// Rules 2 and 3 for InviteReseller.
+pub fn invite_reseller(provider: &facts::Partner, reseller: &facts::Partner) -> Result<(), Error> {
+    super::partner_role(provider, ProgramRole::IndirectProvider, "invite resellers")?;
+    super::partner_role(reseller, ProgramRole::IndirectReseller, "be invited as a reseller")?;
+    super::same_cloud((provider.id, provider.cloud), (reseller.id, reseller.cloud))?;
+    super::partner_active(provider)?;
+    super::partner_active(reseller)
+}
+
+/// Rule 9: the provider, the reseller and operators see a link.
+pub fn may_see(caller: &Principal, link: &facts::ResellerLink) -> bool {
+    match caller {
+        Principal::Operator => true,
+        Principal::Partner(me) => *me == link.provider || *me == link.reseller,
+        Principal::Customer(_) => false,
+    }
+}
+
+/// Whose links a list covers: a partner's own, or every link for operators (`None`). Customers
+/// are no party to links.
+pub fn list_party(caller: &Principal) -> Result<Option<PartnerId>, Error> {
+    match caller {
+        Principal::Operator => Ok(None),
+        Principal::Partner(me) => Ok(Some(*me)),
+        Principal::Customer(_) => Err(Error::denied("customers are not parties to reseller links")),
+    }
+}
+
+/// Rule 5's "who": only the invited reseller (or an operator) answers an invitation; either party
+/// ends the link.
+pub fn may_transition(caller: &Principal, link: &facts::ResellerLink, transition: Transition) -> Result<(), Error> {
+    let allowed = match (caller, transition) {
+        (Principal::Operator, _) => true,
+        (Principal::Partner(me), Transition::End) => *me == link.provider || *me == link.reseller,
+        (Principal::Partner(me), Transition::Accept | Transition::Decline) => *me == link.reseller,
+        (Principal::Customer(_), _) => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::denied(format!("only {} or an operator may {} this invitation", link.reseller, transition.verb())))
+    }
+}
+
+/// Rule 3 for AcceptResellerLink: both partners are still ACTIVE.
+pub fn accept(provider: &facts::Partner, reseller: &facts::Partner) -> Result<(), Error> {
+    super::partner_active(provider)?;
+    super::partner_active(reseller)
+}
+
+/// Rule 8 for EndResellerLink: an ACTIVE link ends only when no ACTIVE subscription is billed by
+/// its provider through its reseller (`carries_active_subscriptions`, counted under the link's lock).
+pub fn end(link: &facts::ResellerLink, carries_active_subscriptions: bool) -> Result<(), Error> {
+    if link.state == LinkState::Active && carries_active_subscriptions {
+        return Err(Error::rule(
+            Reason::ActiveSubscriptions,
+            format!(
+                "{} still carries ACTIVE subscriptions billed by {} through {}",
+                link.id, link.provider, link.reseller
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::test_support::*;
+    use crate::{Cloud, CustomerId, ResellerLinkId};
+
+    fn link(state: LinkState) -> facts::ResellerLink {
+        facts::ResellerLink {
+            id: ResellerLinkId::generate(),
+            provider: PartnerId::generate(),
+            reseller: PartnerId::generate(),
+            state,
+        }
+    }
+
+    #[test]
+    fn an_active_provider_invites_an_active_reseller_of_its_cloud() {
+        let (provider, reseller) = (partner(ProgramRole::IndirectProvider), partner(ProgramRole::IndirectReseller));
+        assert!(invite_reseller(&provider, &reseller).is_ok());
+        assert_eq!(reason(invite_reseller(&reseller, &provider)), "ROLE_NOT_ALLOWED");
+        assert_eq!(reason(invite_reseller(&provider, &partner(ProgramRole::DirectBillPartner))), "ROLE_NOT_ALLOWED");
+        assert_eq!(reason(invite_reseller(&provider, &in_cloud(reseller, Cloud::UsGovernment))), "CROSS_CLOUD");
+        assert_eq!(reason(invite_reseller(&provider, &suspended(reseller))), "PARTNER_SUSPENDED");
+        assert_eq!(reason(accept(&suspended(provider), &reseller)), "PARTNER_SUSPENDED");
+    }
+
+    #[test]
+    fn the_reseller_answers_and_either_side_ends() {
+        let link = link(LinkState::Invited);
+        let (provider, reseller) = (Principal::Partner(link.provider), Principal::Partner(link.reseller));
+        let stranger = Principal::Partner(PartnerId::generate());
+        for transition in [Transition::Accept, Transition::Decline] {
+            assert!(may_transition(&reseller, &link, transition).is_ok());
+            assert!(may_transition(&Principal::Operator, &link, transition).is_ok());
+            assert!(may_transition(&provider, &link, transition).is_err());
+        }
+        assert!(may_transition(&provider, &link, Transition::End).is_ok());
+        assert!(may_transition(&stranger, &link, Transition::End).is_err());
+        assert!(may_see(&provider, &link) && may_see(&reseller, &link) && !may_see(&stranger, &link));
+        assert!(!may_see(&Principal::Customer(CustomerId::generate()), &link));
+    }
+
+    #[test]
+    fn an_active_link_billing_active_subscriptions_does_not_end() {
+        assert_eq!(reason(end(&link(LinkState::Active), true)), "ACTIVE_SUBSCRIPTIONS");
+        assert!(end(&link(LinkState::Active), false).is_ok());
+        assert!(end(&link(LinkState::Invited), true).is_ok());
+    }
+}
