@@ -46,7 +46,25 @@ macro_rules! resource_id {
                 write!(f, "{}/{}", Self::COLLECTION, self.0)
             }
         }
+
+        impl ResourceId for $type {
+            fn parse(field: &str, name: &str) -> Result<Self, Error> {
+                Self::parse(field, name)
+            }
+
+            fn uuid(self) -> Uuid {
+                self.0
+            }
+        }
     };
+}
+
+/// What code generic over resources knows of their ids: how to read one from a name, and the
+/// UUID a row is keyed by.
+pub trait ResourceId: Copy + fmt::Display + Send + Sync + 'static {
+    /// Parses `collection/{uuid}` from the request field `field`.
+    fn parse(field: &str, name: &str) -> Result<Self, Error>;
+    fn uuid(self) -> Uuid;
 }
 
 resource_id!(

@@ -1,18 +1,26 @@
-//! The shared lifecycle of reseller links, customer relationships and support assignments, as the
-//! store writes it: rule 5 itself is [`pc_domain::Lifecycle`]. One compare-and-swap UPDATE moves a
+//! The one lifecycle of reseller links, customer relationships and support assignments (and of
+//! any later two-party workflow): [`run`] is AcceptX, DeclineX and EndX for every X, owning the
+//! order of the lock protocol, the etag check, rule 5, the compare-and-swap and the audit events;
+//! a resource supplies only its own rules, as a [`Workflow`]. One compare-and-swap UPDATE moves a
 //! row, so an accept racing an end leaves exactly one winner; the loser sees ABORTED and, on
 //! retry, the transition rule.
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 pub use pc_domain::Transition;
-use pc_domain::{Error, Lifecycle, Principal};
+use pc_domain::{Error, Etag, Lifecycle, Principal, SupportAssignmentId, names::ResourceId, rules};
 use sea_orm::{
-    ConnectionTrait,
+    ConnectionTrait, DatabaseTransaction, EntityTrait, PrimaryKeyTrait,
     sea_query::{Alias, Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
 
-use crate::db::now;
+use crate::{
+    Database,
+    db::now,
+    locks::{self, Lock},
+};
 
 /// What the transition wrote: the new revision and the time it stamped.
 #[derive(Debug, Clone, Copy)]
@@ -22,8 +30,13 @@ pub struct Transitioned {
 }
 
 /// A stored row that follows the lifecycle.
-pub trait LifecycleRow {
-    type State: Lifecycle;
+pub trait LifecycleRow: Sized + Send + Sync {
+    type State: Lifecycle + Send;
+    /// The SeaORM entity whose rows these are, keyed by a UUID.
+    type Entity: EntityTrait<Model = Self, PrimaryKey = Self::Key>;
+    type Key: PrimaryKeyTrait<ValueType = Uuid>;
+    /// The typed id in its resource name.
+    type Id: ResourceId;
     /// The table the row lives in.
     const TABLE: &'static str;
     /// The resource's name in method names (`ResellerLink` in `AcceptResellerLink`).
@@ -88,6 +101,96 @@ pub async fn transition<R: LifecycleRow>(
     Ok(())
 }
 
+/// What one two-party resource supplies to [`run`]: who sees and moves it, what its rules lock
+/// before the row, and the rules themselves (pure functions of `pc_domain::rules`, called with
+/// what was read and locked).
+pub trait Workflow {
+    type Row: LifecycleRow;
+    /// What deciding who sees and moves a row needs besides the row (a support assignment's
+    /// subscription, whose customer hires); `()` for most.
+    type Context: Send + Sync;
+    /// What the rules of a transition need, read under the locks that come before the row in the
+    /// lock protocol ([`crate::locks`]).
+    type Grounds: Send;
+
+    /// Reads the [`Self::Context`] of a row, without a lock (it never changes).
+    fn context(txn: &DatabaseTransaction, row: &Self::Row)
+    -> impl Future<Output = Result<Self::Context, Error>> + Send;
+
+    /// Rule 9: whether `caller` may see `row` at all.
+    fn may_see(caller: &Principal, row: &Self::Row, context: &Self::Context) -> bool;
+
+    /// Rule 5's "who": whether `caller` may make `transition` of `row`.
+    fn may_transition(
+        caller: &Principal,
+        row: &Self::Row,
+        context: &Self::Context,
+        transition: Transition,
+    ) -> Result<(), Error>;
+
+    /// Locks and reads, in the order of the lock protocol, what the rules of `transition` depend
+    /// on. `seen` was read without a lock; its parties never change.
+    fn lock_grounds(
+        txn: &DatabaseTransaction,
+        seen: &Self::Row,
+        context: &Self::Context,
+        transition: Transition,
+    ) -> impl Future<Output = Result<Self::Grounds, Error>> + Send;
+
+    /// The resource's rules on the locked row, and the writes that come with the transition
+    /// (rule 8: an ending ends what depended on the row). Returns the support assignments it ended,
+    /// audited as ended because of the row.
+    fn check(
+        txn: &DatabaseTransaction,
+        row: &Self::Row,
+        transition: Transition,
+        grounds: Self::Grounds,
+    ) -> impl Future<Output = Result<Vec<SupportAssignmentId>, Error>> + Send;
+
+    /// What a failed write means for this resource (a unique index that lost a race).
+    fn explain_write_error(_row: &Self::Row, _context: &Self::Context, error: Error) -> Error {
+        error
+    }
+}
+
+/// AcceptX, DeclineX and EndX of every two-party resource X, in one transaction: read the row
+/// without a lock to authorize (rule 9, then rule 5's "who") and to know what to lock; lock the
+/// grounds, then the row FOR UPDATE (the lock protocol); check the etag, rule 5 and the
+/// resource's rules on the locked row; write the transition and its audit event; commit.
+pub async fn run<W: Workflow>(
+    db: &Database,
+    caller: Principal,
+    transition: Transition,
+    name: &str,
+    etag: &str,
+) -> Result<W::Row, Error> {
+    let id = <<W::Row as LifecycleRow>::Id as ResourceId>::parse("name", name)?;
+    let etag = Etag::parse_optional("etag", etag)?;
+
+    let txn = db.begin().await?;
+    let found = match <W::Row as LifecycleRow>::Entity::find_by_id(id.uuid()).one(&txn).await? {
+        Some(row) => Some((W::context(&txn, &row).await?, row)),
+        None => None,
+    };
+    let (context, seen) = rules::reveal(&caller, id, found, |(context, row)| W::may_see(&caller, row, context))?;
+    W::may_transition(&caller, &seen, &context, transition)?;
+    let grounds = W::lock_grounds(&txn, &seen, &context, transition).await?;
+    let mut row = locks::find_locked::<<W::Row as LifecycleRow>::Entity>(&txn, id.uuid(), Lock::Update)
+        .await?
+        .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
+    Etag::check(etag, row.revision(), id)?;
+    rules::transition_allowed(row.state(), transition, id)?;
+    let ended = W::check(&txn, &row, transition, grounds).await?;
+    self::transition(&txn, &mut row, transition, &caller)
+        .await
+        .map_err(|error| Etag::explain_conflict(W::explain_write_error(&row, &context, error), etag, id))?;
+    crate::audit::ended_because(&txn, &ended, &caller, &id.to_string()).await?;
+    txn.commit().await?;
+    let method = format!("{}{}", method_verb(transition), <W::Row as LifecycleRow>::RESOURCE);
+    tracing::info!(resource = %id, state = %row.state(), ended = ended.len(), %method, "state changed");
+    Ok(row)
+}
+
 fn method_verb(transition: Transition) -> &'static str {
     match transition {
         Transition::Accept => "Accept",
@@ -97,9 +200,12 @@ fn method_verb(transition: Transition) -> &'static str {
 }
 
 macro_rules! lifecycle_row {
-    ($($model:path => $state:ty, $table:literal, $resource:literal, $id:path);+ $(;)?) => {$(
-        impl LifecycleRow for $model {
+    ($($module:ident => $state:ty, $table:literal, $resource:literal, $id:path);+ $(;)?) => {$(
+        impl LifecycleRow for crate::entity::$module::Model {
             type State = $state;
+            type Entity = crate::entity::$module::Entity;
+            type Key = crate::entity::$module::PrimaryKey;
+            type Id = $id;
             const TABLE: &'static str = $table;
             const RESOURCE: &'static str = $resource;
 
@@ -133,10 +239,10 @@ macro_rules! lifecycle_row {
 }
 
 lifecycle_row!(
-    crate::entity::reseller_link::Model =>
+    reseller_link =>
         pc_domain::LinkState, "reseller_links", "ResellerLink", pc_domain::ResellerLinkId;
-    crate::entity::customer_relationship::Model =>
+    customer_relationship =>
         pc_domain::RelationshipState, "customer_relationships", "CustomerRelationship", pc_domain::CustomerRelationshipId;
-    crate::entity::support_assignment::Model =>
+    support_assignment =>
         pc_domain::AssignmentState, "support_assignments", "SupportAssignment", pc_domain::SupportAssignmentId;
 );

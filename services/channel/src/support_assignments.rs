@@ -14,7 +14,7 @@ use pc_domain::rules::support_assignments as rules;
 use pc_domain::{CustomerId, Error, Etag, PageKey, PartnerId, Principal, SubscriptionId, SupportAssignmentId};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
-    ConnectionTrait, Database, audit, customer_relationships, customers,
+    ConnectionTrait, Database, DatabaseTransaction, audit, customer_relationships, customers,
     entity::{subscription, support_assignment::Model},
     errors::is_unique_violation,
     idempotency,
@@ -97,42 +97,27 @@ pub async fn request_support(
     Ok(assignment)
 }
 
-/// The assignment and its subscription, if `caller` is the assignment's partner, the
-/// subscription's customer or an operator; anyone else learns nothing.
-async fn load_visible(
-    db: &impl ConnectionTrait,
-    caller: &Principal,
-    id: SupportAssignmentId,
-) -> Result<(Model, subscription::Model), Error> {
-    let assignment = support_assignments::find(db, id).await?;
-    let subscription = match &assignment {
-        Some(assignment) => subscriptions::find(db, SubscriptionId(assignment.subscription_id)).await?,
-        None => None,
-    };
-    visible(caller, id, assignment, subscription)
-}
-
-/// The assignment and its subscription, if `caller` is a party to it; anyone else is
-/// PERMISSION_DENIED whether or not it exists.
+/// The assignment, if `caller` is its partner, its subscription's customer or an operator (rule 9);
+/// anyone else learns nothing, not even whether it exists.
 fn visible(
     caller: &Principal,
     id: SupportAssignmentId,
     assignment: Option<Model>,
     subscription: Option<subscription::Model>,
-) -> Result<(Model, subscription::Model), Error> {
-    let denied = || Error::denied(format!("{caller} is not a party to {id}"));
-    let Some(assignment) = assignment else {
-        return Err(if caller.is_operator() { Error::not_found(id.name()) } else { denied() });
+) -> Result<Model, Error> {
+    let found = match (assignment, subscription) {
+        (Some(assignment), Some(subscription)) => Some((assignment, subscription)),
+        (Some(_), None) => return Err(Error::internal(format!("{id} refers to a missing subscription"))),
+        (None, _) => None,
     };
-    let subscription = subscription.ok_or_else(|| Error::internal(format!("{id} refers to a missing subscription")))?;
-    if rules::may_see(caller, &assignment.facts(), &subscription.facts()) {
-        Ok((assignment, subscription))
-    } else {
-        Err(denied())
-    }
+    let may_see = |(assignment, subscription): &(Model, subscription::Model)| {
+        rules::may_see(caller, &assignment.facts(), &subscription.facts())
+    };
+    Ok(pc_domain::rules::reveal(caller, id, found, may_see)?.0)
 }
 
-/// AcceptSupportAssignment, DeclineSupportAssignment and EndSupportAssignment.
+/// AcceptSupportAssignment, DeclineSupportAssignment and EndSupportAssignment: the one lifecycle
+/// with these rules.
 pub async fn transition(
     db: &Database,
     caller: Principal,
@@ -140,41 +125,68 @@ pub async fn transition(
     name: &str,
     etag: &str,
 ) -> Result<SupportAssignment, Error> {
-    let id = SupportAssignmentId::parse("name", name)?;
-    let etag = Etag::parse_optional("etag", etag)?;
+    to_proto(lifecycle::run::<SupportAssignments>(db, caller, transition, name, etag).await?)
+}
 
-    let txn = db.begin().await?;
-    // Parties never change: read without a lock to authorize and to know what to lock.
-    let (seen, subscription) = load_visible(&txn, &caller, id).await?;
-    rules::may_transition(&caller, &seen.facts(), &subscription.facts(), transition)?;
-    // Lock order (pc_store::locks): an accept's partner, relationship and subscription, then the
-    // assignment. Their verdict waits until the assignment's own state has been checked.
-    let grounds = match transition {
-        Transition::Accept => {
-            let (partner, customer) = (PartnerId(seen.partner_id), CustomerId(subscription.customer_id));
-            Some(lock_support_grounds(&txn, partner, SubscriptionId(subscription.id), customer).await?)
-        }
-        Transition::Decline | Transition::End => None,
-    };
-    let mut assignment = support_assignments::find_locked(&txn, id, Lock::Update)
-        .await?
-        .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
-    Etag::check(etag, assignment.revision, id)?;
-    pc_domain::rules::transition_allowed(assignment.state, transition, id)?;
-    if let Some(grounds) = &grounds {
-        rules::accept(grounds, support_assignments::has_active(&txn, grounds.subscription.id).await?)?;
+/// The rules of a support assignment's lifecycle ([`lifecycle::Workflow`]).
+struct SupportAssignments;
+
+impl lifecycle::Workflow for SupportAssignments {
+    type Row = Model;
+    /// The assignment's subscription: its customer sees, hires and ends.
+    type Context = subscription::Model;
+    /// An accept's grounds of rule 7 ([`lock_support_grounds`]); nothing for the others.
+    type Grounds = Option<rules::Grounds>;
+
+    async fn context(txn: &DatabaseTransaction, assignment: &Model) -> Result<subscription::Model, Error> {
+        let id = SubscriptionId(assignment.subscription_id);
+        subscriptions::find(txn, id).await?.ok_or_else(|| Error::internal(format!("{id} is missing")))
     }
-    lifecycle::transition(&txn, &mut assignment, transition, &caller).await.map_err(|error| {
-        // A concurrent accept of another partner won the partial unique index.
-        if is_unique_violation(&error) {
-            rules::one_active_already(&subscription.facts())
-        } else {
-            Etag::explain_conflict(error, etag, id)
+
+    fn may_see(caller: &Principal, assignment: &Model, subscription: &subscription::Model) -> bool {
+        rules::may_see(caller, &assignment.facts(), &subscription.facts())
+    }
+
+    fn may_transition(
+        caller: &Principal,
+        assignment: &Model,
+        subscription: &subscription::Model,
+        transition: Transition,
+    ) -> Result<(), Error> {
+        rules::may_transition(caller, &assignment.facts(), &subscription.facts(), transition)
+    }
+
+    async fn lock_grounds(
+        txn: &DatabaseTransaction,
+        seen: &Model,
+        subscription: &subscription::Model,
+        transition: Transition,
+    ) -> Result<Self::Grounds, Error> {
+        match transition {
+            Transition::Accept => {
+                let (partner, customer) = (PartnerId(seen.partner_id), CustomerId(subscription.customer_id));
+                Ok(Some(lock_support_grounds(txn, partner, SubscriptionId(subscription.id), customer).await?))
+            }
+            Transition::Decline | Transition::End => Ok(None),
         }
-    })?;
-    txn.commit().await?;
-    tracing::info!(assignment = %id, state = %assignment.state, "support assignment changed");
-    to_proto(assignment)
+    }
+
+    async fn check(
+        txn: &DatabaseTransaction,
+        _: &Model,
+        _: Transition,
+        grounds: Self::Grounds,
+    ) -> Result<Vec<SupportAssignmentId>, Error> {
+        if let Some(grounds) = &grounds {
+            rules::accept(grounds, support_assignments::has_active(txn, grounds.subscription.id).await?)?;
+        }
+        Ok(Vec::new())
+    }
+
+    fn explain_write_error(_: &Model, subscription: &subscription::Model, error: Error) -> Error {
+        // A concurrent accept of another partner won the partial unique index.
+        if is_unique_violation(&error) { rules::one_active_already(&subscription.facts()) } else { error }
+    }
 }
 
 pub async fn get_support_assignment(db: &Database, caller: Principal, name: &str) -> Result<SupportAssignment, Error> {
@@ -184,7 +196,7 @@ pub async fn get_support_assignment(db: &Database, caller: Principal, name: &str
         Some(assignment) => subscriptions::read(db, SubscriptionId(assignment.subscription_id)).await?,
         None => None,
     };
-    to_proto(visible(&caller, id, assignment, subscription)?.0)
+    to_proto(visible(&caller, id, assignment, subscription)?)
 }
 
 pub async fn list_support_assignments(

@@ -12,11 +12,11 @@ use pc_api::relationship::v1::{
     RequestCustomerRelationshipRequest,
 };
 use pc_domain::rules::customer_relationships as rules;
-use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, PageKey, PartnerId, Principal};
+use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, PageKey, PartnerId, Principal, SupportAssignmentId};
 use pc_domain::{ProgramRole, RelationshipState as State};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
-    ConnectionTrait, Database, audit,
+    ConnectionTrait, Database, DatabaseTransaction, audit,
     customer_relationships::{self, RelationshipFilter},
     customers,
     entity::{customer, customer_relationship::Model, partner},
@@ -126,7 +126,8 @@ fn visible(caller: &Principal, id: CustomerRelationshipId, relationship: Option<
     pc_domain::rules::reveal(caller, id, relationship, |row| rules::may_see(caller, &row.facts()))
 }
 
-/// AcceptCustomerRelationship, DeclineCustomerRelationship and EndCustomerRelationship.
+/// AcceptCustomerRelationship, DeclineCustomerRelationship and EndCustomerRelationship: the one
+/// lifecycle with these rules.
 pub async fn transition(
     db: &Database,
     caller: Principal,
@@ -134,48 +135,69 @@ pub async fn transition(
     name: &str,
     etag: &str,
 ) -> Result<CustomerRelationship, Error> {
-    let id = CustomerRelationshipId::parse("name", name)?;
-    let etag = Etag::parse_optional("etag", etag)?;
+    to_proto(lifecycle::run::<CustomerRelationships>(db, caller, transition, name, etag).await?)
+}
 
-    let txn = db.begin().await?;
-    // Parties never change: read without a lock to authorize and to know what to lock.
-    let seen = visible(&caller, id, customer_relationships::find(&txn, id).await?)?.facts();
-    rules::may_transition(&caller, &seen, transition)?;
-    let (partner_id, customer_id) = (seen.partner, seen.customer);
-    // Lock order (pc_store::locks): an accept's tenant, partners and link, then the relationship.
-    // Their verdict waits until the relationship's own state has been checked.
-    let accepting = match transition {
-        Transition::Accept => {
-            let customer =
-                customers::find(&txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
-            Some(lock_parties(&txn, partner_id, customer, seen.indirect_provider).await?)
-        }
-        Transition::Decline | Transition::End => None,
-    };
-    let mut relationship = customer_relationships::find_locked(&txn, id, Lock::Update)
-        .await?
-        .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
-    Etag::check(etag, relationship.revision, id)?;
-    pc_domain::rules::transition_allowed(relationship.state, transition, id)?;
-    let mut ended_assignments = Vec::new();
-    match (transition, accepting) {
-        (Transition::Accept, Some(parties)) => rules::accept(&parties)?,
-        // Counted after the relationship is locked: a sale that shares it has committed by now.
-        (Transition::End, _) => {
-            let transacts = subscriptions::active_transacted_by(&txn, partner_id, customer_id).await?;
-            rules::end(&seen, transacts)?;
-            ended_assignments = support_assignments::end_all_for(&txn, partner_id, customer_id).await?;
-        }
-        (Transition::Accept | Transition::Decline, _) => {}
+/// The rules of a customer relationship's lifecycle ([`lifecycle::Workflow`]).
+struct CustomerRelationships;
+
+impl lifecycle::Workflow for CustomerRelationships {
+    type Row = Model;
+    type Context = ();
+    /// An accept's tenant, partners and link ([`lock_parties`]); nothing for the others.
+    type Grounds = Option<rules::Parties>;
+
+    async fn context(_: &DatabaseTransaction, _: &Model) -> Result<(), Error> {
+        Ok(())
     }
-    lifecycle::transition(&txn, &mut relationship, transition, &caller)
-        .await
-        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
-    audit::ended_because(&txn, &ended_assignments, &caller, &id.name()).await?;
-    txn.commit().await?;
 
-    tracing::info!(relationship = %id, state = %relationship.state, ended_assignments = ended_assignments.len(), "customer relationship changed");
-    to_proto(relationship)
+    fn may_see(caller: &Principal, row: &Model, _: &()) -> bool {
+        rules::may_see(caller, &row.facts())
+    }
+
+    fn may_transition(caller: &Principal, row: &Model, _: &(), transition: Transition) -> Result<(), Error> {
+        rules::may_transition(caller, &row.facts(), transition)
+    }
+
+    async fn lock_grounds(
+        txn: &DatabaseTransaction,
+        seen: &Model,
+        _: &(),
+        transition: Transition,
+    ) -> Result<Self::Grounds, Error> {
+        match transition {
+            Transition::Accept => {
+                let customer_id = CustomerId(seen.customer_id);
+                let customer =
+                    customers::find(txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
+                let provider = seen.indirect_provider_id.map(PartnerId);
+                Ok(Some(lock_parties(txn, PartnerId(seen.partner_id), customer, provider).await?))
+            }
+            Transition::Decline | Transition::End => Ok(None),
+        }
+    }
+
+    async fn check(
+        txn: &DatabaseTransaction,
+        relationship: &Model,
+        transition: Transition,
+        parties: Self::Grounds,
+    ) -> Result<Vec<SupportAssignmentId>, Error> {
+        let relationship = relationship.facts();
+        match (transition, parties) {
+            (Transition::Accept, Some(parties)) => rules::accept(&parties)?,
+            (Transition::Accept, None) => return Err(Error::internal("an accept locked no parties")),
+            // Counted after the relationship is locked: a sale that shares it has committed by now.
+            (Transition::End, _) => {
+                let (partner, customer) = (relationship.partner, relationship.customer);
+                let transacts = subscriptions::active_transacted_by(txn, partner, customer).await?;
+                rules::end(&relationship, transacts)?;
+                return support_assignments::end_all_for(txn, partner, customer).await;
+            }
+            (Transition::Decline, _) => {}
+        }
+        Ok(Vec::new())
+    }
 }
 
 pub async fn get_customer_relationship(

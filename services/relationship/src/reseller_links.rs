@@ -8,11 +8,11 @@ use pc_api::relationship::v1::{
     InviteResellerRequest, ListResellerLinksRequest, ListResellerLinksResponse, ResellerLink,
 };
 use pc_domain::rules::reseller_links as rules;
-use pc_domain::{Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId};
+use pc_domain::{Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId, SupportAssignmentId};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
-    Database, audit,
-    entity::reseller_link::Model,
+    Database, DatabaseTransaction, audit,
+    entity::{partner, reseller_link::Model},
     idempotency,
     lifecycle::{self, Transition},
     locks::Lock,
@@ -75,7 +75,7 @@ fn visible(caller: &Principal, id: ResellerLinkId, link: Option<Model>) -> Resul
     pc_domain::rules::reveal(caller, id, link, |link| rules::may_see(caller, &link.facts()))
 }
 
-/// AcceptResellerLink, DeclineResellerLink and EndResellerLink.
+/// AcceptResellerLink, DeclineResellerLink and EndResellerLink: the one lifecycle with these rules.
 pub async fn transition(
     db: &Database,
     caller: Principal,
@@ -83,41 +83,64 @@ pub async fn transition(
     name: &str,
     etag: &str,
 ) -> Result<ResellerLink, Error> {
-    let id = ResellerLinkId::parse("name", name)?;
-    let etag = Etag::parse_optional("etag", etag)?;
+    to_proto(lifecycle::run::<ResellerLinks>(db, caller, transition, name, etag).await?)
+}
 
-    let txn = db.begin().await?;
-    // Parties never change: read without a lock to authorize and to know what to lock.
-    let seen = visible(&caller, id, reseller_links::find(&txn, id).await?)?.facts();
-    rules::may_transition(&caller, &seen, transition)?;
-    let (provider_id, reseller_id) = (seen.provider, seen.reseller);
-    // Lock order (crate pc_store::locks): the partners an accept needs ACTIVE, then the link.
-    let parties = match transition {
-        Transition::Accept => partners::get_locked(&txn, &[provider_id, reseller_id], Lock::Share).await?,
-        Transition::Decline | Transition::End => Vec::new(),
-    };
-    let mut link = reseller_links::find_locked(&txn, id, Lock::Update)
-        .await?
-        .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
-    Etag::check(etag, link.revision, id)?;
-    pc_domain::rules::transition_allowed(link.state, transition, id)?;
-    match (transition, parties.as_slice()) {
-        (Transition::Accept, [provider, reseller]) => rules::accept(&provider.facts(), &reseller.facts())?,
-        (Transition::Accept, _) => return Err(Error::internal(format!("{id}'s partners did not load"))),
-        // Counted after the link is locked: a sale that shares the link has committed by now.
-        (Transition::End, _) => {
-            let carries = subscriptions::active_through_link(&txn, provider_id, reseller_id).await?;
-            rules::end(&link.facts(), carries)?;
-        }
-        (Transition::Decline, _) => {}
+/// The rules of a reseller link's lifecycle ([`lifecycle::Workflow`]).
+struct ResellerLinks;
+
+impl lifecycle::Workflow for ResellerLinks {
+    type Row = Model;
+    type Context = ();
+    /// The provider and the reseller, locked FOR SHARE, when accepting.
+    type Grounds = Vec<partner::Model>;
+
+    async fn context(_: &DatabaseTransaction, _: &Model) -> Result<(), Error> {
+        Ok(())
     }
-    lifecycle::transition(&txn, &mut link, transition, &caller)
-        .await
-        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
-    txn.commit().await?;
 
-    tracing::info!(link = %id, state = %link.state, "reseller link changed");
-    to_proto(link)
+    fn may_see(caller: &Principal, row: &Model, _: &()) -> bool {
+        rules::may_see(caller, &row.facts())
+    }
+
+    fn may_transition(caller: &Principal, row: &Model, _: &(), transition: Transition) -> Result<(), Error> {
+        rules::may_transition(caller, &row.facts(), transition)
+    }
+
+    async fn lock_grounds(
+        txn: &DatabaseTransaction,
+        seen: &Model,
+        _: &(),
+        transition: Transition,
+    ) -> Result<Self::Grounds, Error> {
+        match transition {
+            Transition::Accept => {
+                let parties = [PartnerId(seen.provider_id), PartnerId(seen.reseller_id)];
+                partners::get_locked(txn, &parties, Lock::Share).await
+            }
+            Transition::Decline | Transition::End => Ok(Vec::new()),
+        }
+    }
+
+    async fn check(
+        txn: &DatabaseTransaction,
+        link: &Model,
+        transition: Transition,
+        parties: Self::Grounds,
+    ) -> Result<Vec<SupportAssignmentId>, Error> {
+        let link = link.facts();
+        match (transition, parties.as_slice()) {
+            (Transition::Accept, [provider, reseller]) => rules::accept(&provider.facts(), &reseller.facts())?,
+            (Transition::Accept, _) => return Err(Error::internal(format!("{}'s partners did not load", link.id))),
+            // Counted after the link is locked: a sale that shares the link has committed by now.
+            (Transition::End, _) => {
+                let carries = subscriptions::active_through_link(txn, link.provider, link.reseller).await?;
+                rules::end(&link, carries)?;
+            }
+            (Transition::Decline, _) => {}
+        }
+        Ok(Vec::new())
+    }
 }
 
 pub async fn get_reseller_link(db: &Database, caller: Principal, name: &str) -> Result<ResellerLink, Error> {
