@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod convert;
+pub mod grpc_service;
 pub mod rate_limit;
 pub mod serve;
 pub mod shutdown;
@@ -24,3 +25,11 @@ pub use auth::{Authenticator, TokenIssuer, principal_of};
 pub use config::{LogFormat, ServerConfig};
 pub use serve::{ServeOptions, ServiceRoutes, serve};
 pub use status::{respond, status};
+
+/// What [`grpc_service!`]'s expansion names, so a service crate needs no imports for it.
+#[doc(hidden)]
+pub mod macro_support {
+    pub use pc_domain::PageKey;
+    pub use pc_store::{Database, lifecycle::Transition, retry::with_retries};
+    pub use tonic;
+}

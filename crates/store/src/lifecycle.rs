@@ -9,7 +9,8 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 pub use pc_domain::Transition;
-use pc_domain::{Error, Etag, Lifecycle, Principal, SupportAssignmentId, names::ResourceId, rules};
+use pc_domain::rules::{self, TwoParty};
+use pc_domain::{Error, Etag, Lifecycle, Principal, SupportAssignmentId, names::ResourceId};
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, EntityTrait, PrimaryKeyTrait,
     sea_query::{Alias, Expr, ExprTrait, Query},
@@ -101,39 +102,26 @@ pub async fn transition<R: LifecycleRow>(
     Ok(())
 }
 
-/// What one two-party resource supplies to [`run`]: who sees and moves it, what its rules lock
-/// before the row, and the rules themselves (pure functions of `pc_domain::rules`, called with
-/// what was read and locked).
+/// What one two-party resource supplies to [`run`]: its parties as the rules see them, what its
+/// rules lock before the row, and the rules themselves (pure functions of `pc_domain::rules`,
+/// called with what was read and locked).
 pub trait Workflow {
     type Row: LifecycleRow;
-    /// What deciding who sees and moves a row needs besides the row (a support assignment's
-    /// subscription, whose customer hires); `()` for most.
-    type Context: Send + Sync;
+    /// Who the row's parties are, as rules 5 and 9 decide on them (`pc_domain::rules::TwoParty`).
+    type Parties: TwoParty + Send + Sync;
     /// What the rules of a transition need, read under the locks that come before the row in the
     /// lock protocol ([`crate::locks`]).
     type Grounds: Send;
 
-    /// Reads the [`Self::Context`] of a row, without a lock (it never changes).
-    fn context(txn: &DatabaseTransaction, row: &Self::Row)
-    -> impl Future<Output = Result<Self::Context, Error>> + Send;
-
-    /// Rule 9: whether `caller` may see `row` at all.
-    fn may_see(caller: &Principal, row: &Self::Row, context: &Self::Context) -> bool;
-
-    /// Rule 5's "who": whether `caller` may make `transition` of `row`.
-    fn may_transition(
-        caller: &Principal,
-        row: &Self::Row,
-        context: &Self::Context,
-        transition: Transition,
-    ) -> Result<(), Error>;
+    /// Reads the parties of `row`, without a lock: they never change.
+    fn parties(txn: &DatabaseTransaction, row: &Self::Row)
+    -> impl Future<Output = Result<Self::Parties, Error>> + Send;
 
     /// Locks and reads, in the order of the lock protocol, what the rules of `transition` depend
-    /// on. `seen` was read without a lock; its parties never change.
+    /// on.
     fn lock_grounds(
         txn: &DatabaseTransaction,
-        seen: &Self::Row,
-        context: &Self::Context,
+        parties: &Self::Parties,
         transition: Transition,
     ) -> impl Future<Output = Result<Self::Grounds, Error>> + Send;
 
@@ -148,7 +136,7 @@ pub trait Workflow {
     ) -> impl Future<Output = Result<Vec<SupportAssignmentId>, Error>> + Send;
 
     /// What a failed write means for this resource (a unique index that lost a race).
-    fn explain_write_error(_row: &Self::Row, _context: &Self::Context, error: Error) -> Error {
+    fn explain_write_error(_parties: &Self::Parties, error: Error) -> Error {
         error
     }
 }
@@ -168,13 +156,13 @@ pub async fn run<W: Workflow>(
     let etag = Etag::parse_optional("etag", etag)?;
 
     let txn = db.begin().await?;
-    let found = match <W::Row as LifecycleRow>::Entity::find_by_id(id.uuid()).one(&txn).await? {
-        Some(row) => Some((W::context(&txn, &row).await?, row)),
+    let parties = match <W::Row as LifecycleRow>::Entity::find_by_id(id.uuid()).one(&txn).await? {
+        Some(row) => Some(W::parties(&txn, &row).await?),
         None => None,
     };
-    let (context, seen) = rules::reveal(&caller, id, found, |(context, row)| W::may_see(&caller, row, context))?;
-    W::may_transition(&caller, &seen, &context, transition)?;
-    let grounds = W::lock_grounds(&txn, &seen, &context, transition).await?;
+    let parties = rules::reveal(&caller, id, parties, |parties| parties.may_see(&caller))?;
+    parties.may_transition(&caller, transition)?;
+    let grounds = W::lock_grounds(&txn, &parties, transition).await?;
     let mut row = locks::find_locked::<<W::Row as LifecycleRow>::Entity>(&txn, id.uuid(), Lock::Update)
         .await?
         .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
@@ -183,7 +171,7 @@ pub async fn run<W: Workflow>(
     let ended = W::check(&txn, &row, transition, grounds).await?;
     self::transition(&txn, &mut row, transition, &caller)
         .await
-        .map_err(|error| Etag::explain_conflict(W::explain_write_error(&row, &context, error), etag, id))?;
+        .map_err(|error| Etag::explain_conflict(W::explain_write_error(&parties, error), etag, id))?;
     crate::audit::ended_because(&txn, &ended, &caller, &id.to_string()).await?;
     txn.commit().await?;
     let method = format!("{}{}", method_verb(transition), <W::Row as LifecycleRow>::RESOURCE);

@@ -2,8 +2,9 @@
 //!
 //! [`subscriptions`] covers program sales (multi-partner) and subscriptions bought elsewhere;
 //! [`support_assignments`] covers partners hired to support what they did not sell
-//! (multi-channel). Each handler reads as: validate, authorize, one transaction (rules, write,
-//! audit), map to proto. This module only wires them to tonic.
+//! (multi-channel). Each handler reads as: validate, authorize, one transaction (the rules of
+//! `pc_domain::rules`, the write, its audit event), map to proto; Accept, Decline and End are the
+//! one lifecycle (`pc_store::lifecycle::run`). This module only wires them to tonic.
 
 pub mod subscriptions;
 pub mod support_assignments;
@@ -16,136 +17,27 @@ use pc_api::channel::v1::{
     UpdateSubscriptionRequest,
     channel_service_server::{ChannelService, ChannelServiceServer},
 };
-use pc_domain::PageKey;
-use pc_server::{ServiceRoutes, Shared, principal_of, respond};
-use pc_store::retry::with_retries;
-use pc_store::{Database, lifecycle::Transition};
-use tonic::{Request, Response, Status, server::NamedService};
+use support_assignments::SupportAssignments;
 
-/// The ChannelService implementation over one database.
-#[derive(Debug, Clone)]
-pub struct ChannelApi {
-    db: Database,
-    pages: PageKey,
-}
-
-/// Adds ChannelService, behind the shared authenticator, to the routes a server will serve.
-pub fn register(services: &mut ServiceRoutes, shared: Shared) {
-    let api = ChannelApi { db: shared.db, pages: shared.pages };
-    services.routes.add_service(ChannelServiceServer::with_interceptor(api, shared.auth));
-    services.names.push(<ChannelServiceServer<ChannelApi> as NamedService>::NAME);
-}
-
-#[tonic::async_trait]
-impl ChannelService for ChannelApi {
-    async fn create_subscription(
-        &self,
-        request: Request<CreateSubscriptionRequest>,
-    ) -> Result<Response<Subscription>, Status> {
-        let caller = principal_of(&request)?;
-        let request = request.into_inner();
-        respond(with_retries(|| subscriptions::create_subscription(&self.db, caller, request.clone())).await)
-    }
-
-    async fn register_external_subscription(
-        &self,
-        request: Request<RegisterExternalSubscriptionRequest>,
-    ) -> Result<Response<Subscription>, Status> {
-        let caller = principal_of(&request)?;
-        let request = request.into_inner();
-        respond(with_retries(|| subscriptions::register_external_subscription(&self.db, caller, request.clone())).await)
-    }
-
-    async fn get_subscription(
-        &self,
-        request: Request<GetSubscriptionRequest>,
-    ) -> Result<Response<Subscription>, Status> {
-        let caller = principal_of(&request)?;
-        respond(subscriptions::get_subscription(&self.db, caller, &request.into_inner().name).await)
-    }
-
-    async fn list_subscriptions(
-        &self,
-        request: Request<ListSubscriptionsRequest>,
-    ) -> Result<Response<ListSubscriptionsResponse>, Status> {
-        let caller = principal_of(&request)?;
-        respond(subscriptions::list_subscriptions(&self.db, &self.pages, caller, request.into_inner()).await)
-    }
-
-    async fn update_subscription(
-        &self,
-        request: Request<UpdateSubscriptionRequest>,
-    ) -> Result<Response<Subscription>, Status> {
-        let caller = principal_of(&request)?;
-        let request = request.into_inner();
-        respond(with_retries(|| subscriptions::update_subscription(&self.db, caller, request.clone())).await)
-    }
-
-    async fn cancel_subscription(
-        &self,
-        request: Request<CancelSubscriptionRequest>,
-    ) -> Result<Response<Subscription>, Status> {
-        let caller = principal_of(&request)?;
-        let CancelSubscriptionRequest { name, etag } = request.into_inner();
-        respond(with_retries(|| subscriptions::cancel_subscription(&self.db, caller, &name, &etag)).await)
-    }
-
-    async fn request_support(
-        &self,
-        request: Request<RequestSupportRequest>,
-    ) -> Result<Response<SupportAssignment>, Status> {
-        let caller = principal_of(&request)?;
-        let request = request.into_inner();
-        respond(with_retries(|| support_assignments::request_support(&self.db, caller, request.clone())).await)
-    }
-
-    async fn accept_support_assignment(
-        &self,
-        request: Request<AcceptSupportAssignmentRequest>,
-    ) -> Result<Response<SupportAssignment>, Status> {
-        let caller = principal_of(&request)?;
-        let AcceptSupportAssignmentRequest { name, etag } = request.into_inner();
-        respond(
-            with_retries(|| support_assignments::transition(&self.db, caller, Transition::Accept, &name, &etag)).await,
-        )
-    }
-
-    async fn decline_support_assignment(
-        &self,
-        request: Request<DeclineSupportAssignmentRequest>,
-    ) -> Result<Response<SupportAssignment>, Status> {
-        let caller = principal_of(&request)?;
-        let DeclineSupportAssignmentRequest { name, etag } = request.into_inner();
-        respond(
-            with_retries(|| support_assignments::transition(&self.db, caller, Transition::Decline, &name, &etag)).await,
-        )
-    }
-
-    async fn end_support_assignment(
-        &self,
-        request: Request<EndSupportAssignmentRequest>,
-    ) -> Result<Response<SupportAssignment>, Status> {
-        let caller = principal_of(&request)?;
-        let EndSupportAssignmentRequest { name, etag } = request.into_inner();
-        respond(with_retries(|| support_assignments::transition(&self.db, caller, Transition::End, &name, &etag)).await)
-    }
-
-    async fn get_support_assignment(
-        &self,
-        request: Request<GetSupportAssignmentRequest>,
-    ) -> Result<Response<SupportAssignment>, Status> {
-        let caller = principal_of(&request)?;
-        let name = request.into_inner().name;
-        respond(support_assignments::get_support_assignment(&self.db, caller, &name).await)
-    }
-
-    async fn list_support_assignments(
-        &self,
-        request: Request<ListSupportAssignmentsRequest>,
-    ) -> Result<Response<ListSupportAssignmentsResponse>, Status> {
-        let caller = principal_of(&request)?;
-        respond(
-            support_assignments::list_support_assignments(&self.db, &self.pages, caller, request.into_inner()).await,
-        )
+pc_server::grpc_service! {
+    /// The ChannelService implementation over one database.
+    ChannelApi serves ChannelService through ChannelServiceServer;
+    rpc create_subscription(CreateSubscriptionRequest) -> Subscription = retried subscriptions::create_subscription;
+    rpc register_external_subscription(RegisterExternalSubscriptionRequest) -> Subscription =
+        retried subscriptions::register_external_subscription;
+    rpc get_subscription(GetSubscriptionRequest) -> Subscription = once subscriptions::get_subscription;
+    rpc list_subscriptions(ListSubscriptionsRequest) -> ListSubscriptionsResponse =
+        list subscriptions::list_subscriptions;
+    rpc update_subscription(UpdateSubscriptionRequest) -> Subscription = retried subscriptions::update_subscription;
+    rpc cancel_subscription(CancelSubscriptionRequest) -> Subscription = retried subscriptions::cancel_subscription;
+    rpc request_support(RequestSupportRequest) -> SupportAssignment = retried support_assignments::request_support;
+    rpc get_support_assignment(GetSupportAssignmentRequest) -> SupportAssignment =
+        once support_assignments::get_support_assignment;
+    rpc list_support_assignments(ListSupportAssignmentsRequest) -> ListSupportAssignmentsResponse =
+        list support_assignments::list_support_assignments;
+    lifecycle SupportAssignments => support_assignments::to_proto, SupportAssignment {
+        Accept accept_support_assignment(AcceptSupportAssignmentRequest),
+        Decline decline_support_assignment(DeclineSupportAssignmentRequest),
+        End end_support_assignment(EndSupportAssignmentRequest),
     }
 }

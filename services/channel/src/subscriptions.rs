@@ -7,8 +7,8 @@
 //! partner. A partner sees what it transacts, bills or actively supports (rule 9).
 
 use pc_api::channel::v1::{
-    CreateSubscriptionRequest, ListSubscriptionsRequest, ListSubscriptionsResponse,
-    RegisterExternalSubscriptionRequest, Subscription, UpdateSubscriptionRequest,
+    CancelSubscriptionRequest, CreateSubscriptionRequest, GetSubscriptionRequest, ListSubscriptionsRequest,
+    ListSubscriptionsResponse, RegisterExternalSubscriptionRequest, Subscription, UpdateSubscriptionRequest,
 };
 use pc_domain::rules::subscriptions as rules;
 use pc_domain::{CustomerId, Error, Etag, OfferId, PageKey, PartnerId, Principal, Quantity, SubscriptionId};
@@ -192,8 +192,12 @@ async fn visible(
     pc_domain::rules::reveal(caller, id, row, |row| rules::may_see(caller, &row.facts(), partner_sees))
 }
 
-pub async fn get_subscription(db: &Database, caller: Principal, name: &str) -> Result<Subscription, Error> {
-    let id = SubscriptionId::parse("name", name)?;
+pub async fn get_subscription(
+    db: &Database,
+    caller: Principal,
+    request: GetSubscriptionRequest,
+) -> Result<Subscription, Error> {
+    let id = SubscriptionId::parse("name", &request.name)?;
     to_proto(visible(db.reader(), &caller, id, subscriptions::read(db, id).await?).await?)
 }
 
@@ -269,11 +273,10 @@ pub async fn update_subscription(
 pub async fn cancel_subscription(
     db: &Database,
     caller: Principal,
-    name: &str,
-    etag: &str,
+    request: CancelSubscriptionRequest,
 ) -> Result<Subscription, Error> {
-    let id = SubscriptionId::parse("name", name)?;
-    let etag = Etag::parse_optional("etag", etag)?;
+    let id = SubscriptionId::parse("name", &request.name)?;
+    let etag = Etag::parse_optional("etag", &request.etag)?;
 
     let txn = db.begin().await?;
     // Locked before its live assignments are read and ended: a support request that shares it

@@ -8,10 +8,11 @@
 //! The assignment's partner, the subscription's customer and operators see an assignment.
 
 use pc_api::channel::v1::{
-    ListSupportAssignmentsRequest, ListSupportAssignmentsResponse, RequestSupportRequest, SupportAssignment,
+    GetSupportAssignmentRequest, ListSupportAssignmentsRequest, ListSupportAssignmentsResponse, RequestSupportRequest,
+    SupportAssignment,
 };
 use pc_domain::rules::support_assignments as rules;
-use pc_domain::{CustomerId, Error, Etag, PageKey, PartnerId, Principal, SubscriptionId, SupportAssignmentId};
+use pc_domain::{CustomerId, Error, Etag, PageKey, PartnerId, Principal, SubscriptionId, SupportAssignmentId, facts};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
     ConnectionTrait, Database, DatabaseTransaction, audit, customer_relationships, customers,
@@ -117,58 +118,32 @@ fn visible(
 }
 
 /// AcceptSupportAssignment, DeclineSupportAssignment and EndSupportAssignment: the one lifecycle
-/// with these rules.
-pub async fn transition(
-    db: &Database,
-    caller: Principal,
-    transition: Transition,
-    name: &str,
-    etag: &str,
-) -> Result<SupportAssignment, Error> {
-    to_proto(lifecycle::run::<SupportAssignments>(db, caller, transition, name, etag).await?)
-}
-
-/// The rules of a support assignment's lifecycle ([`lifecycle::Workflow`]).
-struct SupportAssignments;
+/// ([`lifecycle::run`]) with the rules of a support assignment.
+pub struct SupportAssignments;
 
 impl lifecycle::Workflow for SupportAssignments {
     type Row = Model;
-    /// The assignment's subscription: its customer sees, hires and ends.
-    type Context = subscription::Model;
+    /// The assignment and its subscription, whose customer hires and ends.
+    type Parties = (facts::SupportAssignment, facts::Subscription);
     /// An accept's grounds of rule 7 ([`lock_support_grounds`]); nothing for the others.
     type Grounds = Option<rules::Grounds>;
 
-    async fn context(txn: &DatabaseTransaction, assignment: &Model) -> Result<subscription::Model, Error> {
+    async fn parties(txn: &DatabaseTransaction, assignment: &Model) -> Result<Self::Parties, Error> {
         let id = SubscriptionId(assignment.subscription_id);
-        subscriptions::find(txn, id).await?.ok_or_else(|| Error::internal(format!("{id} is missing")))
-    }
-
-    fn may_see(caller: &Principal, assignment: &Model, subscription: &subscription::Model) -> bool {
-        rules::may_see(caller, &assignment.facts(), &subscription.facts())
-    }
-
-    fn may_transition(
-        caller: &Principal,
-        assignment: &Model,
-        subscription: &subscription::Model,
-        transition: Transition,
-    ) -> Result<(), Error> {
-        rules::may_transition(caller, &assignment.facts(), &subscription.facts(), transition)
+        let subscription =
+            subscriptions::find(txn, id).await?.ok_or_else(|| Error::internal(format!("{id} is missing")))?;
+        Ok((assignment.facts(), subscription.facts()))
     }
 
     async fn lock_grounds(
         txn: &DatabaseTransaction,
-        seen: &Model,
-        subscription: &subscription::Model,
+        (assignment, subscription): &Self::Parties,
         transition: Transition,
     ) -> Result<Self::Grounds, Error> {
-        match transition {
-            Transition::Accept => {
-                let (partner, customer) = (PartnerId(seen.partner_id), CustomerId(subscription.customer_id));
-                Ok(Some(lock_support_grounds(txn, partner, SubscriptionId(subscription.id), customer).await?))
-            }
-            Transition::Decline | Transition::End => Ok(None),
+        if transition != Transition::Accept {
+            return Ok(None);
         }
+        Ok(Some(lock_support_grounds(txn, assignment.partner, subscription.id, subscription.customer).await?))
     }
 
     async fn check(
@@ -183,14 +158,18 @@ impl lifecycle::Workflow for SupportAssignments {
         Ok(Vec::new())
     }
 
-    fn explain_write_error(_: &Model, subscription: &subscription::Model, error: Error) -> Error {
+    fn explain_write_error((_, subscription): &Self::Parties, error: Error) -> Error {
         // A concurrent accept of another partner won the partial unique index.
-        if is_unique_violation(&error) { rules::one_active_already(&subscription.facts()) } else { error }
+        if is_unique_violation(&error) { rules::one_active_already(subscription) } else { error }
     }
 }
 
-pub async fn get_support_assignment(db: &Database, caller: Principal, name: &str) -> Result<SupportAssignment, Error> {
-    let id = SupportAssignmentId::parse("name", name)?;
+pub async fn get_support_assignment(
+    db: &Database,
+    caller: Principal,
+    request: GetSupportAssignmentRequest,
+) -> Result<SupportAssignment, Error> {
+    let id = SupportAssignmentId::parse("name", &request.name)?;
     let assignment = support_assignments::read(db, id).await?;
     let subscription = match &assignment {
         Some(assignment) => subscriptions::read(db, SubscriptionId(assignment.subscription_id)).await?,

@@ -2,7 +2,8 @@
 //! ReactivatePartner. Any caller reads the directory; only operators change it.
 
 use pc_api::partner::v1::{
-    CreatePartnerRequest, GetPartnerRequest, ListPartnersRequest, ListPartnersResponse, Partner, UpdatePartnerRequest,
+    CreatePartnerRequest, GetPartnerRequest, ListPartnersRequest, ListPartnersResponse, Partner,
+    ReactivatePartnerRequest, SuspendPartnerRequest, UpdatePartnerRequest,
 };
 use pc_domain::rules::{self, partners::StateChange};
 use pc_domain::{CountryCode, DisplayName, Error, Etag, PageKey, PartnerId, Principal, TenantId};
@@ -147,8 +148,24 @@ pub async fn update_partner(db: &Database, caller: Principal, request: UpdatePar
     to_proto(updated)
 }
 
-/// SuspendPartner and ReactivatePartner.
-pub async fn change_state(
+pub async fn suspend_partner(
+    db: &Database,
+    caller: Principal,
+    request: SuspendPartnerRequest,
+) -> Result<Partner, Error> {
+    change_state(db, caller, StateChange::Suspend, &request.name, &request.etag).await
+}
+
+pub async fn reactivate_partner(
+    db: &Database,
+    caller: Principal,
+    request: ReactivatePartnerRequest,
+) -> Result<Partner, Error> {
+    change_state(db, caller, StateChange::Reactivate, &request.name, &request.etag).await
+}
+
+/// SuspendPartner and ReactivatePartner: a partner's state machine (rule 3's SUSPENDED).
+async fn change_state(
     db: &Database,
     caller: Principal,
     change: StateChange,

@@ -8,11 +8,13 @@
 //! its billing provider, the customer and operators see a relationship.
 
 use pc_api::relationship::v1::{
-    CustomerRelationship, ListCustomerRelationshipsRequest, ListCustomerRelationshipsResponse,
-    RequestCustomerRelationshipRequest,
+    CustomerRelationship, GetCustomerRelationshipRequest, ListCustomerRelationshipsRequest,
+    ListCustomerRelationshipsResponse, RequestCustomerRelationshipRequest,
 };
 use pc_domain::rules::customer_relationships as rules;
-use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, PageKey, PartnerId, Principal, SupportAssignmentId};
+use pc_domain::{
+    CustomerId, CustomerRelationshipId, Error, Etag, PageKey, PartnerId, Principal, SupportAssignmentId, facts,
+};
 use pc_domain::{ProgramRole, RelationshipState as State};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
@@ -127,54 +129,30 @@ fn visible(caller: &Principal, id: CustomerRelationshipId, relationship: Option<
 }
 
 /// AcceptCustomerRelationship, DeclineCustomerRelationship and EndCustomerRelationship: the one
-/// lifecycle with these rules.
-pub async fn transition(
-    db: &Database,
-    caller: Principal,
-    transition: Transition,
-    name: &str,
-    etag: &str,
-) -> Result<CustomerRelationship, Error> {
-    to_proto(lifecycle::run::<CustomerRelationships>(db, caller, transition, name, etag).await?)
-}
-
-/// The rules of a customer relationship's lifecycle ([`lifecycle::Workflow`]).
-struct CustomerRelationships;
+/// lifecycle ([`lifecycle::run`]) with the rules of a customer relationship.
+pub struct CustomerRelationships;
 
 impl lifecycle::Workflow for CustomerRelationships {
     type Row = Model;
-    type Context = ();
+    type Parties = facts::CustomerRelationship;
     /// An accept's tenant, partners and link ([`lock_parties`]); nothing for the others.
     type Grounds = Option<rules::Parties>;
 
-    async fn context(_: &DatabaseTransaction, _: &Model) -> Result<(), Error> {
-        Ok(())
-    }
-
-    fn may_see(caller: &Principal, row: &Model, _: &()) -> bool {
-        rules::may_see(caller, &row.facts())
-    }
-
-    fn may_transition(caller: &Principal, row: &Model, _: &(), transition: Transition) -> Result<(), Error> {
-        rules::may_transition(caller, &row.facts(), transition)
+    async fn parties(_: &DatabaseTransaction, relationship: &Model) -> Result<facts::CustomerRelationship, Error> {
+        Ok(relationship.facts())
     }
 
     async fn lock_grounds(
         txn: &DatabaseTransaction,
-        seen: &Model,
-        _: &(),
+        relationship: &facts::CustomerRelationship,
         transition: Transition,
     ) -> Result<Self::Grounds, Error> {
-        match transition {
-            Transition::Accept => {
-                let customer_id = CustomerId(seen.customer_id);
-                let customer =
-                    customers::find(txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
-                let provider = seen.indirect_provider_id.map(PartnerId);
-                Ok(Some(lock_parties(txn, PartnerId(seen.partner_id), customer, provider).await?))
-            }
-            Transition::Decline | Transition::End => Ok(None),
+        if transition != Transition::Accept {
+            return Ok(None);
         }
+        let customer_id = relationship.customer;
+        let customer = customers::find(txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
+        Ok(Some(lock_parties(txn, relationship.partner, customer, relationship.indirect_provider).await?))
     }
 
     async fn check(
@@ -203,9 +181,9 @@ impl lifecycle::Workflow for CustomerRelationships {
 pub async fn get_customer_relationship(
     db: &Database,
     caller: Principal,
-    name: &str,
+    request: GetCustomerRelationshipRequest,
 ) -> Result<CustomerRelationship, Error> {
-    let id = CustomerRelationshipId::parse("name", name)?;
+    let id = CustomerRelationshipId::parse("name", &request.name)?;
     to_proto(visible(&caller, id, customer_relationships::read(db, id).await?)?)
 }
 

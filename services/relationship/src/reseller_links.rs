@@ -5,10 +5,12 @@
 //! accepts or declines; either side ends. Only the two parties and operators see a link.
 
 use pc_api::relationship::v1::{
-    InviteResellerRequest, ListResellerLinksRequest, ListResellerLinksResponse, ResellerLink,
+    GetResellerLinkRequest, InviteResellerRequest, ListResellerLinksRequest, ListResellerLinksResponse, ResellerLink,
 };
 use pc_domain::rules::reseller_links as rules;
-use pc_domain::{Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId, SupportAssignmentId};
+use pc_domain::{
+    Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId, SupportAssignmentId, facts,
+};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
 use pc_store::{
     Database, DatabaseTransaction, audit,
@@ -75,49 +77,27 @@ fn visible(caller: &Principal, id: ResellerLinkId, link: Option<Model>) -> Resul
     pc_domain::rules::reveal(caller, id, link, |link| rules::may_see(caller, &link.facts()))
 }
 
-/// AcceptResellerLink, DeclineResellerLink and EndResellerLink: the one lifecycle with these rules.
-pub async fn transition(
-    db: &Database,
-    caller: Principal,
-    transition: Transition,
-    name: &str,
-    etag: &str,
-) -> Result<ResellerLink, Error> {
-    to_proto(lifecycle::run::<ResellerLinks>(db, caller, transition, name, etag).await?)
-}
-
-/// The rules of a reseller link's lifecycle ([`lifecycle::Workflow`]).
-struct ResellerLinks;
+/// AcceptResellerLink, DeclineResellerLink and EndResellerLink: the one lifecycle
+/// ([`lifecycle::run`]) with the rules of a reseller link.
+pub struct ResellerLinks;
 
 impl lifecycle::Workflow for ResellerLinks {
     type Row = Model;
-    type Context = ();
+    type Parties = facts::ResellerLink;
     /// The provider and the reseller, locked FOR SHARE, when accepting.
     type Grounds = Vec<partner::Model>;
 
-    async fn context(_: &DatabaseTransaction, _: &Model) -> Result<(), Error> {
-        Ok(())
-    }
-
-    fn may_see(caller: &Principal, row: &Model, _: &()) -> bool {
-        rules::may_see(caller, &row.facts())
-    }
-
-    fn may_transition(caller: &Principal, row: &Model, _: &(), transition: Transition) -> Result<(), Error> {
-        rules::may_transition(caller, &row.facts(), transition)
+    async fn parties(_: &DatabaseTransaction, link: &Model) -> Result<facts::ResellerLink, Error> {
+        Ok(link.facts())
     }
 
     async fn lock_grounds(
         txn: &DatabaseTransaction,
-        seen: &Model,
-        _: &(),
+        link: &facts::ResellerLink,
         transition: Transition,
     ) -> Result<Self::Grounds, Error> {
         match transition {
-            Transition::Accept => {
-                let parties = [PartnerId(seen.provider_id), PartnerId(seen.reseller_id)];
-                partners::get_locked(txn, &parties, Lock::Share).await
-            }
+            Transition::Accept => partners::get_locked(txn, &[link.provider, link.reseller], Lock::Share).await,
             Transition::Decline | Transition::End => Ok(Vec::new()),
         }
     }
@@ -143,8 +123,12 @@ impl lifecycle::Workflow for ResellerLinks {
     }
 }
 
-pub async fn get_reseller_link(db: &Database, caller: Principal, name: &str) -> Result<ResellerLink, Error> {
-    let id = ResellerLinkId::parse("name", name)?;
+pub async fn get_reseller_link(
+    db: &Database,
+    caller: Principal,
+    request: GetResellerLinkRequest,
+) -> Result<ResellerLink, Error> {
+    let id = ResellerLinkId::parse("name", &request.name)?;
     to_proto(visible(&caller, id, reseller_links::read(db, id).await?)?)
 }
 

@@ -123,6 +123,16 @@ pub fn end(relationship: &facts::CustomerRelationship, transacts_active_subscrip
     Ok(())
 }
 
+impl super::TwoParty for facts::CustomerRelationship {
+    fn may_see(&self, caller: &Principal) -> bool {
+        may_see(caller, self)
+    }
+
+    fn may_transition(&self, caller: &Principal, transition: Transition) -> Result<(), Error> {
+        may_transition(caller, self, transition)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

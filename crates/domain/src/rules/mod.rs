@@ -77,6 +77,15 @@ pub fn transition_allowed<S: Lifecycle>(state: S, transition: Transition, name: 
     }
 }
 
+/// A two-party resource as rules 5 and 9 see it: who sees it and who moves it. One impl per
+/// resource, next to its other rules.
+pub trait TwoParty {
+    /// Rule 9: whether `caller` may see it at all.
+    fn may_see(&self, caller: &Principal) -> bool;
+    /// Rule 5's "who": whether `caller` may make `transition`.
+    fn may_transition(&self, caller: &Principal, transition: Transition) -> Result<(), Error>;
+}
+
 /// Rule 9 for a resource read by id: `found` if the caller `may_see` it. Operators, who may see
 /// everything, learn that it does not exist; anyone else is PERMISSION_DENIED whether or not it
 /// does, so a name the caller may not read reveals nothing.

@@ -69,6 +69,16 @@ pub fn end(link: &facts::ResellerLink, carries_active_subscriptions: bool) -> Re
     Ok(())
 }
 
+impl super::TwoParty for facts::ResellerLink {
+    fn may_see(&self, caller: &Principal) -> bool {
+        may_see(caller, self)
+    }
+
+    fn may_transition(&self, caller: &Principal, transition: Transition) -> Result<(), Error> {
+        may_transition(caller, self, transition)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,6 +97,17 @@ pub fn may_transition(
     }
 }
 
+/// An assignment with its subscription, whose customer hires and ends it.
+impl super::TwoParty for (facts::SupportAssignment, facts::Subscription) {
+    fn may_see(&self, caller: &Principal) -> bool {
+        may_see(caller, &self.0, &self.1)
+    }
+
+    fn may_transition(&self, caller: &Principal, transition: Transition) -> Result<(), Error> {
+        may_transition(caller, &self.0, &self.1, transition)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
