@@ -53,41 +53,62 @@ proto_enum! {
     AssignmentState => channel::support_assignment::State { Requested, Active, Declined, Ended };
 }
 
-/// A List request: its page size and page token.
+/// A List request: its page size and page token, and the response that carries one page.
 pub trait PagedRequest {
+    /// The message of one listed resource.
+    type Item;
+    type Response;
     fn page(&self) -> (i32, &str);
+    fn respond(items: Vec<Self::Item>, next_page_token: String) -> Self::Response;
 }
 
 macro_rules! paged_requests {
-    ($($request:ty),+ $(,)?) => {$(
+    ($($request:ty => $response:ident { $items:ident: $item:ty }),+ $(,)?) => {$(
         impl PagedRequest for $request {
+            type Item = $item;
+            type Response = $response;
+
             fn page(&self) -> (i32, &str) {
                 (self.page_size, &self.page_token)
+            }
+
+            fn respond($items: Vec<$item>, next_page_token: String) -> $response {
+                $response { $items, next_page_token }
             }
         }
     )+};
 }
 
+use channel::{ListSubscriptionsResponse, ListSupportAssignmentsResponse};
+use partner::{ListCustomersResponse, ListPartnersResponse};
+use relationship::{ListCustomerRelationshipsResponse, ListResellerLinksResponse};
+
 paged_requests!(
-    partner::ListPartnersRequest,
-    partner::ListCustomersRequest,
-    relationship::ListResellerLinksRequest,
-    relationship::ListCustomerRelationshipsRequest,
-    channel::ListSubscriptionsRequest,
-    channel::ListSupportAssignmentsRequest,
+    partner::ListPartnersRequest => ListPartnersResponse { partners: partner::Partner },
+    partner::ListCustomersRequest => ListCustomersResponse { customers: partner::Customer },
+    relationship::ListResellerLinksRequest => ListResellerLinksResponse { reseller_links: relationship::ResellerLink },
+    relationship::ListCustomerRelationshipsRequest =>
+        ListCustomerRelationshipsResponse { customer_relationships: relationship::CustomerRelationship },
+    channel::ListSubscriptionsRequest => ListSubscriptionsResponse { subscriptions: channel::Subscription },
+    channel::ListSupportAssignmentsRequest =>
+        ListSupportAssignmentsResponse { support_assignments: channel::SupportAssignment },
 );
 
-/// One page of a List ([`pc_domain::page::list`]): `query` names the caller and its filters,
-/// `fetch` reads the rows after the page token, `shape` turns each into the response's message.
-pub async fn list_page<R: PagedRequest, M: Keyed, P>(
+/// Answers a List with one page ([`pc_domain::page::list`]): `filter` says whose rows and which
+/// (its `Debug` form binds the page token to it, so a token is refused under another caller or
+/// filter), `fetch` reads the rows after the page token, `shape` turns each into its message.
+pub async fn list_page<R: PagedRequest, M: Keyed>(
     request: &R,
-    query: &str,
     pages: &PageKey,
+    filter: &impl std::fmt::Debug,
     fetch: impl AsyncFnOnce(PageRequest) -> Result<Vec<M>, Error>,
-    shape: impl FnMut(M) -> Result<P, Error>,
-) -> Result<(Vec<P>, String), Error> {
+    shape: impl FnMut(M) -> Result<R::Item, Error>,
+) -> Result<R::Response, Error> {
     let (page_size, page_token) = request.page();
-    pc_domain::page::list(page_size, page_token, query, pages, fetch, Keyed::key, shape).await
+    let query = format!("{filter:?}");
+    let (items, next_page_token) =
+        pc_domain::page::list(page_size, page_token, &query, pages, fetch, Keyed::key, shape).await?;
+    Ok(R::respond(items, next_page_token))
 }
 
 /// A request that carries an AIP-155 `request_id`.

@@ -213,11 +213,8 @@ pub async fn list_subscriptions(
         partner: PartnerId::parse_optional("partner", &request.partner)?,
         state: filter_enum("state", request.state)?,
     };
-    let query = format!("{caller}|{filter:?}");
-    let (subscriptions, next_page_token) =
-        list_page(&request, &query, pages, async |page| subscriptions::list(db.reader(), filter, page).await, to_proto)
-            .await?;
-    Ok(ListSubscriptionsResponse { subscriptions, next_page_token })
+    list_page(&request, pages, &filter, async |page| subscriptions::list(db.reader(), filter, page).await, to_proto)
+        .await
 }
 
 pub async fn update_subscription(

@@ -190,14 +190,6 @@ pub async fn list_support_assignments(
         partner: PartnerId::parse_optional("partner", &request.partner)?,
         state: filter_enum("state", request.state)?,
     };
-    let query = format!("{caller}|{filter:?}");
-    let (support_assignments, next_page_token) = list_page(
-        &request,
-        &query,
-        pages,
-        async |page| support_assignments::list(db.reader(), filter, page).await,
-        to_proto,
-    )
-    .await?;
-    Ok(ListSupportAssignmentsResponse { support_assignments, next_page_token })
+    let fetch = async |page| support_assignments::list(db.reader(), filter, page).await;
+    list_page(&request, pages, &filter, fetch, to_proto).await
 }

@@ -110,14 +110,7 @@ pub async fn list_customers(
     request: ListCustomersRequest,
 ) -> Result<ListCustomersResponse, Error> {
     let cloud: Option<Cloud> = filter_enum("cloud", request.cloud)?;
-    let query = format!("{caller}|{cloud:?}");
-    let (customers, next_page_token) = list_page(
-        &request,
-        &query,
-        pages,
-        async |page| customers::list(db.reader(), caller, cloud, page).await,
-        to_proto,
-    )
-    .await?;
-    Ok(ListCustomersResponse { customers, next_page_token })
+    let query = (caller, cloud);
+    list_page(&request, pages, &query, async |page| customers::list(db.reader(), caller, cloud, page).await, to_proto)
+        .await
 }

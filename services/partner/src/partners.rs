@@ -98,11 +98,9 @@ pub async fn list_partners(
         program_role: filter_enum("program_role", request.program_role)?,
         state: filter_enum("state", request.state)?,
     };
-    let query = format!("{caller}|{filter:?}");
-    let (partners, next_page_token) =
-        list_page(&request, &query, pages, async |page| partners::list(db.reader(), filter, page).await, to_proto)
-            .await?;
-    Ok(ListPartnersResponse { partners, next_page_token })
+    // Every caller reads the directory; a page token still binds to the caller that got it.
+    let query = (caller, filter);
+    list_page(&request, pages, &query, async |page| partners::list(db.reader(), filter, page).await, to_proto).await
 }
 
 pub async fn update_partner(db: &Database, caller: Principal, request: UpdatePartnerRequest) -> Result<Partner, Error> {

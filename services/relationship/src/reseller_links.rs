@@ -71,12 +71,6 @@ pub async fn invite_reseller(
     Ok(link)
 }
 
-/// `link`, if `caller` is a party to it (rule 9); anyone else learns nothing, not even whether it
-/// exists.
-fn visible(caller: &Principal, id: ResellerLinkId, link: Option<Model>) -> Result<Model, Error> {
-    pc_domain::rules::reveal(caller, id, link, |link| rules::may_see(caller, &link.facts()))
-}
-
 /// AcceptResellerLink, DeclineResellerLink and EndResellerLink: the one lifecycle
 /// ([`lifecycle::run`]) with the rules of a reseller link.
 pub struct ResellerLinks;
@@ -129,7 +123,9 @@ pub async fn get_reseller_link(
     request: GetResellerLinkRequest,
 ) -> Result<ResellerLink, Error> {
     let id = ResellerLinkId::parse("name", &request.name)?;
-    to_proto(visible(&caller, id, reseller_links::read(db, id).await?)?)
+    let link = reseller_links::read(db, id).await?;
+    // Only its parties see a link (rule 9); anyone else learns nothing, not even whether it exists.
+    to_proto(pc_domain::rules::reveal(&caller, id, link, |link| rules::may_see(&caller, &link.facts()))?)
 }
 
 pub async fn list_reseller_links(
@@ -144,14 +140,6 @@ pub async fn list_reseller_links(
         reseller: PartnerId::parse_optional("reseller", &request.reseller)?,
         state: filter_enum("state", request.state)?,
     };
-    let query = format!("{caller}|{filter:?}");
-    let (reseller_links, next_page_token) = list_page(
-        &request,
-        &query,
-        pages,
-        async |page| reseller_links::list(db.reader(), filter, page).await,
-        to_proto,
-    )
-    .await?;
-    Ok(ListResellerLinksResponse { reseller_links, next_page_token })
+    let fetch = async |page| reseller_links::list(db.reader(), filter, page).await;
+    list_page(&request, pages, &filter, fetch, to_proto).await
 }
