@@ -1,6 +1,6 @@
 //! `pc-bench report`: turns the measurements of `bench/run.sh` into ratios against the machine's
 //! own limits, a markdown table for the README, `summary.json`, and an SVG chart of throughput
-//! against concurrency (drawn by hand: a few lines of SVG need no plotting library).
+//! against concurrency (plotters' SVG backend).
 
 use std::{collections::BTreeMap, path::Path};
 
@@ -102,10 +102,18 @@ pub fn report(dir: &Path, sweep: &[usize], chart: &Path) -> Result<bool, String>
             .collect()
     };
     let lines = [
-        Line { name: "Health/Check (framework limit)", color: "#999999", points: series("sweep-health") },
-        Line { name: "GetPartner", color: "#1f77b4", points: series("sweep-get-partner") },
+        Line {
+            name: "Health/Check (framework limit)",
+            color: plotters::style::RGBColor(0x99, 0x99, 0x99),
+            points: series("sweep-health"),
+        },
+        Line {
+            name: "GetPartner",
+            color: plotters::style::RGBColor(0x1f, 0x77, 0xb4),
+            points: series("sweep-get-partner"),
+        },
     ];
-    std::fs::write(chart, svg(&lines, read_limit)).map_err(|e| format!("write {}: {e}", chart.display()))?;
+    std::fs::write(chart, svg(&lines, read_limit)?).map_err(|e| format!("write {}: {e}", chart.display()))?;
     println!("\nchart: {}", chart.display());
     Ok(all_met)
 }
@@ -113,56 +121,86 @@ pub fn report(dir: &Path, sweep: &[usize], chart: &Path) -> Result<bool, String>
 /// One series of the chart: (concurrency, calls per second) points.
 struct Line<'a> {
     name: &'a str,
-    color: &'a str,
+    color: plotters::style::RGBColor,
     points: Vec<(f64, f64)>,
 }
 
-/// A line chart of throughput against concurrency (log2 x axis), with the composed read limit.
-fn svg(lines: &[Line<'_>], limit: Option<f64>) -> String {
-    let (width, height, left, bottom, top, right) = (900.0, 420.0, 80.0, 360.0, 30.0, 600.0);
+/// A line chart of throughput against concurrency (log x axis), with the composed read limit,
+/// drawn by plotters' SVG backend.
+fn svg(lines: &[Line<'_>], limit: Option<f64>) -> Result<String, String> {
+    use plotters::prelude::*;
+
     let max_y =
         lines.iter().flat_map(|line| line.points.iter().map(|(_, y)| *y)).chain(limit).fold(1.0, f64::max) * 1.1;
-    let max_x = lines.iter().flat_map(|line| line.points.iter().map(|(x, _)| *x)).fold(1.0, f64::max).log2().max(1.0);
-    let x = |c: f64| left + c.log2() / max_x * (right - left);
-    let y = |v: f64| bottom - v / max_y * (bottom - top);
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <line x1=\"{left}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\" stroke=\"black\"/>\n\
-         <line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{bottom}\" stroke=\"black\"/>\n\
-         <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">concurrency</text>\n\
-         <text x=\"20\" y=\"{}\" transform=\"rotate(-90 20 {})\" text-anchor=\"middle\">calls per second</text>\n",
-        (left + right) / 2.0,
-        bottom + 40.0,
-        (top + bottom) / 2.0,
-        (top + bottom) / 2.0
-    );
-    for step in 0..=4 {
-        let value = max_y * f64::from(step) / 4.0;
-        out += &format!(
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{value:.0}</text>\n<line x1=\"{left}\" y1=\"{1}\" x2=\"{right}\" y2=\"{1}\" stroke=\"#eeeeee\"/>\n",
-            left - 6.0,
-            y(value)
-        );
-    }
-    let mut legend_y = top + 10.0;
-    for Line { name, color, points } in lines {
-        let path: Vec<String> = points.iter().map(|(c, v)| format!("{:.1},{:.1}", x(*c), y(*v))).collect();
-        out +=
-            &format!("<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n", path.join(" "));
-        for (c, v) in points {
-            out += &format!("<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"/>\n", x(*c), y(*v));
-            out += &format!("<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{c}</text>\n", x(*c), bottom + 16.0);
+    let max_x = lines.iter().flat_map(|line| line.points.iter().map(|(x, _)| *x)).fold(2.0, f64::max);
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (900, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(20)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d((1.0..max_x).log_scale(), 0.0..max_y)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("concurrency")
+            .y_desc("calls per second")
+            .label_style(("sans-serif", 14))
+            .x_label_formatter(&|c| format!("{c:.0}"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for Line { name, color, points } in lines {
+            let color = *color;
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+            chart
+                .draw_series(points.iter().map(|point| Circle::new(*point, 3, color.filled())))
+                .map_err(|e| e.to_string())?;
         }
-        out += &format!("<text x=\"{}\" y=\"{legend_y}\" fill=\"{color}\">{name}</text>\n", right + 10.0);
-        legend_y += 18.0;
+        if let Some(limit) = limit {
+            let red = RGBColor(0xd6, 0x27, 0x28);
+            chart
+                .draw_series(DashedLineSeries::new([(1.0, limit), (max_x, limit)], 6, 4, red.into()))
+                .map_err(|e| e.to_string())?
+                .label("composed read limit (at the top concurrency)")
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], red));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
     }
-    if let Some(limit) = limit {
-        out += &format!(
-            "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{right}\" y2=\"{0:.1}\" stroke=\"#d62728\" stroke-dasharray=\"6 4\"/>\n<text x=\"{1}\" y=\"{legend_y}\" fill=\"#d62728\">composed read limit (at the top concurrency)</text>\n",
-            y(limit),
-            right + 10.0
-        );
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_draws_every_series_and_the_limit() {
+        let grey = plotters::style::RGBColor(0x99, 0x99, 0x99);
+        let blue = plotters::style::RGBColor(0x1f, 0x77, 0xb4);
+        let lines = [
+            Line { name: "Health/Check (framework limit)", color: grey, points: vec![(1.0, 900.0), (64.0, 30_000.0)] },
+            Line { name: "GetPartner", color: blue, points: vec![(1.0, 700.0), (64.0, 20_000.0)] },
+        ];
+        let chart = svg(&lines, Some(25_000.0)).unwrap_or_default();
+        assert!(chart.starts_with("<svg"), "{chart}");
+        for text in ["GetPartner", "Health/Check (framework limit)", "composed read limit", "concurrency"] {
+            assert!(chart.contains(text), "{text} missing");
+        }
+        assert_eq!(chart.matches("<circle").count(), 4, "{chart}");
     }
-    out + "</svg>\n"
 }
