@@ -1,10 +1,12 @@
 //! Bounded retries of whole requests. A handler runs in one transaction that rolls back on any
 //! error, so running it again is safe; this does so for errors that another attempt can cure (a
 //! lost compare-and-swap, a serialization failure or deadlock, a busy SQLite), with exponential
-//! backoff and jitter so the contenders spread out. What still fails is ABORTED, never INTERNAL.
+//! backoff and jitter (backon's) so the contenders spread out: 4-8 ms, then 8-16, 16-32, 32-64.
+//! What still fails is ABORTED, never INTERNAL.
 
 use std::{future::Future, time::Duration};
 
+use backon::{ExponentialBuilder, Retryable};
 use pc_domain::Error;
 
 /// Attempts in all, the first included.
@@ -12,24 +14,21 @@ pub const MAX_ATTEMPTS: u32 = 5;
 const BASE_DELAY: Duration = Duration::from_millis(4);
 
 /// Runs `attempt` until it succeeds, fails for good, or has run [`MAX_ATTEMPTS`] times.
-pub async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T, Error>
+pub async fn with_retries<T, F, Fut>(attempt: F) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
-    let mut attempts = 1;
-    loop {
-        match attempt().await {
-            Err(error) if crate::errors::is_retryable(&error) && attempts < MAX_ATTEMPTS => {
-                let ceiling = BASE_DELAY * 2u32.pow(attempts);
-                let delay = ceiling / 2 + ceiling.mul_f64(rand::random::<f64>() / 2.0);
-                tracing::debug!(attempts, ?delay, %error, "retrying after a transient conflict");
-                tokio::time::sleep(delay).await;
-                attempts += 1;
-            }
-            outcome => return outcome,
-        }
-    }
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(BASE_DELAY)
+        .with_max_times(MAX_ATTEMPTS as usize - 1)
+        .with_jitter();
+    attempt
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(crate::errors::is_retryable)
+        .notify(|error, delay| tracing::debug!(?delay, %error, "retrying after a transient conflict"))
+        .await
 }
 
 #[cfg(test)]
