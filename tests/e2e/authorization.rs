@@ -6,7 +6,8 @@
 use std::collections::BTreeSet;
 
 use pc_api::{channel::v1::*, partner::v1::*, relationship::v1::*, types::v1::Cloud};
-use pc_tests::{TestApp, new_customer, new_partner, spawn_app};
+use pc_tests::identity::{IdentityProvider, SigningKey};
+use pc_tests::{AppOptions, TestApp, new_customer, new_partner, spawn_app, spawn_app_with};
 use prost::Message;
 use tonic::Code;
 
@@ -330,13 +331,23 @@ fn every_method_has_a_row_in_the_matrix() {
 
 #[tokio::test]
 async fn each_method_allows_exactly_its_callers() {
-    let app = spawn_app().await;
+    assert_matrix(&spawn_app().await).await;
+}
+
+/// The same matrix when tokens come from an identity provider (ES256 keys from its JWKS).
+#[tokio::test]
+async fn each_method_allows_exactly_its_callers_with_tokens_of_an_identity_provider() {
+    let provider = IdentityProvider::start(SigningKey::ec(), &[]).await;
+    assert_matrix(&spawn_app_with(AppOptions { identity: Some(provider), ..Default::default() }).await).await;
+}
+
+async fn assert_matrix(app: &TestApp) {
     let everyone = [Anonymous, Stranger, OtherCustomer, Customer, Supporter, Direct, Reseller, Provider, Operator];
     let mut mismatches = Vec::new();
     for (method, allowed) in MATRIX {
-        let world = World::new(&app).await;
+        let world = World::new(app).await;
         for who in everyone {
-            let code = call(&app, &world, method, who).await;
+            let code = call(app, &world, method, who).await;
             let passed = !matches!(code, Code::PermissionDenied | Code::Unauthenticated);
             if who == Anonymous && code != Code::Unauthenticated {
                 mismatches.push(format!("{method} without a credential: {code:?}"));

@@ -8,6 +8,7 @@ mod authorization;
 mod customer_relationships;
 mod customers;
 mod hostile_input;
+mod identity;
 mod partners;
 mod plumbing;
 mod point_reads;

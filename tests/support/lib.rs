@@ -7,7 +7,11 @@
 //! creates its own UUID-named database there and drops it afterwards, and an unreachable server
 //! fails the test instead of skipping it.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+pub mod identity;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use identity::IdentityProvider;
 
 use pc_api::channel::v1::{
     AcceptSupportAssignmentRequest, CreateSubscriptionRequest, ProductFamily, RequestSupportRequest, Subscription,
@@ -57,7 +61,7 @@ pub struct TestApp {
     pub channel: Channel,
     /// Direct access to the server's database, for assertions a client cannot make (audit events).
     pub db: Database,
-    issuer: TokenIssuer,
+    issuer: Minter,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     backend: Backend,
@@ -65,9 +69,18 @@ pub struct TestApp {
     files: Vec<PathBuf>,
 }
 
+/// Who signs the test's tokens: the shared secret, or an identity provider's key.
+enum Minter {
+    Secret(TokenIssuer),
+    Provider(Arc<IdentityProvider>),
+}
+
 /// How a test server differs from the default.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct AppOptions {
+    /// Verify tokens with this provider's key set instead of the shared secret; the harness's
+    /// tokens are then signed with its signing key.
+    pub identity: Option<Arc<IdentityProvider>>,
     /// Calls per second and burst per principal.
     pub rate_limit: Option<(u32, u32)>,
     /// Serve TLS with these PEM files' contents (written to files, as a deployment configures them).
@@ -102,6 +115,13 @@ fn test_config(database_url: &str, options: &AppOptions, files: &mut Vec<PathBuf
         listen_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         database_url: Some(database_url.to_owned()),
         auth_jwt_secret: Some(TEST_SECRET.to_owned()),
+        auth_jwks_url: options.identity.as_ref().map(|provider| provider.url.clone()),
+        auth_jwks_file: None,
+        // Every second, so a test sees a key the provider dropped leave within a second or two.
+        auth_jwks_refresh_secs: 1,
+        auth_issuer: options.identity.as_ref().map(|provider| provider.issuer.clone()),
+        auth_audience: options.identity.as_ref().map(|provider| provider.audience.clone()),
+        auth_principal_claim: "sub".to_owned(),
         db_max_connections: 8,
         shutdown_timeout_secs: 5,
         idempotency_key_ttl_hours: 168,
@@ -152,7 +172,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         addr,
         channel,
         db,
-        issuer: TokenIssuer::new(TEST_SECRET),
+        issuer: match options.identity {
+            Some(provider) => Minter::Provider(provider),
+            None => Minter::Secret(TokenIssuer::new(TEST_SECRET)),
+        },
         shutdown: Some(shutdown),
         server: Some(server),
         backend,
@@ -198,7 +221,10 @@ fn replace_database(url: &str, database: &str) -> String {
 impl TestApp {
     /// A bearer token for `subject` (`operator`, `partners/…`, `customers/…`).
     pub fn token(&self, subject: &str) -> String {
-        self.issuer.mint(subject, Duration::from_secs(600)).expect("mint a token")
+        match &self.issuer {
+            Minter::Secret(issuer) => issuer.mint(subject, Duration::from_secs(600)).expect("mint a token"),
+            Minter::Provider(provider) => provider.token_signed_by(&provider.signing, subject),
+        }
     }
 
     fn bearer(&self, subject: Option<&str>) -> Bearer {
@@ -208,6 +234,12 @@ impl TestApp {
     /// PartnerService as `subject`; `None` sends no credential.
     pub fn partners_as(&self, subject: Option<&str>) -> PartnerServiceClient<AuthChannel> {
         PartnerServiceClient::with_interceptor(self.channel.clone(), self.bearer(subject))
+    }
+
+    /// PartnerService with exactly this bearer token, as a client holding it would call.
+    pub fn partners_with_token(&self, token: &str) -> PartnerServiceClient<AuthChannel> {
+        let bearer = Bearer(Some(format!("Bearer {token}").parse().expect("ascii header")));
+        PartnerServiceClient::with_interceptor(self.channel.clone(), bearer)
     }
 
     pub fn partners(&self) -> PartnerServiceClient<AuthChannel> {

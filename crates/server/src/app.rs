@@ -57,8 +57,8 @@ impl App {
         let listener = TcpListener::bind(listen_addr).await.map_err(|e| format!("cannot bind {listen_addr}: {e}"))?;
         // Page tokens are signed with a key derived from the token secret, so every replica
         // accepts the tokens of every other.
-        let shared =
-            Shared { db: db.clone(), auth: config.authenticator(secret), pages: PageKey::derive(secret.as_bytes()) };
+        let auth = config.authenticator(secret).await?;
+        let shared = Shared { db: db.clone(), auth, pages: PageKey::derive(secret.as_bytes()) };
         let mut routes = ServiceRoutes::default();
         for register in services {
             register(&mut routes, shared.clone());

@@ -1,8 +1,21 @@
-//! Bearer-token authentication: `authorization: Bearer <JWT>`, HS256, claims `sub` and `exp`.
+//! Bearer-token authentication: `authorization: Bearer <JWT>`, verified in one of two modes.
 //!
-//! The [`Authenticator`] interceptor runs before every partner-center handler (never before
-//! health or reflection), verifies the token and stores the caller's [`Principal`] in the request
-//! extensions; handlers read it back with [`principal_of`].
+//! - **Shared secret** (`AUTH_JWT_SECRET` alone): HS256 tokens with claims `sub` and `exp`, as
+//!   `partner-center token` mints them: the dev server, tests and benchmarks.
+//! - **Identity provider** (`AUTH_JWKS_URL` or `AUTH_JWKS_FILE`): RS256/384/512, ES256/384 and
+//!   EdDSA tokens, each verified with the key its `kid` names in the provider's key set
+//!   ([`jwks`]) and only with that key's algorithm, so neither `alg: none` nor an HS256 token
+//!   (signed, say, with the public key) is ever accepted. `iss` and `aud` are checked when
+//!   `AUTH_ISSUER` and `AUTH_AUDIENCE` are set; the principal is the claim `AUTH_PRINCIPAL_CLAIM`
+//!   (default `sub`). The shared secret then only signs page tokens.
+//!
+//! In both modes `exp` is required and `nbf` honoured, each with [`LEEWAY_SECS`] of clock skew,
+//! and the principal must be `operator`, `partners/{id}` or `customers/{id}`. Every refusal is
+//! UNAUTHENTICATED with a reason that names what is wrong with the token, never what the service
+//! expected. [`Authenticator::authorize`] runs first in every partner-center handler (never in
+//! health or reflection), then applies the per-principal rate limit.
+
+pub mod jwks;
 
 use std::{
     collections::HashMap,
@@ -10,13 +23,14 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use pc_domain::Principal;
 use serde::{Deserialize, Serialize};
-use tonic::{Code, Request, Status, service::Interceptor};
+use tonic::{Code, Request, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::rate_limit::RateLimiter;
+use jwks::KeySet;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -29,39 +43,66 @@ struct Claims {
 /// Verifies bearer tokens and applies the per-principal rate limit; cheap to clone.
 #[derive(Clone)]
 pub struct Authenticator {
-    key: Arc<DecodingKey>,
-    validation: Arc<Validation>,
+    verifier: Arc<Verifier>,
     verified: Arc<VerifiedTokens>,
     rate_limit: Option<Arc<RateLimiter>>,
 }
 
-/// Seconds of clock skew allowed on `exp`.
-const LEEWAY_SECS: u64 = 30;
+/// How tokens are verified.
+enum Verifier {
+    /// HS256 with one shared secret.
+    Secret { key: DecodingKey, validation: Validation },
+    /// The identity provider's asymmetric keys, by `kid`.
+    Provider { keys: Arc<KeySet>, claims: ProviderClaims },
+}
+
+/// What a provider's token must say besides its signature.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderClaims {
+    /// The `iss` a token must carry, if set.
+    pub issuer: Option<String>,
+    /// A value `aud` must hold, if set.
+    pub audience: Option<String>,
+    /// The claim that names the principal (`sub` unless configured).
+    pub principal_claim: String,
+}
+
+/// Seconds of clock skew allowed on `exp` and `nbf`.
+pub const LEEWAY_SECS: u64 = 30;
 
 /// Tokens verified before. A client sends the same token on every call until it expires, and
-/// verifying it (base64, JSON, HMAC-SHA256) was 7 % of the server's CPU time in a primary-key
-/// read; a hit costs one hash lookup. Keyed by the exact token text, so it only ever answers for
-/// bytes that passed verification with this key; expiry is still checked on every call.
+/// verifying it (base64, JSON, a signature) was 7 % of the server's CPU time in a primary-key
+/// read with HMAC, more with RSA; a hit costs one hash lookup. Keyed by the exact token text, so
+/// it only ever answers for bytes that passed verification; expiry is still checked on every call,
+/// and a provider's token only while its key is still in the provider's set.
 #[derive(Default)]
 struct VerifiedTokens {
-    by_token: Mutex<HashMap<Box<str>, (Principal, u64)>>,
+    by_token: Mutex<HashMap<Box<str>, Verified>>,
+}
+
+#[derive(Clone)]
+struct Verified {
+    principal: Principal,
+    expires: u64,
+    /// The provider key that verified it (none in shared-secret mode).
+    kid: Option<Arc<str>>,
 }
 
 impl VerifiedTokens {
     /// Bounds memory however many distinct tokens arrive; past it the cache starts over.
     const CAPACITY: usize = 10_000;
 
-    fn get(&self, token: &str, now: u64) -> Option<Principal> {
+    fn get(&self, token: &str, now: u64) -> Option<Verified> {
         let by_token = self.by_token.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        by_token.get(token).filter(|(_, expires)| now <= expires + LEEWAY_SECS).map(|(principal, _)| *principal)
+        by_token.get(token).filter(|verified| now <= verified.expires + LEEWAY_SECS).cloned()
     }
 
-    fn insert(&self, token: &str, principal: Principal, expires: u64) {
+    fn insert(&self, token: &str, verified: Verified) {
         let mut by_token = self.by_token.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if by_token.len() >= Self::CAPACITY {
             by_token.clear();
         }
-        by_token.insert(token.into(), (principal, expires));
+        by_token.insert(token.into(), verified);
     }
 }
 
@@ -76,17 +117,43 @@ impl std::fmt::Debug for Authenticator {
     }
 }
 
+/// UNAUTHENTICATED with `reason`.
+fn refused(reason: impl Into<String>) -> Status {
+    Status::unauthenticated(reason)
+}
+
+/// Why a token failed verification, in words that help its holder and reveal nothing the
+/// service is configured with.
+fn rejection(error: &jsonwebtoken::errors::Error) -> Status {
+    refused(match error.kind() {
+        ErrorKind::ExpiredSignature => "token expired",
+        ErrorKind::ImmatureSignature => "token not valid yet (nbf)",
+        ErrorKind::InvalidIssuer => "token issuer is not trusted here",
+        ErrorKind::InvalidAudience => "token audience is not this service",
+        ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim",
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => "token algorithm is not accepted",
+        ErrorKind::InvalidSignature => "token signature does not verify",
+        _ => "token is malformed",
+    })
+}
+
 impl Authenticator {
+    /// Shared-secret mode: HS256 tokens signed with `secret`.
     pub fn new(secret: &str) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = LEEWAY_SECS;
-        Self {
-            key: Arc::new(DecodingKey::from_secret(secret.as_bytes())),
-            validation: Arc::new(validation),
-            verified: Arc::default(),
-            rate_limit: None,
-        }
+        validation.validate_nbf = true;
+        Self::with_verifier(Verifier::Secret { key: DecodingKey::from_secret(secret.as_bytes()), validation })
+    }
+
+    /// Identity-provider mode: tokens signed by a key of `keys`, with `claims` checked.
+    pub fn from_provider(keys: Arc<KeySet>, claims: ProviderClaims) -> Self {
+        Self::with_verifier(Verifier::Provider { keys, claims })
+    }
+
+    fn with_verifier(verifier: Verifier) -> Self {
+        Self { verifier: Arc::new(verifier), verified: Arc::default(), rate_limit: None }
     }
 
     /// Limits each principal's calls (RESOURCE_EXHAUSTED with a retry delay past the limit).
@@ -96,30 +163,42 @@ impl Authenticator {
     }
 
     /// The principal a raw `authorization` header value stands for.
-    pub fn authenticate(&self, header: Option<&str>) -> Result<Principal, Status> {
-        let header = header.ok_or_else(|| Status::unauthenticated("missing `authorization: Bearer <token>`"))?;
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, Status> {
+        let header = header.ok_or_else(|| refused("missing `authorization: Bearer <token>`"))?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
-        let token = token.trim();
-        if let Some(principal) = self.verified.get(token, unix_now()) {
-            return Ok(principal);
+            .ok_or_else(|| refused("authorization must be `Bearer <token>`"))?
+            .trim();
+        if let Some(verified) = self.verified.get(token, unix_now())
+            && self.still_trusted(&verified)
+        {
+            return Ok(verified.principal);
         }
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|error| Status::unauthenticated(format!("invalid token: {error}")))?
-            .claims;
-        let principal = Principal::parse(&claims.sub)
-            .map_err(|_| Status::unauthenticated("token subject is not a known principal"))?;
-        self.verified.insert(token, principal, claims.exp);
-        Ok(principal)
+        let verified = match &*self.verifier {
+            Verifier::Secret { key, validation } => {
+                let claims = jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|e| rejection(&e))?.claims;
+                Verified { principal: principal_named(&claims.sub)?, expires: claims.exp, kid: None }
+            }
+            Verifier::Provider { keys, claims } => verify_with_provider(token, keys, claims).await?,
+        };
+        self.verified.insert(token, verified.clone());
+        Ok(verified.principal)
     }
-}
 
-impl Interceptor for Authenticator {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+    /// Whether a cached verification still holds: its provider key is still in the set.
+    fn still_trusted(&self, verified: &Verified) -> bool {
+        match (&*self.verifier, &verified.kid) {
+            (Verifier::Provider { keys, .. }, Some(kid)) => keys.cached(kid).is_some(),
+            _ => true,
+        }
+    }
+
+    /// The caller of `request`: its token verified, its rate limit applied, and the principal
+    /// recorded on the request's span. The first thing every partner-center handler does.
+    pub async fn authorize<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
         let header = request.metadata().get("authorization").and_then(|value| value.to_str().ok());
-        let principal = self.authenticate(header)?;
+        let principal = self.authenticate(header).await?;
         tracing::Span::current().record("principal", tracing::field::display(&principal));
         if let Some(limiter) = &self.rate_limit
             && let Err(wait) = limiter.check(principal)
@@ -130,18 +209,47 @@ impl Interceptor for Authenticator {
                 ErrorDetails::with_retry_info(Some(wait)),
             ));
         }
-        request.extensions_mut().insert(principal);
-        Ok(request)
+        Ok(principal)
     }
 }
 
-/// The caller of an authenticated request.
-pub fn principal_of<T>(request: &Request<T>) -> Result<Principal, Status> {
-    request
-        .extensions()
-        .get::<Principal>()
-        .copied()
-        .ok_or_else(|| Status::unauthenticated("request was not authenticated"))
+/// The principal a token's subject names; anything else is no credential.
+fn principal_named(subject: &str) -> Result<Principal, Status> {
+    Principal::parse(subject)
+        .map_err(|_| refused("token principal is not `operator`, `partners/{id}` or `customers/{id}`"))
+}
+
+/// Verifies a provider's token: the key its `kid` names, that key's one algorithm, then the
+/// claims.
+async fn verify_with_provider(token: &str, keys: &KeySet, claims: &ProviderClaims) -> Result<Verified, Status> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| rejection(&e))?;
+    let kid = header.kid.ok_or_else(|| refused("token has no `kid`; it cannot be matched to a key"))?;
+    let key = keys.key(&kid).await.ok_or_else(|| refused("token is signed by a key this service does not know"))?;
+    let mut validation = Validation::new(key.algorithm);
+    validation.leeway = LEEWAY_SECS;
+    validation.validate_nbf = true;
+    let mut required = vec!["exp"];
+    if let Some(issuer) = &claims.issuer {
+        validation.set_issuer(&[issuer]);
+        required.push("iss");
+    }
+    match &claims.audience {
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        None => validation.validate_aud = false,
+    }
+    validation.set_required_spec_claims(&required);
+    let data = jsonwebtoken::decode::<HashMap<String, serde_json::Value>>(token, &key.key, &validation)
+        .map_err(|e| rejection(&e))?;
+    let subject = data
+        .claims
+        .get(&claims.principal_claim)
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| refused(format!("token has no `{}` claim naming the principal", claims.principal_claim)))?;
+    let expires = data.claims.get("exp").and_then(serde_json::Value::as_u64).unwrap_or_default();
+    Ok(Verified { principal: principal_named(subject)?, expires, kid: Some(kid.into()) })
 }
 
 /// Mints tokens with the configured secret (the `token` command, tests, benchmarks).
@@ -182,46 +290,55 @@ mod tests {
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-    #[test]
-    fn a_minted_token_authenticates_its_subject() {
+    #[tokio::test]
+    async fn a_minted_token_authenticates_its_subject() {
         let token = TokenIssuer::new(SECRET).mint("operator", Duration::from_secs(60)).ok();
         let header = token.map(|t| format!("Bearer {t}"));
-        assert_eq!(Authenticator::new(SECRET).authenticate(header.as_deref()).ok(), Some(Principal::Operator));
+        assert_eq!(Authenticator::new(SECRET).authenticate(header.as_deref()).await.ok(), Some(Principal::Operator));
     }
 
-    #[test]
-    fn tokens_of_another_secret_or_garbage_are_refused() {
+    #[tokio::test]
+    async fn tokens_of_another_secret_or_garbage_are_refused() {
         let other = TokenIssuer::new("another-secret-another-secret-xx").mint("operator", Duration::from_secs(60)).ok();
         let auth = Authenticator::new(SECRET);
         for header in
             [None, Some("Bearer".to_owned()), Some("Basic abc".to_owned()), other.map(|t| format!("Bearer {t}"))]
         {
-            let status = auth.authenticate(header.as_deref()).err().map(|s| s.code());
+            let status = auth.authenticate(header.as_deref()).await.err().map(|s| s.code());
             assert_eq!(status, Some(tonic::Code::Unauthenticated), "{header:?}");
         }
     }
 
-    #[test]
-    fn a_verified_token_is_refused_once_it_expires() {
+    #[tokio::test]
+    async fn a_verified_token_is_refused_once_it_expires() {
         let auth = Authenticator::new(SECRET);
         let token = TokenIssuer::new(SECRET).mint("operator", Duration::from_secs(60)).ok();
         let header = token.as_ref().map(|t| format!("Bearer {t}"));
-        assert_eq!(auth.authenticate(header.as_deref()).ok(), Some(Principal::Operator));
+        assert_eq!(auth.authenticate(header.as_deref()).await.ok(), Some(Principal::Operator));
         let now = unix_now();
         let token = token.unwrap_or_default();
-        assert_eq!(auth.verified.get(&token, now), Some(Principal::Operator), "verified once, remembered");
-        assert_eq!(auth.verified.get(&token, now + 60 + LEEWAY_SECS + 1), None, "expired is never answered");
+        let cached = |at| auth.verified.get(&token, at).map(|verified| verified.principal);
+        assert_eq!(cached(now), Some(Principal::Operator), "verified once, remembered");
+        assert_eq!(cached(now + 60 + LEEWAY_SECS + 1), None, "expired is never answered");
         let other_last = if token.ends_with('A') { 'Q' } else { 'A' };
         let forged = format!("{}{other_last}", &token[..token.len() - 1]);
-        assert!(auth.authenticate(Some(&format!("Bearer {forged}"))).is_err(), "other bytes are verified afresh");
+        assert!(auth.authenticate(Some(&format!("Bearer {forged}"))).await.is_err(), "other bytes are verified afresh");
     }
 
-    #[test]
-    fn expired_tokens_are_refused() {
+    #[tokio::test]
+    async fn expired_and_not_yet_valid_tokens_are_refused_with_their_reason() {
         let key = EncodingKey::from_secret(SECRET.as_bytes());
-        let claims = Claims { sub: "operator".into(), iat: 1, exp: 1000 };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).ok();
-        let header = token.map(|t| format!("Bearer {t}"));
-        assert!(Authenticator::new(SECRET).authenticate(header.as_deref()).is_err());
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).map(|t| format!("Bearer {t}"))
+        };
+        let now = unix_now();
+        let expired = sign(serde_json::json!({ "sub": "operator", "exp": 1000 })).ok();
+        let early = sign(serde_json::json!({ "sub": "operator", "exp": now + 600, "nbf": now + 300 })).ok();
+        let auth = Authenticator::new(SECRET);
+        let message = async |header: Option<String>| {
+            auth.authenticate(header.as_deref()).await.err().map(|s| s.message().to_owned())
+        };
+        assert_eq!(message(expired).await.as_deref(), Some("token expired"));
+        assert_eq!(message(early).await.as_deref(), Some("token not valid yet (nbf)"));
     }
 }

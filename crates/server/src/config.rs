@@ -6,7 +6,14 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, ValueEnum};
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
-use crate::{Authenticator, ServeOptions, rate_limit::RateLimiter};
+use crate::{
+    Authenticator, ServeOptions,
+    auth::{
+        ProviderClaims,
+        jwks::{JwksSource, KeySet},
+    },
+    rate_limit::RateLimiter,
+};
 
 /// Shortest accepted HS256 secret: 256 bits, as RFC 7518 requires for HS256 keys.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -21,9 +28,36 @@ pub struct ServerConfig {
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
-    /// HS256 secret that signs and verifies bearer tokens (at least 32 bytes).
+    /// HS256 secret that signs and verifies bearer tokens (at least 32 bytes). With an identity
+    /// provider's key set configured, it only signs page tokens.
     #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
     pub auth_jwt_secret: Option<String>,
+
+    /// URL of the identity provider's JSON Web Key Set (e.g. `https://idp/.well-known/jwks.json`):
+    /// bearer tokens are then verified with its keys (RS256, ES256, EdDSA), not the secret.
+    #[arg(long, env = "AUTH_JWKS_URL")]
+    pub auth_jwks_url: Option<String>,
+
+    /// A JSON Web Key Set file, instead of AUTH_JWKS_URL (read again like the URL).
+    #[arg(long, env = "AUTH_JWKS_FILE")]
+    pub auth_jwks_file: Option<PathBuf>,
+
+    /// Seconds between background reads of the key set.
+    #[arg(long, env = "AUTH_JWKS_REFRESH_SECS", default_value_t = 300)]
+    pub auth_jwks_refresh_secs: u64,
+
+    /// The `iss` a provider's token must carry (unchecked when unset).
+    #[arg(long, env = "AUTH_ISSUER")]
+    pub auth_issuer: Option<String>,
+
+    /// A value a provider's token's `aud` must hold (unchecked when unset).
+    #[arg(long, env = "AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+
+    /// The claim of a provider's token that names the principal: `operator`, `partners/{id}` or
+    /// `customers/{id}`.
+    #[arg(long, env = "AUTH_PRINCIPAL_CLAIM", default_value = "sub")]
+    pub auth_principal_claim: String,
 
     /// Most connections to PostgreSQL: one per CPU (at most half of them) pipelines the Gets'
     /// primary-key reads, the rest are the pool for transactions and Lists. On SQLite, the most
@@ -86,9 +120,32 @@ impl ServerConfig {
 }
 
 impl ServerConfig {
-    /// The authenticator for `secret`, with the configured rate limit.
-    pub fn authenticator(&self, secret: &str) -> Authenticator {
-        Authenticator::new(secret).with_rate_limit(RateLimiter::new(self.rate_limit_per_second, self.rate_limit_burst))
+    /// The authenticator: the identity provider's key set when one is configured (read now and
+    /// then in the background), else the shared `secret`; with the configured rate limit.
+    pub async fn authenticator(&self, secret: &str) -> Result<Authenticator, String> {
+        // An empty value is unset, as compose's `${AUTH_JWKS_URL:-}` passes it.
+        let set = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
+        let file = self.auth_jwks_file.clone().filter(|path| !path.as_os_str().is_empty());
+        let source = match (set(&self.auth_jwks_url), file) {
+            (Some(_), Some(_)) => return Err("set AUTH_JWKS_URL or AUTH_JWKS_FILE, not both".into()),
+            (Some(url), None) => Some(JwksSource::Url(url)),
+            (None, Some(path)) => Some(JwksSource::File(path)),
+            (None, None) => None,
+        };
+        let authenticator = match source {
+            Some(source) => {
+                let keys = KeySet::load(source).await?;
+                keys.refresh_every(Duration::from_secs(self.auth_jwks_refresh_secs.max(1)));
+                let claims = ProviderClaims {
+                    issuer: set(&self.auth_issuer),
+                    audience: set(&self.auth_audience),
+                    principal_claim: self.auth_principal_claim.clone(),
+                };
+                Authenticator::from_provider(keys, claims)
+            }
+            None => Authenticator::new(secret),
+        };
+        Ok(authenticator.with_rate_limit(RateLimiter::new(self.rate_limit_per_second, self.rate_limit_burst)))
     }
 
     /// TLS settings from the certificate files, if any are configured.

@@ -1,28 +1,9 @@
 //! The tonic glue of a service, written once: [`grpc_service!`] declares a service's API struct
-//! (the database and the page-token key), its `register` function, and the tonic trait impl in
-//! which every RPC is one line naming its handler. Every generated method does the same: take the
-//! caller's principal (set by the authenticator), take the message, run the handler (retried when
-//! it writes: [`pc_store::retry`]), and answer through [`crate::respond`].
-
-use pc_domain::{Error, Principal};
-use pc_store::{
-    Database,
-    lifecycle::{self, Transition, Workflow},
-    retry::with_retries,
-};
-
-/// Accept, Decline or End of a two-party resource: the one lifecycle ([`lifecycle::run`]) of
-/// workflow `W`, retried, its row shown through `to_proto`.
-pub async fn run_lifecycle<W: Workflow, T>(
-    db: &Database,
-    caller: Principal,
-    transition: Transition,
-    name: &str,
-    etag: &str,
-    to_proto: fn(W::Row) -> Result<T, Error>,
-) -> Result<T, Error> {
-    to_proto(with_retries(|| lifecycle::run::<W>(db, caller, transition, name, etag)).await?)
-}
+//! (the database, the page-token key and the authenticator), its `register` function, and the
+//! tonic trait impl in which every RPC is one line naming its handler. Every generated method does
+//! the same: authenticate the caller ([`crate::Authenticator::authorize`]: token, rate limit),
+//! take the message, run the handler (retried when it writes: [`pc_store::retry`]), and answer
+//! through [`crate::respond`].
 
 /// Declares a service's API struct, its `register` function and its tonic trait impl.
 ///
@@ -44,7 +25,7 @@ pub async fn run_lifecycle<W: Workflow, T>(
 /// A `retried` handler writes and is `fn(&Database, Principal, Request)`, run again on a
 /// transient conflict; a `once` handler reads, with the same arguments; a `list` handler also
 /// takes the page-token key, `fn(&Database, &PageKey, Principal, Request)`. A `lifecycle` names a
-/// [`Workflow`] and the RPCs that make its transitions (their requests carry `name` and `etag`).
+/// [`crate::lifecycle::Workflow`] and the RPCs that make its transitions (their requests carry `name` and `etag`).
 #[macro_export]
 macro_rules! grpc_service {
     (
@@ -62,13 +43,14 @@ macro_rules! grpc_service {
         pub struct $api {
             db: $crate::macro_support::Database,
             pages: $crate::macro_support::PageKey,
+            auth: $crate::Authenticator,
         }
 
         /// Adds the service, behind the shared authenticator, to the routes a server will serve.
         pub fn register(services: &mut $crate::ServiceRoutes, shared: $crate::Shared) {
             use $crate::macro_support::tonic::server::NamedService;
-            let api = $api { db: shared.db, pages: shared.pages };
-            services.routes.add_service($server::with_interceptor(api, shared.auth));
+            let api = $api { db: shared.db, pages: shared.pages, auth: shared.auth };
+            services.routes.add_service($server::new(api));
             services.names.push(<$server<$api> as NamedService>::NAME);
         }
 
@@ -79,7 +61,7 @@ macro_rules! grpc_service {
                     &self,
                     request: $crate::macro_support::tonic::Request<$request>,
                 ) -> Result<$crate::macro_support::tonic::Response<$response>, $crate::macro_support::tonic::Status> {
-                    let caller = $crate::principal_of(&request)?;
+                    let caller = self.auth.authorize(&request).await?;
                     let message = request.into_inner();
                     $crate::respond($crate::grpc_service!(@call $kind $handler, self, caller, message))
                 }
@@ -89,10 +71,10 @@ macro_rules! grpc_service {
                     &self,
                     request: $crate::macro_support::tonic::Request<$lifecycle_request>,
                 ) -> Result<$crate::macro_support::tonic::Response<$resource>, $crate::macro_support::tonic::Status> {
-                    let caller = $crate::principal_of(&request)?;
+                    let caller = self.auth.authorize(&request).await?;
                     let message = request.into_inner();
                     let transition = $crate::macro_support::Transition::$transition;
-                    let done = $crate::grpc_service::run_lifecycle::<$workflow, _>(
+                    let done = $crate::lifecycle::run_retried::<$workflow, _>(
                         &self.db, caller, transition, &message.name, &message.etag, $to_proto,
                     );
                     $crate::respond(done.await)

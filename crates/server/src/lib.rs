@@ -13,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod convert;
 pub mod grpc_service;
+pub mod lifecycle;
 pub mod rate_limit;
 pub mod serve;
 pub mod shutdown;
@@ -21,7 +22,7 @@ pub mod status;
 pub mod telemetry;
 
 pub use app::{App, Register, Shared};
-pub use auth::{Authenticator, TokenIssuer, principal_of};
+pub use auth::{Authenticator, TokenIssuer};
 pub use config::{LogFormat, ServerConfig};
 pub use serve::{ServeOptions, ServiceRoutes, serve};
 pub use status::{respond, status};

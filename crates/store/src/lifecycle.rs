@@ -1,24 +1,20 @@
-//! The one lifecycle of reseller links, customer relationships and support assignments (and of
-//! any later two-party workflow): [`run`] is AcceptX, DeclineX and EndX for every X, owning the
-//! order of the lock protocol, the etag check, rule 5, the compare-and-swap and the audit events;
-//! a resource supplies only its own rules, as a [`Workflow`]. One compare-and-swap UPDATE moves a
-//! row, so an accept racing an end leaves exactly one winner; the loser sees ABORTED and, on
-//! retry, the transition rule.
-
-use std::future::Future;
+//! The store's half of the one lifecycle of reseller links, customer relationships and support
+//! assignments: reading and locking a row generically ([`find`], [`lock`]) and the write every
+//! Accept, Decline and End ends with ([`transition`]: the compare-and-swap, the audit event).
+//! The order of a transition and the rules it asks are `pc_server::lifecycle::run`. One
+//! compare-and-swap UPDATE moves a row, so an accept racing an end leaves exactly one winner; the
+//! loser sees ABORTED and, on retry, the transition rule.
 
 use chrono::{DateTime, Utc};
 pub use pc_domain::Transition;
-use pc_domain::rules::{self, TwoParty};
-use pc_domain::{Error, Etag, Lifecycle, Principal, SupportAssignmentId, names::ResourceId};
+use pc_domain::{Error, Lifecycle, Principal, names::ResourceId};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, EntityTrait, PrimaryKeyTrait,
+    ConnectionTrait, EntityTrait, PrimaryKeyTrait,
     sea_query::{Alias, Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
 
 use crate::{
-    Database,
     db::now,
     locks::{self, Lock},
 };
@@ -95,88 +91,28 @@ pub async fn transition<R: LifecycleRow>(
     caller: &Principal,
 ) -> Result<(), Error> {
     let done = apply(db, row, transition).await?;
-    let method = format!("{}{}", method_verb(transition), R::RESOURCE);
+    let method = method::<R>(transition);
     let (from, to) = (row.state().name(), R::State::after(transition).name());
     crate::audit::transition(db, &row.name(), &method, caller, from, to).await?;
     row.record(transition, done);
     Ok(())
 }
 
-/// What one two-party resource supplies to [`run`]: its parties as the rules see them, what its
-/// rules lock before the row, and the rules themselves (pure functions of `pc_domain::rules`,
-/// called with what was read and locked).
-pub trait Workflow {
-    type Row: LifecycleRow;
-    /// Who the row's parties are, as rules 5 and 9 decide on them (`pc_domain::rules::TwoParty`).
-    type Parties: TwoParty + Send + Sync;
-    /// What the rules of a transition need, read under the locks that come before the row in the
-    /// lock protocol ([`crate::locks`]).
-    type Grounds: Send;
-
-    /// Reads the parties of `row`, without a lock: they never change.
-    fn parties(txn: &DatabaseTransaction, row: &Self::Row)
-    -> impl Future<Output = Result<Self::Parties, Error>> + Send;
-
-    /// Locks and reads, in the order of the lock protocol, what the rules of `transition` depend
-    /// on.
-    fn lock_grounds(
-        txn: &DatabaseTransaction,
-        parties: &Self::Parties,
-        transition: Transition,
-    ) -> impl Future<Output = Result<Self::Grounds, Error>> + Send;
-
-    /// The resource's rules on the locked row, and the writes that come with the transition
-    /// (rule 8: an ending ends what depended on the row). Returns the support assignments it ended,
-    /// audited as ended because of the row.
-    fn check(
-        txn: &DatabaseTransaction,
-        row: &Self::Row,
-        transition: Transition,
-        grounds: Self::Grounds,
-    ) -> impl Future<Output = Result<Vec<SupportAssignmentId>, Error>> + Send;
-
-    /// What a failed write means for this resource (a unique index that lost a race).
-    fn explain_write_error(_parties: &Self::Parties, error: Error) -> Error {
-        error
-    }
+/// The row `id` as last committed, without a lock (its parties never change).
+pub async fn find<R: LifecycleRow>(db: &impl ConnectionTrait, id: R::Id) -> Result<Option<R>, Error> {
+    Ok(R::Entity::find_by_id(id.uuid()).one(db).await?)
 }
 
-/// AcceptX, DeclineX and EndX of every two-party resource X, in one transaction: read the row
-/// without a lock to authorize (rule 9, then rule 5's "who") and to know what to lock; lock the
-/// grounds, then the row FOR UPDATE (the lock protocol); check the etag, rule 5 and the
-/// resource's rules on the locked row; write the transition and its audit event; commit.
-pub async fn run<W: Workflow>(
-    db: &Database,
-    caller: Principal,
-    transition: Transition,
-    name: &str,
-    etag: &str,
-) -> Result<W::Row, Error> {
-    let id = <<W::Row as LifecycleRow>::Id as ResourceId>::parse("name", name)?;
-    let etag = Etag::parse_optional("etag", etag)?;
-
-    let txn = db.begin().await?;
-    let parties = match <W::Row as LifecycleRow>::Entity::find_by_id(id.uuid()).one(&txn).await? {
-        Some(row) => Some(W::parties(&txn, &row).await?),
-        None => None,
-    };
-    let parties = rules::reveal(&caller, id, parties, |parties| parties.may_see(&caller))?;
-    parties.may_transition(&caller, transition)?;
-    let grounds = W::lock_grounds(&txn, &parties, transition).await?;
-    let mut row = locks::find_locked::<<W::Row as LifecycleRow>::Entity>(&txn, id.uuid(), Lock::Update)
+/// The row `id`, locked FOR UPDATE: the last lock a transition takes (see [`crate::locks`]).
+pub async fn lock<R: LifecycleRow>(db: &impl ConnectionTrait, id: R::Id) -> Result<R, Error> {
+    locks::find_locked::<R::Entity>(db, id.uuid(), Lock::Update)
         .await?
-        .ok_or_else(|| Error::internal(format!("{id} disappeared")))?;
-    Etag::check(etag, row.revision(), id)?;
-    rules::transition_allowed(row.state(), transition, id)?;
-    let ended = W::check(&txn, &row, transition, grounds).await?;
-    self::transition(&txn, &mut row, transition, &caller)
-        .await
-        .map_err(|error| Etag::explain_conflict(W::explain_write_error(&parties, error), etag, id))?;
-    crate::audit::ended_because(&txn, &ended, &caller, &id.to_string()).await?;
-    txn.commit().await?;
-    let method = format!("{}{}", method_verb(transition), <W::Row as LifecycleRow>::RESOURCE);
-    tracing::info!(resource = %id, state = %row.state(), ended = ended.len(), %method, "state changed");
-    Ok(row)
+        .ok_or_else(|| Error::internal(format!("{id} disappeared")))
+}
+
+/// The method a transition of `R` is (`AcceptCustomerRelationship`), as the audit log names it.
+pub fn method<R: LifecycleRow>(transition: Transition) -> String {
+    format!("{}{}", method_verb(transition), R::RESOURCE)
 }
 
 fn method_verb(transition: Transition) -> &'static str {

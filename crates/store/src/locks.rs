@@ -42,6 +42,10 @@
 //! - rule 1's checks update the tenant row, so CreatePartner and CreateCustomer, or CreatePartner
 //!   and AcceptCustomerRelationship, for one tenant run one after the other.
 //!
+//! Accept, Decline and End keep the order by construction: `pc_server::lifecycle::run` reads the
+//! row unlocked, asks the resource's `Workflow::lock_grounds` for what comes before it (orders
+//! 2-7), then locks the row itself FOR UPDATE ([`crate::lifecycle::lock`]), and only then checks.
+//!
 //! Uniqueness (one live link, relationship, ACTIVE support partner) stays with the partial unique
 //! indexes, and every state change is still a compare-and-swap on `revision`. A deadlock or
 //! serialization failure that happens anyway is retried like a lost compare-and-swap

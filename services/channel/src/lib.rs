@@ -4,7 +4,7 @@
 //! [`support_assignments`] covers partners hired to support what they did not sell
 //! (multi-channel). Each handler reads as: validate, authorize, one transaction (the rules of
 //! `pc_domain::rules`, the write, its audit event), map to proto; Accept, Decline and End are the
-//! one lifecycle (`pc_store::lifecycle::run`). This module only wires them to tonic.
+//! one lifecycle (`pc_server::lifecycle::run`). This module only wires them to tonic.
 
 pub mod subscriptions;
 pub mod support_assignments;

@@ -14,12 +14,12 @@ use pc_api::channel::v1::{
 use pc_domain::rules::support_assignments as rules;
 use pc_domain::{CustomerId, Error, Etag, PageKey, PartnerId, Principal, SubscriptionId, SupportAssignmentId, facts};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
+use pc_server::lifecycle::{self, Transition};
 use pc_store::{
     ConnectionTrait, Database, DatabaseTransaction, audit, customer_relationships, customers,
     entity::{subscription, support_assignment::Model},
     errors::is_unique_violation,
     idempotency,
-    lifecycle::{self, Transition},
     locks::Lock,
     partners, subscriptions,
     support_assignments::{self, AssignmentFilter},

@@ -17,13 +17,13 @@ use pc_domain::{
 };
 use pc_domain::{ProgramRole, RelationshipState as State};
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
+use pc_server::lifecycle::{self, Transition};
 use pc_store::{
     ConnectionTrait, Database, DatabaseTransaction, audit,
     customer_relationships::{self, RelationshipFilter},
     customers,
     entity::{customer, customer_relationship::Model, partner},
     idempotency,
-    lifecycle::{self, Transition},
     locks::{Lock, lock_tenant},
     partners, reseller_links, subscriptions, support_assignments,
 };

@@ -4,7 +4,7 @@
 //! [`customer_relationships`] the partner-customer relationships (multi-partner). Each handler
 //! reads as: validate, authorize, one transaction (the rules of `pc_domain::rules`, the write,
 //! its audit event), map to proto; Accept, Decline and End are the one lifecycle
-//! (`pc_store::lifecycle::run`) with each resource's rules. This module only wires them to tonic.
+//! (`pc_server::lifecycle::run`) with each resource's rules. This module only wires them to tonic.
 
 pub mod customer_relationships;
 pub mod reseller_links;

@@ -12,11 +12,11 @@ use pc_domain::{
     Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId, SupportAssignmentId, facts,
 };
 use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
+use pc_server::lifecycle::{self, Transition};
 use pc_store::{
     Database, DatabaseTransaction, audit,
     entity::{partner, reseller_link::Model},
     idempotency,
-    lifecycle::{self, Transition},
     locks::Lock,
     partners,
     reseller_links::{self, LinkFilter},
