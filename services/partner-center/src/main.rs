@@ -3,9 +3,13 @@
 //! - `serve` (the default): every implemented service on one port (127.0.0.1:50050) over an
 //!   embedded SQLite file it creates and migrates itself. Without `AUTH_JWT_SECRET` it makes one up
 //!   and prints an operator token to paste into grpcurl.
+//! - `demo`: fills an empty database with the README's scenarios through the API and prints an
+//!   `export` line with a token per principal (and the secret, when it made one up).
 //! - `migrate`: applies migrations to `DATABASE_URL` (the one-shot job of a deployment).
 //! - `token --sub NAME [--ttl 12h]`: mints a token with the configured secret.
 //! - `health --addr HOST:PORT`: exits 0 when the server reports SERVING (container healthchecks).
+
+mod demo;
 
 use std::{process::ExitCode, time::Duration};
 
@@ -29,6 +33,8 @@ struct Cli {
 enum Command {
     /// Serve every implemented service on one port (the default).
     Serve,
+    /// Fill an empty database with the README's scenarios and print a token per principal.
+    Demo,
     /// Apply pending migrations to DATABASE_URL and exit.
     Migrate,
     /// Print a bearer token for a principal, signed with AUTH_JWT_SECRET.
@@ -71,6 +77,7 @@ async fn main() -> ExitCode {
     }
     let result = match command {
         Command::Serve => serve(cli.server).await,
+        Command::Demo => demo(&cli.server).await,
         Command::Migrate => migrate(&cli.server).await,
         Command::Token { sub, ttl } => token(&cli.server, &sub, ttl),
         Command::Health { addr, service, ca_file, cert_file, key_file, domain } => {
@@ -111,6 +118,14 @@ async fn serve(config: ServerConfig) -> Result<(), String> {
     pc_store::db::migrate(app.database()).await.map_err(|e| format!("migrating {url}: {e}"))?;
     println!("partner-center listening on {}", app.local_addr()?);
     app.run(shutdown::signal()).await.map_err(|e| e.to_string())
+}
+
+async fn demo(config: &ServerConfig) -> Result<(), String> {
+    let (secret, generated) = match config.jwt_secret()? {
+        Some(secret) => (secret.to_owned(), false),
+        None => (random_secret(), true),
+    };
+    demo::run(config, database_url(config), &secret, generated).await
 }
 
 async fn migrate(config: &ServerConfig) -> Result<(), String> {

@@ -298,3 +298,83 @@ async fn sigterm_lets_in_flight_calls_finish_reports_not_serving_and_exits_clean
     let exit = tokio::time::timeout(Duration::from_secs(30), server.child.wait()).await.expect("exits").unwrap();
     assert!(exit.success(), "exit status {exit}");
 }
+
+/// A request carrying `token`.
+fn with_token<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn the_demo_fills_an_empty_database_and_its_tokens_show_each_principal_its_data() {
+    use pc_api::channel::v1::{
+        ListSubscriptionsRequest, ListSupportAssignmentsRequest, channel_service_client::ChannelServiceClient,
+        support_assignment::State as AssignmentState,
+    };
+    let file = std::env::temp_dir().join(format!("pc_demo_{}.db", uuid::Uuid::new_v4().simple()));
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let demo = || {
+        Command::new(env!("CARGO_BIN_EXE_partner-center"))
+            .arg("demo")
+            .env("DATABASE_URL", &url)
+            .env("AUTH_JWT_SECRET", SECRET)
+            .output()
+            .expect("run the demo")
+    };
+    let output = demo();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let exports = stdout.lines().find(|line| line.starts_with("export OPERATOR_TOKEN=")).expect("an export line");
+    let token = |name: &str| -> String {
+        exports
+            .trim_start_matches("export ")
+            .split(' ')
+            .find_map(|pair| pair.strip_prefix(&format!("{name}_TOKEN=")))
+            .unwrap_or_else(|| panic!("no {name}_TOKEN in {exports}"))
+            .to_owned()
+    };
+    assert!(!stdout.contains("AUTH_JWT_SECRET='"), "a configured secret is not printed");
+
+    let server = Server::start(&url).await;
+    let channel = server.channel().await;
+    let mut partners = PartnerServiceClient::new(channel.clone());
+    let listed = partners
+        .list_partners(with_token(pc_api::partner::v1::ListPartnersRequest::default(), &token("OPERATOR")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.partners.len(), 5, "four global partners and one in the Germany cloud");
+    let mut subscriptions = ChannelServiceClient::new(channel);
+    let sold = |who: &str| with_token(ListSubscriptionsRequest::default(), &token(who));
+    for (who, count) in [("NORTHWIND", 1), ("FABRIKAM", 1), ("ADATUM", 1), ("TAILSPIN", 1), ("CONTOSO", 3)] {
+        let seen = subscriptions.list_subscriptions(sold(who)).await.unwrap().into_inner().subscriptions;
+        assert_eq!(seen.len(), count, "{who} sees {seen:?}");
+    }
+    let support = subscriptions
+        .list_support_assignments(with_token(ListSupportAssignmentsRequest::default(), &token("LITWARE")))
+        .await
+        .unwrap()
+        .into_inner()
+        .support_assignments;
+    assert_eq!(support.iter().map(|a| a.state()).collect::<Vec<_>>(), vec![AssignmentState::Active]);
+
+    let again = demo();
+    assert!(!again.status.success(), "a second demo run must refuse a database with data");
+    std::fs::remove_file(&file).ok();
+}
+
+#[test]
+fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let file = std::env::temp_dir().join(format!("pc_logs_{}.db", uuid::Uuid::new_v4().simple()));
+    let output = Command::new(env!("CARGO_BIN_EXE_partner-center"))
+        .arg("migrate")
+        .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", file.display()))
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run migrate");
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && logs.contains("migrations applied"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "ANSI escape codes in piped logs: {logs:?}");
+    std::fs::remove_file(&file).ok();
+}
