@@ -1,0 +1,259 @@
+//! The typed Rust client of partner-center, the one dependency an internal service adds.
+//!
+//! - [`Client`]: one HTTP/2 channel and the three service clients over it, every call carrying a
+//!   bearer token from a [`TokenSource`] (a token the caller holds, or one minted from the shared
+//!   secret for tests and tools).
+//! - [`retry_idempotent`]: runs a call again on UNAVAILABLE and ABORTED, with backoff and jitter.
+//!   Only for calls that are safe to repeat: Gets, Lists, and creates that carry a `request_id`
+//!   (the server answers a repeat with the first result).
+//! - [`ListPager`]: walks a List page by page, or collects every item.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use partner_center_client::{Client, ListPager, TokenSource};
+//! use pc_api::partner::v1::ListPartnersRequest;
+//!
+//! let client = Client::connect("http://127.0.0.1:50050", TokenSource::Static("…".into())).await?;
+//! let partners = ListPager::new(ListPartnersRequest::default())
+//!     .collect(async |request| client.partners().list_partners(request).await)
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+use std::{sync::Arc, time::Duration};
+
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
+use pc_api::channel::v1::channel_service_client::ChannelServiceClient;
+use pc_api::partner::v1::partner_service_client::PartnerServiceClient;
+use pc_api::relationship::v1::relationship_service_client::RelationshipServiceClient;
+use tonic::{
+    Code, Request, Response, Status,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
+
+pub use pc_api;
+
+/// Where a client's bearer tokens come from.
+#[derive(Clone)]
+pub enum TokenSource {
+    /// A token the caller obtained elsewhere (its identity provider, `partner-center token`).
+    Static(String),
+    /// Minted for `subject` with the services' shared HS256 secret (tests, tools, the dev server);
+    /// each token lives `ttl` and a new one is minted per call.
+    Secret { secret: String, subject: String, ttl: Duration },
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Static(_) => f.write_str("TokenSource::Static(..)"),
+            Self::Secret { subject, .. } => write!(f, "TokenSource::Secret {{ subject: {subject:?}, .. }}"),
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Claims<'a> {
+    sub: &'a str,
+    iat: i64,
+    exp: i64,
+}
+
+impl TokenSource {
+    /// The `authorization` header value for the next call.
+    fn header(&self) -> Result<MetadataValue<Ascii>, Status> {
+        let token = match self {
+            Self::Static(token) => token.clone(),
+            Self::Secret { secret, subject, ttl } => {
+                let now = chrono::Utc::now().timestamp();
+                let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+                let claims = Claims { sub: subject, iat: now, exp: now.saturating_add(ttl) };
+                let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+                jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key)
+                    .map_err(|e| Status::unauthenticated(format!("cannot mint a token: {e}")))?
+            }
+        };
+        format!("Bearer {token}").parse().map_err(|_| Status::unauthenticated("the token is not ASCII"))
+    }
+}
+
+/// Adds the token source's bearer token to every call.
+#[derive(Clone, Debug)]
+pub struct Bearer(Arc<TokenSource>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request.metadata_mut().insert("authorization", self.0.header()?);
+        Ok(request)
+    }
+}
+
+/// A channel to partner-center (one address, or a balancer in front of the services) and a token
+/// source; cheap to clone, and the service clients share its one HTTP/2 connection.
+#[derive(Clone, Debug)]
+pub struct Client {
+    channel: Channel,
+    bearer: Bearer,
+}
+
+pub type Authenticated = InterceptedService<Channel, Bearer>;
+
+impl Client {
+    /// Connects to `address` (`http://host:port`, or `https://` with the system's roots when the
+    /// channel is configured for TLS by [`Client::from_channel`]).
+    pub async fn connect(address: impl Into<String>, tokens: TokenSource) -> Result<Self, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(address.into())?.connect_timeout(Duration::from_secs(5)).connect().await?;
+        Ok(Self::from_channel(channel, tokens))
+    }
+
+    /// A client over a channel the caller built (TLS, timeouts, lazy connection).
+    pub fn from_channel(channel: Channel, tokens: TokenSource) -> Self {
+        Self { channel, bearer: Bearer(Arc::new(tokens)) }
+    }
+
+    /// The same channel, calling as someone else.
+    pub fn with_tokens(&self, tokens: TokenSource) -> Self {
+        Self::from_channel(self.channel.clone(), tokens)
+    }
+
+    pub fn partners(&self) -> PartnerServiceClient<Authenticated> {
+        PartnerServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn relationships(&self) -> RelationshipServiceClient<Authenticated> {
+        RelationshipServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn channel(&self) -> ChannelServiceClient<Authenticated> {
+        ChannelServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+}
+
+/// Attempts in all, the first included, of [`retry_idempotent`].
+pub const MAX_ATTEMPTS: usize = 5;
+
+/// Whether another attempt of an idempotent call may succeed: the server was unavailable, or the
+/// call lost a race (ABORTED: a concurrent change or a stale etag the caller will read again).
+pub fn is_retryable(status: &Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::Aborted)
+}
+
+/// Runs `call` until it succeeds, fails with a status [`is_retryable`] does not retry, or has run
+/// [`MAX_ATTEMPTS`] times, waiting 50 ms, 100 ms, ... (with jitter) in between. Only for calls
+/// safe to repeat: Gets, Lists, and creates carrying a `request_id`.
+pub async fn retry_idempotent<T, F, Fut>(call: F) -> Result<Response<T>, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Response<T>, Status>>,
+{
+    call.retry(backoff()).sleep(tokio::time::sleep).when(is_retryable).await
+}
+
+/// The waits between attempts: 50 ms, doubling, with jitter, [`MAX_ATTEMPTS`] attempts in all.
+fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_times(MAX_ATTEMPTS - 1)
+        .with_jitter()
+}
+
+/// A List request: it asks for the page after a token.
+pub trait ListRequest: Clone {
+    type Response: ListResponse;
+    fn set_page_token(&mut self, token: String);
+}
+
+/// A List response: one page of items and the token of the next page (empty on the last).
+pub trait ListResponse {
+    type Item;
+    fn into_page(self) -> (Vec<Self::Item>, String);
+}
+
+macro_rules! lists {
+    ($($request:ty => $response:ty { $items:ident: $item:ty }),+ $(,)?) => {$(
+        impl ListRequest for $request {
+            type Response = $response;
+            fn set_page_token(&mut self, token: String) {
+                self.page_token = token;
+            }
+        }
+        impl ListResponse for $response {
+            type Item = $item;
+            fn into_page(self) -> (Vec<$item>, String) {
+                (self.$items, self.next_page_token)
+            }
+        }
+    )+};
+}
+
+lists!(
+    pc_api::partner::v1::ListPartnersRequest => pc_api::partner::v1::ListPartnersResponse { partners: pc_api::partner::v1::Partner },
+    pc_api::partner::v1::ListCustomersRequest => pc_api::partner::v1::ListCustomersResponse { customers: pc_api::partner::v1::Customer },
+    pc_api::relationship::v1::ListResellerLinksRequest =>
+        pc_api::relationship::v1::ListResellerLinksResponse { reseller_links: pc_api::relationship::v1::ResellerLink },
+    pc_api::relationship::v1::ListCustomerRelationshipsRequest =>
+        pc_api::relationship::v1::ListCustomerRelationshipsResponse { customer_relationships: pc_api::relationship::v1::CustomerRelationship },
+    pc_api::channel::v1::ListSubscriptionsRequest =>
+        pc_api::channel::v1::ListSubscriptionsResponse { subscriptions: pc_api::channel::v1::Subscription },
+    pc_api::channel::v1::ListSupportAssignmentsRequest =>
+        pc_api::channel::v1::ListSupportAssignmentsResponse { support_assignments: pc_api::channel::v1::SupportAssignment },
+);
+
+/// Walks a List: each [`ListPager::next_page`] asks for the page after the last one, until the
+/// server says there is none. Every page is retried like [`retry_idempotent`] (a List is safe to
+/// repeat).
+#[derive(Debug, Clone)]
+pub struct ListPager<R> {
+    request: R,
+    done: bool,
+}
+
+impl<R: ListRequest> ListPager<R> {
+    /// A pager over `request` (its filters and page size), from its first page.
+    pub fn new(request: R) -> Self {
+        Self { request, done: false }
+    }
+
+    /// The next page's items, or `None` after the last page.
+    pub async fn next_page<F>(
+        &mut self,
+        mut list: F,
+    ) -> Result<Option<Vec<<R::Response as ListResponse>::Item>>, Status>
+    where
+        F: AsyncFnMut(R) -> Result<Response<R::Response>, Status>,
+    {
+        if self.done {
+            return Ok(None);
+        }
+        // The same schedule as retry_idempotent; `list` is an async closure, which backon's
+        // `Retryable` (for `FnMut() -> Future`) cannot drive, so the waits are taken one by one.
+        let mut waits = backoff().build();
+        let response = loop {
+            match list(self.request.clone()).await {
+                Err(status) if is_retryable(&status) => match waits.next() {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(status),
+                },
+                outcome => break outcome?,
+            }
+        };
+        let (items, next) = response.into_inner().into_page();
+        self.done = next.is_empty();
+        self.request.set_page_token(next);
+        Ok(Some(items))
+    }
+
+    /// Every item of every page.
+    pub async fn collect<F>(mut self, mut list: F) -> Result<Vec<<R::Response as ListResponse>::Item>, Status>
+    where
+        F: AsyncFnMut(R) -> Result<Response<R::Response>, Status>,
+    {
+        let mut all = Vec::new();
+        while let Some(page) = self.next_page(&mut list).await? {
+            all.extend(page);
+        }
+        Ok(all)
+    }
+}

@@ -1,0 +1,94 @@
+//! The typed client against a real server (the test harness's, over a fresh database).
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+#[path = "../examples/two_tier.rs"]
+#[allow(dead_code)]
+mod two_tier;
+
+use std::{
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+use partner_center_client::{Client, ListPager, TokenSource, retry_idempotent};
+use pc_api::partner::v1::{CreatePartnerRequest, ListPartnersRequest, ProgramRole};
+use pc_api::relationship::v1::reseller_link::State;
+use pc_api::types::v1::Cloud;
+use pc_tests::{TEST_SECRET, new_partner, spawn_app};
+use tonic::{Code, Response, Status};
+
+fn operator_tokens() -> TokenSource {
+    TokenSource::Secret { secret: TEST_SECRET.to_owned(), subject: "operator".to_owned(), ttl: Duration::from_secs(60) }
+}
+
+#[tokio::test]
+async fn the_two_tier_example_runs_against_a_spawned_server() {
+    let app = spawn_app().await;
+    let operator = Client::from_channel(app.channel.clone(), operator_tokens());
+    let link = two_tier::run(&operator, TEST_SECRET).await.expect("the example's flow");
+    assert_eq!(link.state(), State::Active);
+}
+
+#[tokio::test]
+async fn the_pager_walks_every_page_once() {
+    let app = spawn_app().await;
+    let client = Client::from_channel(app.channel.clone(), operator_tokens());
+    let mut created = Vec::new();
+    for _ in 0..5 {
+        let request = CreatePartnerRequest {
+            partner: Some(new_partner(ProgramRole::DirectBillPartner, Cloud::Global)),
+            ..Default::default()
+        };
+        created.push(client.partners().create_partner(request).await.unwrap().into_inner().name);
+    }
+    let mut pager = ListPager::new(ListPartnersRequest { page_size: 2, ..Default::default() });
+    let mut pages = Vec::new();
+    while let Some(page) =
+        pager.next_page(async |request| client.partners().list_partners(request).await).await.unwrap()
+    {
+        pages.push(page.into_iter().map(|partner| partner.name).collect::<Vec<_>>());
+    }
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 1]);
+    assert_eq!(pages.concat(), created, "every partner once, in creation order");
+
+    let all = ListPager::new(ListPartnersRequest { page_size: 3, ..Default::default() })
+        .collect(async |request| client.partners().list_partners(request).await)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 5);
+}
+
+#[tokio::test]
+async fn a_static_token_is_sent_and_a_wrong_one_refused() {
+    let app = spawn_app().await;
+    let good = Client::from_channel(app.channel.clone(), TokenSource::Static(app.token("operator")));
+    assert!(good.partners().list_partners(ListPartnersRequest::default()).await.is_ok());
+    let bad = good.with_tokens(TokenSource::Static("not-a-token".into()));
+    let refused = bad.partners().list_partners(ListPartnersRequest::default()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn idempotent_calls_are_retried_on_unavailable_and_aborted_only() {
+    let calls = AtomicU32::new(0);
+    let answer = retry_idempotent(|| async {
+        match calls.fetch_add(1, Ordering::SeqCst) {
+            0 => Err(Status::unavailable("restarting")),
+            1 => Err(Status::aborted("lost a race")),
+            _ => Ok(Response::new(7)),
+        }
+    })
+    .await;
+    assert_eq!(answer.map(Response::into_inner).ok(), Some(7));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    calls.store(0, Ordering::SeqCst);
+    let denied: Result<Response<()>, Status> = retry_idempotent(|| async {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Err(Status::permission_denied("no"))
+    })
+    .await;
+    assert_eq!(denied.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "a refusal is not retried");
+}
