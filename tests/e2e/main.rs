@@ -9,6 +9,7 @@ mod customer_relationships;
 mod customers;
 mod hostile_input;
 mod identity;
+mod metrics;
 mod partners;
 mod plumbing;
 mod point_reads;

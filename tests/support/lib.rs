@@ -59,6 +59,8 @@ enum Backend {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub channel: Channel,
+    /// Where the server serves its metrics, when asked to ([`AppOptions::metrics`]).
+    pub metrics_addr: Option<SocketAddr>,
     /// Direct access to the server's database, for assertions a client cannot make (audit events).
     pub db: Database,
     issuer: Minter,
@@ -81,6 +83,8 @@ pub struct AppOptions {
     /// Verify tokens with this provider's key set instead of the shared secret; the harness's
     /// tokens are then signed with its signing key.
     pub identity: Option<Arc<IdentityProvider>>,
+    /// Serve Prometheus metrics on a free local port ([`TestApp::metrics_addr`]).
+    pub metrics: bool,
     /// Calls per second and burst per principal.
     pub rate_limit: Option<(u32, u32)>,
     /// Serve TLS with these PEM files' contents (written to files, as a deployment configures them).
@@ -131,6 +135,7 @@ fn test_config(database_url: &str, options: &AppOptions, files: &mut Vec<PathBuf
         tls_key_file: tls.map(|tls| write("key", &tls.key)),
         tls_client_ca_file: tls.and_then(|tls| tls.client_ca.as_deref()).map(|ca| write("client_ca", ca)),
         log_format: pc_server::LogFormat::Text,
+        metrics_addr: options.metrics.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
     }
 }
 
@@ -151,6 +156,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .await
         .unwrap_or_else(|e| panic!("build the server: {e}"));
     let addr = app.local_addr().expect("local addr");
+    let metrics_addr = app.metrics_addr();
     let db = app.database().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -171,6 +177,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     TestApp {
         addr,
         channel,
+        metrics_addr,
         db,
         issuer: match options.identity {
             Some(provider) => Minter::Provider(provider),

@@ -33,6 +33,8 @@ pub type Register = fn(&mut ServiceRoutes, Shared);
 #[derive(Debug)]
 pub struct App {
     listener: TcpListener,
+    /// Where Prometheus metrics are served, when `METRICS_ADDR` is set.
+    metrics: Option<TcpListener>,
     services: ServiceRoutes,
     db: Database,
     options: ServeOptions,
@@ -55,6 +57,12 @@ impl App {
             .with_idempotency_window(config.idempotency_window());
         let listen_addr = config.listen_addr.unwrap_or(default_listen);
         let listener = TcpListener::bind(listen_addr).await.map_err(|e| format!("cannot bind {listen_addr}: {e}"))?;
+        let metrics = match config.metrics_addr {
+            Some(addr) => {
+                Some(TcpListener::bind(addr).await.map_err(|e| format!("cannot bind {addr} for metrics: {e}"))?)
+            }
+            None => None,
+        };
         // Page tokens are signed with a key derived from the token secret, so every replica
         // accepts the tokens of every other.
         let auth = config.authenticator(secret).await?;
@@ -63,12 +71,17 @@ impl App {
         for register in services {
             register(&mut routes, shared.clone());
         }
-        Ok(Self { listener, services: routes, db, options })
+        Ok(Self { listener, metrics, services: routes, db, options })
     }
 
     /// The address the server listens on (the port the OS chose, when it was 0).
     pub fn local_addr(&self) -> Result<SocketAddr, String> {
         self.listener.local_addr().map_err(|e| e.to_string())
+    }
+
+    /// The address metrics are served on, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn database(&self) -> &Database {
@@ -77,6 +90,9 @@ impl App {
 
     /// Serves until `shutdown` resolves, then drains (see [`crate::serve`]).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+        if let Some(listener) = self.metrics {
+            crate::metrics::serve(listener, self.db.clone()).map_err(Error::internal)?;
+        }
         crate::serve(self.listener, self.services, self.db, shutdown, self.options).await
     }
 }

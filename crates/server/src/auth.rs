@@ -203,6 +203,7 @@ impl Authenticator {
         if let Some(limiter) = &self.rate_limit
             && let Err(wait) = limiter.check(principal)
         {
+            crate::metrics::rate_limited();
             return Err(Status::with_error_details(
                 Code::ResourceExhausted,
                 format!("rate limit exceeded for {principal}; retry in {} ms", wait.as_millis().max(1)),

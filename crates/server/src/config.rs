@@ -94,6 +94,10 @@ pub struct ServerConfig {
     #[arg(long, env = "TLS_CLIENT_CA_FILE")]
     pub tls_client_ca_file: Option<PathBuf>,
 
+    /// Address to serve Prometheus metrics on (`GET` on any path); off when unset.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -2,8 +2,8 @@
 //! (the database, the page-token key and the authenticator), its `register` function, and the
 //! tonic trait impl in which every RPC is one line naming its handler. Every generated method does
 //! the same: authenticate the caller ([`crate::Authenticator::authorize`]: token, rate limit),
-//! take the message, run the handler (retried when it writes: [`pc_store::retry`]), and answer
-//! through [`crate::respond`].
+//! take the message, run the handler (retried when it writes: [`pc_store::retry`]), answer
+//! through [`crate::respond`], and record the call ([`crate::metrics::observe`]).
 
 /// Declares a service's API struct, its `register` function and its tonic trait impl.
 ///
@@ -61,9 +61,13 @@ macro_rules! grpc_service {
                     &self,
                     request: $crate::macro_support::tonic::Request<$request>,
                 ) -> Result<$crate::macro_support::tonic::Response<$response>, $crate::macro_support::tonic::Status> {
-                    let caller = self.auth.authorize(&request).await?;
-                    let message = request.into_inner();
-                    $crate::respond($crate::grpc_service!(@call $kind $handler, self, caller, message))
+                    let service = <$server<$api> as $crate::macro_support::tonic::server::NamedService>::NAME;
+                    $crate::metrics::observe(service, stringify!($method), async {
+                        let caller = self.auth.authorize(&request).await?;
+                        let message = request.into_inner();
+                        $crate::respond($crate::grpc_service!(@call $kind $handler, self, caller, message))
+                    })
+                    .await
                 }
             )*
             $($(
@@ -71,13 +75,17 @@ macro_rules! grpc_service {
                     &self,
                     request: $crate::macro_support::tonic::Request<$lifecycle_request>,
                 ) -> Result<$crate::macro_support::tonic::Response<$resource>, $crate::macro_support::tonic::Status> {
-                    let caller = self.auth.authorize(&request).await?;
-                    let message = request.into_inner();
-                    let transition = $crate::macro_support::Transition::$transition;
-                    let done = $crate::lifecycle::run_retried::<$workflow, _>(
-                        &self.db, caller, transition, &message.name, &message.etag, $to_proto,
-                    );
-                    $crate::respond(done.await)
+                    let service = <$server<$api> as $crate::macro_support::tonic::server::NamedService>::NAME;
+                    $crate::metrics::observe(service, stringify!($lifecycle_method), async {
+                        let caller = self.auth.authorize(&request).await?;
+                        let message = request.into_inner();
+                        let transition = $crate::macro_support::Transition::$transition;
+                        let done = $crate::lifecycle::run_retried::<$workflow, _>(
+                            &self.db, caller, transition, &message.name, &message.etag, $to_proto,
+                        );
+                        $crate::respond(done.await)
+                    })
+                    .await
                 }
             )+)*
         }

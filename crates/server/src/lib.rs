@@ -14,6 +14,7 @@ pub mod config;
 pub mod convert;
 pub mod grpc_service;
 pub mod lifecycle;
+pub mod metrics;
 pub mod rate_limit;
 pub mod serve;
 pub mod shutdown;

@@ -72,7 +72,40 @@ impl Database {
     /// the lock protocol in [`crate::locks`] says, in that protocol's order.
     pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
         use sea_orm::TransactionTrait;
-        self.primary.begin().await
+        // Most of this is the wait for a free pooled connection: the pool's queue, as a histogram.
+        let started = std::time::Instant::now();
+        let txn = self.primary.begin().await;
+        metrics::histogram!("partner_center_db_acquire_seconds").record(started.elapsed().as_secs_f64());
+        txn
+    }
+
+    /// How many connections each pool holds and how many of them are idle.
+    pub fn pool_stats(&self) -> [PoolStats; 2] {
+        [PoolStats::of("primary", &self.primary), PoolStats::of("reader", &self.reader)]
+    }
+}
+
+/// The connections of one pool (`primary`: transactions; `reader`: Lists and reads outside them).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub pool: &'static str,
+    pub size: u32,
+    pub idle: usize,
+}
+
+impl PoolStats {
+    fn of(pool: &'static str, connection: &DatabaseConnection) -> Self {
+        let (size, idle) = match connection.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                let pool = connection.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => {
+                let pool = connection.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        };
+        Self { pool, size, idle }
     }
 }
 

@@ -127,10 +127,13 @@ impl PostgresReaders {
             return Ok(reader);
         }
         let (client, connection) = self.config.connect(NoTls).await.map_err(postgres_error)?;
+        let open = metrics::gauge!("partner_center_point_read_connections");
+        open.increment(1.0);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::warn!(%error, "point-read connection to PostgreSQL closed");
             }
+            open.decrement(1.0);
         });
         let reader = Arc::new(Reader { client, statements: Mutex::default() });
         *lock(&slot.live) = Some(Arc::clone(&reader));

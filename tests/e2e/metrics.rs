@@ -1,0 +1,97 @@
+//! Prometheus metrics (METRICS_ADDR): a scrape of a running server shows the calls it answered,
+//! by method and code, their latency, the calls in flight, the pools and the rate limit, and the
+//! text passes `promtool check metrics` (the Prometheus package's linter; CI installs it).
+
+use std::net::SocketAddr;
+
+use pc_api::partner::v1::{CreatePartnerRequest, GetPartnerRequest, ListPartnersRequest, ProgramRole};
+use pc_api::types::v1::Cloud;
+use pc_tests::{AppOptions, new_partner, spawn_app_with};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The body of `GET /metrics`.
+async fn scrape(addr: SocketAddr) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the metrics port");
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_lowercase().contains("content-type: text/plain; version=0.0.4"), "{head}");
+    body.to_owned()
+}
+
+/// The value of the sample named `name` whose labels include every one of `labels`.
+fn sample(body: &str, name: &str, labels: &[&str]) -> f64 {
+    body.lines()
+        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
+        .filter(|line| line[name.len()..].starts_with(['{', ' ']))
+        .filter(|line| labels.iter().all(|label| line.contains(label)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_scrape_shows_each_call_by_method_and_code_and_passes_promtool() {
+    let app = spawn_app_with(AppOptions { metrics: true, rate_limit: Some((1, 2)), ..Default::default() }).await;
+    let addr = app.metrics_addr.expect("metrics are served");
+    let before = scrape(addr).await;
+    let created =
+        |body: &str| sample(body, "partner_center_rpc_requests_total", &[r#"method="create_partner""#, r#"code="OK""#]);
+    let missing = |body: &str| {
+        sample(body, "partner_center_rpc_requests_total", &[r#"method="get_partner""#, r#"code="NOT_FOUND""#])
+    };
+
+    let mut operator = app.partners();
+    let request = CreatePartnerRequest {
+        partner: Some(new_partner(ProgramRole::DirectBillPartner, Cloud::Global)),
+        ..Default::default()
+    };
+    operator.create_partner(request).await.unwrap();
+    let unknown = format!("partners/{}", uuid::Uuid::now_v7());
+    assert!(operator.get_partner(GetPartnerRequest { name: unknown }).await.is_err());
+    // The limit is 1 per second with a burst of 2: the burst is spent, so these are refused.
+    for _ in 0..3 {
+        let _ = operator.list_partners(ListPartnersRequest::default()).await;
+    }
+
+    let after = scrape(addr).await;
+    assert!(created(&after) >= created(&before) + 1.0, "{after}");
+    assert!(missing(&after) >= missing(&before) + 1.0, "{after}");
+    let latency =
+        |body: &str| sample(body, "partner_center_rpc_duration_seconds_count", &[r#"method="create_partner""#]);
+    assert!(latency(&after) >= latency(&before) + 1.0, "{after}");
+    assert!(sample(&after, "partner_center_rate_limited_total", &[]) >= 1.0, "{after}");
+    for present in ["partner_center_rpc_in_flight", "partner_center_db_acquire_seconds_count"] {
+        assert!(after.lines().any(|line| line.starts_with(present)), "{present} missing:\n{after}");
+    }
+    // The pool gauges are read every second.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let pools = scrape(addr).await;
+    assert!(pools.contains(r#"partner_center_db_pool_connections{pool="primary",state="idle"}"#), "{pools}");
+
+    match which_promtool() {
+        Some(promtool) => {
+            let mut check = tokio::process::Command::new(promtool)
+                .args(["check", "metrics"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            check.stdin.take().unwrap().write_all(pools.as_bytes()).await.unwrap();
+            let output = check.wait_with_output().await.unwrap();
+            let said = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+            assert!(output.status.success(), "promtool check metrics: {said}");
+        }
+        None => assert!(std::env::var_os("CI").is_none(), "CI must have promtool (Debian package prometheus)"),
+    }
+}
+
+fn which_promtool() -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| std::path::Path::new(dir).join("promtool"))
+        .find(|path| path.is_file())
+}
