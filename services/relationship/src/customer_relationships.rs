@@ -11,6 +11,7 @@ use pc_api::relationship::v1::{
     CustomerRelationship, GetCustomerRelationshipRequest, ListCustomerRelationshipsRequest,
     ListCustomerRelationshipsResponse, RequestCustomerRelationshipRequest,
 };
+use pc_domain::rules::TwoParty;
 use pc_domain::rules::customer_relationships as rules;
 use pc_domain::{
     CustomerId, CustomerRelationshipId, Error, Etag, PageKey, PartnerId, Principal, SupportAssignmentId, facts,
@@ -180,7 +181,7 @@ pub async fn get_customer_relationship(
     let id = CustomerRelationshipId::parse("name", &request.name)?;
     let relationship = customer_relationships::read(db, id).await?;
     // Its parties see it (rule 9); anyone else learns nothing, not even whether it exists.
-    to_proto(pc_domain::rules::reveal(&caller, id, relationship, |row| rules::may_see(&caller, &row.facts()))?)
+    to_proto(pc_domain::rules::reveal(&caller, id, relationship, |row| row.facts().may_see(&caller))?)
 }
 
 pub async fn list_customer_relationships(

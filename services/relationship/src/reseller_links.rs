@@ -7,6 +7,7 @@
 use pc_api::relationship::v1::{
     GetResellerLinkRequest, InviteResellerRequest, ListResellerLinksRequest, ListResellerLinksResponse, ResellerLink,
 };
+use pc_domain::rules::TwoParty;
 use pc_domain::rules::reseller_links as rules;
 use pc_domain::{
     Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId, SupportAssignmentId, facts,
@@ -125,7 +126,7 @@ pub async fn get_reseller_link(
     let id = ResellerLinkId::parse("name", &request.name)?;
     let link = reseller_links::read(db, id).await?;
     // Only its parties see a link (rule 9); anyone else learns nothing, not even whether it exists.
-    to_proto(pc_domain::rules::reveal(&caller, id, link, |link| rules::may_see(&caller, &link.facts()))?)
+    to_proto(pc_domain::rules::reveal(&caller, id, link, |link| link.facts().may_see(&caller))?)
 }
 
 pub async fn list_reseller_links(

@@ -79,35 +79,6 @@ pub fn accept(parties: &Parties) -> Result<(), Error> {
     super::tenant_not_a_partner(parties.customer.id, parties.tenant_enrolled)
 }
 
-/// Rule 9: the partner, its billing provider, the customer and operators see a relationship.
-pub fn may_see(caller: &Principal, relationship: &facts::CustomerRelationship) -> bool {
-    match caller {
-        Principal::Operator => true,
-        Principal::Partner(me) => *me == relationship.partner || relationship.indirect_provider == Some(*me),
-        Principal::Customer(me) => *me == relationship.customer,
-    }
-}
-
-/// Rule 5's "who": the customer answers; the partner or the customer ends; the billing provider
-/// only watches.
-pub fn may_transition(
-    caller: &Principal,
-    relationship: &facts::CustomerRelationship,
-    transition: Transition,
-) -> Result<(), Error> {
-    let allowed = match (caller, transition) {
-        (Principal::Operator, _) => true,
-        (Principal::Customer(me), _) => *me == relationship.customer,
-        (Principal::Partner(me), Transition::End) => *me == relationship.partner,
-        (Principal::Partner(_), Transition::Accept | Transition::Decline) => false,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Error::denied(format!("{caller} may not {} {}", transition.verb(), relationship.id)))
-    }
-}
-
 /// Rule 8 for EndCustomerRelationship: not while the partner transacts ACTIVE subscriptions of the
 /// customer (`transacts_active_subscriptions`, counted under the relationship's lock).
 pub fn end(relationship: &facts::CustomerRelationship, transacts_active_subscriptions: bool) -> Result<(), Error> {
@@ -124,19 +95,32 @@ pub fn end(relationship: &facts::CustomerRelationship, transacts_active_subscrip
 }
 
 impl super::TwoParty for facts::CustomerRelationship {
+    /// Rule 9: the partner, its billing provider, the customer and operators see a relationship.
     fn may_see(&self, caller: &Principal) -> bool {
-        may_see(caller, self)
+        match caller {
+            Principal::Operator => true,
+            Principal::Partner(me) => *me == self.partner || self.indirect_provider == Some(*me),
+            Principal::Customer(me) => *me == self.customer,
+        }
     }
 
+    /// Rule 5's "who": the customer answers; the partner or the customer ends; the billing
+    /// provider only watches.
     fn may_transition(&self, caller: &Principal, transition: Transition) -> Result<(), Error> {
-        may_transition(caller, self, transition)
+        let allowed = match (caller, transition) {
+            (Principal::Operator, _) => true,
+            (Principal::Customer(me), _) => *me == self.customer,
+            (Principal::Partner(me), Transition::End) => *me == self.partner,
+            (Principal::Partner(_), Transition::Accept | Transition::Decline) => false,
+        };
+        if allowed { Ok(()) } else { Err(Error::denied(format!("{caller} may not {} {}", transition.verb(), self.id))) }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::test_support::*;
+    use crate::rules::{TwoParty, test_support::*};
     use crate::{Cloud, CustomerId, CustomerRelationshipId, PartnerId, RelationshipState};
 
     fn parties(role: ProgramRole) -> Parties {
@@ -203,12 +187,12 @@ mod tests {
         let partner = Principal::Partner(relationship.partner);
         let customer = Principal::Customer(relationship.customer);
         let provider = Principal::Partner(relationship.indirect_provider.unwrap_or_else(PartnerId::generate));
-        assert!(may_transition(&customer, &relationship, Transition::Accept).is_ok());
-        assert!(may_transition(&partner, &relationship, Transition::Accept).is_err());
-        assert!(may_transition(&partner, &relationship, Transition::End).is_ok());
-        assert!(may_transition(&provider, &relationship, Transition::End).is_err());
-        assert!(may_see(&provider, &relationship) && may_see(&customer, &relationship));
-        assert!(!may_see(&Principal::Customer(CustomerId::generate()), &relationship));
+        assert!(relationship.may_transition(&customer, Transition::Accept).is_ok());
+        assert!(relationship.may_transition(&partner, Transition::Accept).is_err());
+        assert!(relationship.may_transition(&partner, Transition::End).is_ok());
+        assert!(relationship.may_transition(&provider, Transition::End).is_err());
+        assert!(relationship.may_see(&provider) && relationship.may_see(&customer));
+        assert!(!relationship.may_see(&Principal::Customer(CustomerId::generate())));
         assert_eq!(reason(end(&relationship, true)), "ACTIVE_SUBSCRIPTIONS");
         assert!(end(&relationship, false).is_ok());
     }

@@ -13,15 +13,6 @@ pub fn invite_reseller(provider: &facts::Partner, reseller: &facts::Partner) -> 
     super::partner_active(reseller)
 }
 
-/// Rule 9: the provider, the reseller and operators see a link.
-pub fn may_see(caller: &Principal, link: &facts::ResellerLink) -> bool {
-    match caller {
-        Principal::Operator => true,
-        Principal::Partner(me) => *me == link.provider || *me == link.reseller,
-        Principal::Customer(_) => false,
-    }
-}
-
 /// Whose links a list covers: a partner's own, or every link for operators (`None`). Customers
 /// are no party to links.
 pub fn list_party(caller: &Principal) -> Result<Option<PartnerId>, Error> {
@@ -29,22 +20,6 @@ pub fn list_party(caller: &Principal) -> Result<Option<PartnerId>, Error> {
         Principal::Operator => Ok(None),
         Principal::Partner(me) => Ok(Some(*me)),
         Principal::Customer(_) => Err(Error::denied("customers are not parties to reseller links")),
-    }
-}
-
-/// Rule 5's "who": only the invited reseller (or an operator) answers an invitation; either party
-/// ends the link.
-pub fn may_transition(caller: &Principal, link: &facts::ResellerLink, transition: Transition) -> Result<(), Error> {
-    let allowed = match (caller, transition) {
-        (Principal::Operator, _) => true,
-        (Principal::Partner(me), Transition::End) => *me == link.provider || *me == link.reseller,
-        (Principal::Partner(me), Transition::Accept | Transition::Decline) => *me == link.reseller,
-        (Principal::Customer(_), _) => false,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Error::denied(format!("only {} or an operator may {} this invitation", link.reseller, transition.verb())))
     }
 }
 
@@ -70,19 +45,40 @@ pub fn end(link: &facts::ResellerLink, carries_active_subscriptions: bool) -> Re
 }
 
 impl super::TwoParty for facts::ResellerLink {
+    /// Rule 9: the provider, the reseller and operators see a link.
     fn may_see(&self, caller: &Principal) -> bool {
-        may_see(caller, self)
+        match caller {
+            Principal::Operator => true,
+            Principal::Partner(me) => *me == self.provider || *me == self.reseller,
+            Principal::Customer(_) => false,
+        }
     }
 
+    /// Rule 5's "who": only the invited reseller (or an operator) answers an invitation; either
+    /// party ends the link.
     fn may_transition(&self, caller: &Principal, transition: Transition) -> Result<(), Error> {
-        may_transition(caller, self, transition)
+        let allowed = match (caller, transition) {
+            (Principal::Operator, _) => true,
+            (Principal::Partner(me), Transition::End) => *me == self.provider || *me == self.reseller,
+            (Principal::Partner(me), Transition::Accept | Transition::Decline) => *me == self.reseller,
+            (Principal::Customer(_), _) => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::denied(format!(
+                "only {} or an operator may {} this invitation",
+                self.reseller,
+                transition.verb()
+            )))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::test_support::*;
+    use crate::rules::{TwoParty, test_support::*};
     use crate::{Cloud, CustomerId, ResellerLinkId};
 
     fn link(state: LinkState) -> facts::ResellerLink {
@@ -111,14 +107,14 @@ mod tests {
         let (provider, reseller) = (Principal::Partner(link.provider), Principal::Partner(link.reseller));
         let stranger = Principal::Partner(PartnerId::generate());
         for transition in [Transition::Accept, Transition::Decline] {
-            assert!(may_transition(&reseller, &link, transition).is_ok());
-            assert!(may_transition(&Principal::Operator, &link, transition).is_ok());
-            assert!(may_transition(&provider, &link, transition).is_err());
+            assert!(link.may_transition(&reseller, transition).is_ok());
+            assert!(link.may_transition(&Principal::Operator, transition).is_ok());
+            assert!(link.may_transition(&provider, transition).is_err());
         }
-        assert!(may_transition(&provider, &link, Transition::End).is_ok());
-        assert!(may_transition(&stranger, &link, Transition::End).is_err());
-        assert!(may_see(&provider, &link) && may_see(&reseller, &link) && !may_see(&stranger, &link));
-        assert!(!may_see(&Principal::Customer(CustomerId::generate()), &link));
+        assert!(link.may_transition(&provider, Transition::End).is_ok());
+        assert!(link.may_transition(&stranger, Transition::End).is_err());
+        assert!(link.may_see(&provider) && link.may_see(&reseller) && !link.may_see(&stranger));
+        assert!(!link.may_see(&Principal::Customer(CustomerId::generate())));
     }
 
     #[test]
