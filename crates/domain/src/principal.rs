@@ -29,6 +29,16 @@ impl Principal {
         Err(Error::invalid("sub", "must be `operator`, `partners/{id}` or `customers/{id}`"))
     }
 
+    /// `operator`, `partner` or `customer`: the caller's kind without its id (a low-cardinality
+    /// label for traces and metrics).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Partner(_) => "partner",
+            Self::Customer(_) => "customer",
+        }
+    }
+
     pub fn is_operator(&self) -> bool {
         matches!(self, Self::Operator)
     }

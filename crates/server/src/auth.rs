@@ -199,7 +199,9 @@ impl Authenticator {
     pub async fn authorize<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
         let header = request.metadata().get("authorization").and_then(|value| value.to_str().ok());
         let principal = self.authenticate(header).await?;
-        tracing::Span::current().record("principal", tracing::field::display(&principal));
+        let span = tracing::Span::current();
+        span.record("principal", tracing::field::display(&principal));
+        span.record("principal.kind", principal.kind());
         if let Some(limiter) = &self.rate_limit
             && let Err(wait) = limiter.check(principal)
         {

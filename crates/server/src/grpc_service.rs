@@ -62,7 +62,8 @@ macro_rules! grpc_service {
                     request: $crate::macro_support::tonic::Request<$request>,
                 ) -> Result<$crate::macro_support::tonic::Response<$response>, $crate::macro_support::tonic::Status> {
                     let service = <$server<$api> as $crate::macro_support::tonic::server::NamedService>::NAME;
-                    $crate::metrics::observe(service, stringify!($method), async {
+                    let span = $crate::telemetry::rpc_span(service, stringify!($method), &request);
+                    $crate::metrics::observe(service, stringify!($method), span, async {
                         let caller = self.auth.authorize(&request).await?;
                         let message = request.into_inner();
                         $crate::respond($crate::grpc_service!(@call $kind $handler, self, caller, message))
@@ -76,7 +77,8 @@ macro_rules! grpc_service {
                     request: $crate::macro_support::tonic::Request<$lifecycle_request>,
                 ) -> Result<$crate::macro_support::tonic::Response<$resource>, $crate::macro_support::tonic::Status> {
                     let service = <$server<$api> as $crate::macro_support::tonic::server::NamedService>::NAME;
-                    $crate::metrics::observe(service, stringify!($lifecycle_method), async {
+                    let span = $crate::telemetry::rpc_span(service, stringify!($lifecycle_method), &request);
+                    $crate::metrics::observe(service, stringify!($lifecycle_method), span, async {
                         let caller = self.auth.authorize(&request).await?;
                         let message = request.into_inner();
                         let transition = $crate::macro_support::Transition::$transition;

@@ -110,18 +110,23 @@ pub fn serve(listener: TcpListener, db: Database) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs one RPC and records it: in flight while it runs, then its count by code and its latency.
+/// Runs one RPC inside `span` (`crate::telemetry::rpc_span`) and records it: in flight while it
+/// runs, then its count by code and its latency, and its code on the span.
 pub async fn observe<T>(
     service: &'static str,
     method: &'static str,
+    span: tracing::Span,
     call: impl Future<Output = Result<T, Status>>,
 ) -> Result<T, Status> {
+    use tracing::Instrument;
     let in_flight = metrics::gauge!("partner_center_rpc_in_flight");
     in_flight.increment(1.0);
     let started = Instant::now();
-    let result = call.await;
+    let result = call.instrument(span.clone()).await;
     in_flight.decrement(1.0);
-    let code = code_name(result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+    let code = result.as_ref().map_or_else(Status::code, |_| Code::Ok);
+    span.record("rpc.grpc.status_code", code as i32);
+    let code = code_name(code);
     metrics::counter!("partner_center_rpc_requests_total", "service" => service, "method" => method, "code" => code)
         .increment(1);
     metrics::histogram!("partner_center_rpc_duration_seconds", "service" => service, "method" => method)

@@ -24,7 +24,7 @@ pub fn run(name: &'static str, about: &'static str, register: Register) -> ExitC
         Ok(args) => args,
         Err(error) => error.exit(),
     };
-    telemetry::init(args.server.log_format);
+    let telemetry = telemetry::init(name, args.server.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -32,7 +32,9 @@ pub fn run(name: &'static str, about: &'static str, register: Register) -> ExitC
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(args.server, register)) {
+    let result = runtime.block_on(serve(args.server, register));
+    telemetry.shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "{name} failed");

@@ -1,16 +1,64 @@
-//! Logging, set up once per process: `tracing` events filtered by `RUST_LOG` (default `info`),
-//! written as text (coloured only on a terminal) or JSON lines to stderr.
+//! Logging and tracing, set up once per process: `tracing` events filtered by `RUST_LOG` (default
+//! `info`), written as text (coloured only on a terminal) or JSON lines to stderr; and, when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, spans exported over OTLP/HTTP (`opentelemetry-otlp`,
+//! batched; the standard `OTEL_*` variables configure it): one span per RPC ([`rpc_span`]: service,
+//! method, principal kind, gRPC code, the caller's W3C `traceparent` as its parent) with a child span
+//! per database transaction. Off, no RPC span is created at all.
 
-use std::io::IsTerminal;
+use std::{
+    io::IsTerminal,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
+use opentelemetry::{global, trace::TraceContextExt, trace::TracerProvider as _};
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::LogFormat;
 
-/// Installs the global subscriber; a second call (as in tests) leaves the first in place.
-pub fn init(format: LogFormat) {
+/// Whether spans are exported (OTEL_EXPORTER_OTLP_ENDPOINT was set at [`init`]).
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// What must outlive serving: the span exporter, flushed by [`Telemetry::shutdown`].
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    tracer_provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Sends the spans still buffered; call before the process exits.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.tracer_provider
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("partner-center: flushing traces: {error}");
+        }
+    }
+}
+
+/// The OTLP span exporter, if `OTEL_EXPORTER_OTLP_ENDPOINT` names a collector.
+fn tracer_provider(service: &'static str) -> Option<SdkTracerProvider> {
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|e| !e.is_empty())?;
+    let exporter = match opentelemetry_otlp::SpanExporter::builder().with_http().build() {
+        Ok(exporter) => exporter,
+        Err(error) => {
+            eprintln!("partner-center: traces to {endpoint} are off: {error}");
+            return None;
+        }
+    };
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    let resource = Resource::builder().with_service_name(service).build();
+    Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
+}
+
+/// Installs the global subscriber for the binary `service` (its traces' `service.name`); a second
+/// call (as in tests) leaves the first in place.
+pub fn init(service: &'static str, format: LogFormat) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
+    let provider = tracer_provider(service);
+    let spans = provider.as_ref().map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
+    let registry = tracing_subscriber::registry().with(filter).with(spans);
     let result = match format {
         // Colours only for a person at a terminal: a collector reading a pipe gets plain text.
         LogFormat::Text => registry
@@ -20,6 +68,57 @@ pub fn init(format: LogFormat) {
             .with(fmt::layer().json().flatten_event(true).with_current_span(true).with_writer(std::io::stderr))
             .try_init(),
     };
-    // Already initialised: keep the existing subscriber.
-    drop(result);
+    match result {
+        Ok(()) => {
+            EXPORTING.store(provider.is_some(), Ordering::Relaxed);
+            Telemetry { tracer_provider: provider }
+        }
+        // Already initialised: keep the existing subscriber.
+        Err(_) => Telemetry::default(),
+    }
+}
+
+/// Reads W3C trace context from gRPC metadata.
+struct Metadata<'a>(&'a tonic::metadata::MetadataMap);
+
+impl opentelemetry::propagation::Extractor for Metadata<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0
+            .keys()
+            .filter_map(|key| match key {
+                tonic::metadata::KeyRef::Ascii(key) => Some(key.as_str()),
+                tonic::metadata::KeyRef::Binary(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// The span of one RPC, child of the caller's `traceparent` if it sent one; `Span::none()` when
+/// spans are not exported. Its `trace_id` field puts the trace id on every log line of the call.
+pub fn rpc_span<T>(service: &'static str, method: &'static str, request: &tonic::Request<T>) -> tracing::Span {
+    if !EXPORTING.load(Ordering::Relaxed) {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "rpc",
+        otel.name = %format!("{service}/{method}"),
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = service,
+        rpc.method = method,
+        rpc.grpc.status_code = tracing::field::Empty,
+        principal = tracing::field::Empty,
+        principal.kind = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    let parent = global::get_text_map_propagator(|propagator| propagator.extract(&Metadata(request.metadata())));
+    if span.set_parent(parent).is_ok() {
+        let trace_id = span.context().span().span_context().trace_id();
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
+    span
 }

@@ -23,7 +23,20 @@ where
         .with_min_delay(BASE_DELAY)
         .with_max_times(MAX_ATTEMPTS as usize - 1)
         .with_jitter();
-    attempt
+    // Each attempt is one transaction: a child span of the call's, when the call has one (traces on).
+    let mut attempts = 0u32;
+    let mut attempt = attempt;
+    let traced = move || {
+        attempts += 1;
+        let parent = tracing::Span::current();
+        let span = if parent.is_none() {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!(parent: &parent, "db.transaction", attempt = attempts)
+        };
+        tracing::Instrument::instrument(attempt(), span)
+    };
+    traced
         .retry(backoff)
         .sleep(tokio::time::sleep)
         .when(crate::errors::is_retryable)

@@ -72,9 +72,10 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
-    if matches!(command, Command::Serve | Command::Migrate) {
-        telemetry::init(cli.server.log_format);
-    }
+    let telemetry = match command {
+        Command::Serve | Command::Migrate => telemetry::init("partner-center", cli.server.log_format),
+        _ => telemetry::Telemetry::default(),
+    };
     let result = match command {
         Command::Serve => serve(cli.server).await,
         Command::Demo => demo(&cli.server).await,
@@ -85,6 +86,8 @@ async fn main() -> ExitCode {
             health(&addr, service, &tls).await
         }
     };
+    // The spans still buffered go out before the process does.
+    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -378,3 +378,132 @@ fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
     assert!(!logs.contains('\u{1b}'), "ANSI escape codes in piped logs: {logs:?}");
     std::fs::remove_file(&file).ok();
 }
+
+/// An OTLP/HTTP trace receiver on a free local port: every export request's body, decoded.
+async fn otlp_receiver() -> (
+    SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest>,
+) {
+    use prost::Message;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (sent, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    // One request per read-until-complete: head, then content-length bytes.
+                    let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buffer[..end]).to_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length:"))
+                        .and_then(|value| value.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    while buffer.len() < end + 4 + length {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body: Vec<u8> = buffer.drain(..end + 4 + length).skip(end + 4).collect();
+                    if let Ok(request) =
+                        opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(&body[..])
+                    {
+                        let _ = sent.send(request);
+                    }
+                    let reply = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+                    if stream.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, received)
+}
+
+#[tokio::test]
+async fn spans_go_to_the_otlp_endpoint_under_the_callers_trace_with_a_child_per_transaction() {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    let (collector, mut exports) = otlp_receiver().await;
+    let file = std::env::temp_dir().join(format!("pc_traces_{}.db", uuid::Uuid::new_v4().simple()));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_partner-center"))
+        .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", file.display()))
+        .env("AUTH_JWT_SECRET", SECRET)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start partner-center");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr: SocketAddr = loop {
+        let line = lines.next_line().await.unwrap().expect("partner-center exited before listening");
+        if let Some(addr) = line.strip_prefix("partner-center listening on ") {
+            break addr.parse().unwrap();
+        }
+    };
+    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+
+    let (trace_id, caller_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let mut request = Request::new(new_partner());
+    let token = TokenIssuer::new(SECRET).mint("operator", Duration::from_secs(600)).unwrap();
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request.metadata_mut().insert("traceparent", format!("00-{trace_id}-{caller_span}-01").parse().unwrap());
+    PartnerServiceClient::new(channel).create_partner(request).await.expect("create a partner");
+
+    // Spans leave in batches every 100 ms; SIGTERM flushes the rest.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.unwrap().unwrap();
+    assert!(output.status.success());
+    let mut spans = Vec::new();
+    while let Ok(export) = exports.try_recv() {
+        for resource in export.resource_spans {
+            for scope in resource.scope_spans {
+                spans.extend(scope.spans);
+            }
+        }
+    }
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let names: Vec<_> = spans.iter().map(|span| span.name.clone()).collect();
+    let rpc = spans
+        .iter()
+        .find(|span| span.name == "partnercenter.partner.v1.PartnerService/create_partner")
+        .unwrap_or_else(|| panic!("no RPC span among {names:?}"));
+    assert_eq!(hex(&rpc.trace_id), trace_id, "the caller's trace");
+    assert_eq!(hex(&rpc.parent_span_id), caller_span, "the caller's span is the parent");
+    let attribute = |key: &str| {
+        rpc.attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.clone()).and_then(|v| v.value)
+    };
+    assert_eq!(attribute("rpc.method"), Some(Value::StringValue("create_partner".into())));
+    assert_eq!(attribute("principal.kind"), Some(Value::StringValue("operator".into())));
+    assert_eq!(attribute("rpc.grpc.status_code"), Some(Value::IntValue(0)));
+    let transaction = spans
+        .iter()
+        .find(|span| span.name == "db.transaction")
+        .unwrap_or_else(|| panic!("no transaction span among {names:?}"));
+    assert_eq!(transaction.parent_span_id, rpc.span_id, "the transaction is a child of the RPC");
+    assert_eq!(hex(&transaction.trace_id), trace_id);
+
+    let logs = String::from_utf8_lossy(&output.stderr);
+    let enrolled = logs.lines().find(|line| line.contains("partner enrolled")).unwrap_or_else(|| panic!("{logs}"));
+    assert!(enrolled.contains(trace_id), "the log line carries the trace id: {enrolled}");
+    std::fs::remove_file(&file).ok();
+}
