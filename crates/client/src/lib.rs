@@ -90,10 +90,13 @@ impl Interceptor for Bearer {
     }
 }
 
-/// A channel to partner-center (one address, or a balancer in front of the services) and a token
-/// source; cheap to clone, and the service clients share its one HTTP/2 connection.
+/// Channels to partner-center's three services and a token source; cheap to clone. One address
+/// (the dev server, or a balancer in front of the services) serves all three over one HTTP/2
+/// connection; separate deployments (compose's 50051-50053) get a channel each.
 #[derive(Clone, Debug)]
 pub struct Client {
+    partners: Channel,
+    relationships: Channel,
     channel: Channel,
     bearer: Bearer,
 }
@@ -104,31 +107,48 @@ impl Client {
     /// Connects to `address` (`http://host:port`, or `https://` with the system's roots when the
     /// channel is configured for TLS by [`Client::from_channel`]).
     pub async fn connect(address: impl Into<String>, tokens: TokenSource) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(address.into())?.connect_timeout(Duration::from_secs(5)).connect().await?;
-        Ok(Self::from_channel(channel, tokens))
+        Ok(Self::from_channel(open(address.into()).await?, tokens))
     }
 
-    /// A client over a channel the caller built (TLS, timeouts, lazy connection).
+    /// Connects to each service at its own address (PartnerService, RelationshipService,
+    /// ChannelService), as separate deployments serve them.
+    pub async fn connect_each(
+        partners: impl Into<String>,
+        relationships: impl Into<String>,
+        channel: impl Into<String>,
+        tokens: TokenSource,
+    ) -> Result<Self, tonic::transport::Error> {
+        let (partners, relationships, channel) =
+            (open(partners.into()).await?, open(relationships.into()).await?, open(channel.into()).await?);
+        Ok(Self { partners, relationships, channel, bearer: Bearer(Arc::new(tokens)) })
+    }
+
+    /// A client over one channel the caller built (TLS, timeouts, lazy connection) for all three
+    /// services.
     pub fn from_channel(channel: Channel, tokens: TokenSource) -> Self {
-        Self { channel, bearer: Bearer(Arc::new(tokens)) }
+        Self { partners: channel.clone(), relationships: channel.clone(), channel, bearer: Bearer(Arc::new(tokens)) }
     }
 
-    /// The same channel, calling as someone else.
+    /// The same channels, calling as someone else.
     pub fn with_tokens(&self, tokens: TokenSource) -> Self {
-        Self::from_channel(self.channel.clone(), tokens)
+        Self { bearer: Bearer(Arc::new(tokens)), ..self.clone() }
     }
 
     pub fn partners(&self) -> PartnerServiceClient<Authenticated> {
-        PartnerServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+        PartnerServiceClient::with_interceptor(self.partners.clone(), self.bearer.clone())
     }
 
     pub fn relationships(&self) -> RelationshipServiceClient<Authenticated> {
-        RelationshipServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+        RelationshipServiceClient::with_interceptor(self.relationships.clone(), self.bearer.clone())
     }
 
     pub fn channel(&self) -> ChannelServiceClient<Authenticated> {
         ChannelServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
+}
+
+async fn open(address: String) -> Result<Channel, tonic::transport::Error> {
+    Endpoint::from_shared(address)?.connect_timeout(Duration::from_secs(5)).connect().await
 }
 
 /// Attempts in all, the first included, of [`retry_idempotent`].

@@ -60,6 +60,15 @@ async fn the_pager_walks_every_page_once() {
 }
 
 #[tokio::test]
+async fn each_service_can_have_its_own_address() {
+    let app = spawn_app().await;
+    let url = format!("http://{}", app.addr);
+    let client = Client::connect_each(url.clone(), url.clone(), url, operator_tokens()).await.unwrap();
+    let link = two_tier::run(&client, TEST_SECRET).await.expect("the flow over three channels");
+    assert_eq!(link.state(), State::Active);
+}
+
+#[tokio::test]
 async fn a_static_token_is_sent_and_a_wrong_one_refused() {
     let app = spawn_app().await;
     let good = Client::from_channel(app.channel.clone(), TokenSource::Static(app.token("operator")));
