@@ -108,11 +108,12 @@ impl lifecycle::Workflow for ResellerLinks {
             (Transition::Accept, [provider, reseller]) => rules::accept(&provider.facts(), &reseller.facts())?,
             (Transition::Accept, _) => return Err(Error::internal(format!("{}'s partners did not load", link.id))),
             // Counted after the link is locked: a sale that shares the link has committed by now.
-            (Transition::End, _) => {
+            // Only an ACTIVE link carries sales; an INVITED one ends without counting them.
+            (Transition::End, _) if link.state == State::Active => {
                 let carries = subscriptions::active_through_link(txn, link.provider, link.reseller).await?;
                 rules::end(&link, carries)?;
             }
-            (Transition::Decline, _) => {}
+            (Transition::End | Transition::Decline, _) => {}
         }
         Ok(Vec::new())
     }
