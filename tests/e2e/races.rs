@@ -15,8 +15,8 @@ use std::{
 use chrono::{DateTime, Utc};
 use pc_api::{
     channel::v1::{
-        CancelSubscriptionRequest, CreateSubscriptionRequest, ProductFamily, RegisterExternalSubscriptionRequest,
-        RequestSupportRequest, SalesChannel, Subscription, UpdateSubscriptionRequest,
+        CancelSubscriptionRequest, CreateSubscriptionRequest, ProductFamily, RequestSupportRequest, Subscription,
+        UpdateSubscriptionRequest,
     },
     partner::v1::{CreateCustomerRequest, Customer, Partner, ProgramRole, SuspendPartnerRequest},
     relationship::v1::{
@@ -379,22 +379,7 @@ async fn what_a_partner_starts_racing_its_suspension_is_never_dated_after_it() {
         let answering = app.customer_by(&direct.name, Cloud::Global).await;
         let asked = app.ask(&direct, &answering, None).await;
         let sold = app.sell(&direct, &customer, "office-365-e3", ProductFamily::Productivity).await;
-        let bought_elsewhere = app
-            .channel()
-            .register_external_subscription(RegisterExternalSubscriptionRequest {
-                subscription: Some(Subscription {
-                    customer: customer.name.clone(),
-                    offer_id: "dynamics-365-sales".into(),
-                    product_family: ProductFamily::Dynamics as i32,
-                    quantity: 1,
-                    sales_channel: SalesChannel::VendorDirect as i32,
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            })
-            .await
-            .expect("register a subscription bought elsewhere")
-            .into_inner();
+        let bought_elsewhere = app.bought_elsewhere(&customer, 1).await;
 
         let (mut inviter, invite) = (
             app.relationships_as(Some(&provider.name)),

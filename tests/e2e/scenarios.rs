@@ -105,22 +105,7 @@ async fn multi_channel(cloud: Cloud) {
     let customer = app.customer_by("operator", cloud).await;
     let partner_c = app.enrol(ProgramRole::DirectBillPartner, cloud).await;
     app.relate(&partner_c, &customer, None).await;
-    let bought = app
-        .channel()
-        .register_external_subscription(RegisterExternalSubscriptionRequest {
-            subscription: Some(Subscription {
-                customer: customer.name.clone(),
-                offer_id: "dynamics-365-sales".into(),
-                product_family: ProductFamily::Dynamics as i32,
-                quantity: 25,
-                sales_channel: SalesChannel::VendorDirect as i32,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let bought = app.bought_elsewhere(&customer, 25).await;
     assert_eq!((bought.partner_of_record.as_str(), bought.billing_partner.as_str()), ("", ""));
     assert_eq!(visible_names(&app, &customer.name).await, [bought.name.as_str()]);
 

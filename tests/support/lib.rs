@@ -14,8 +14,8 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use identity::IdentityProvider;
 
 use pc_api::channel::v1::{
-    AcceptSupportAssignmentRequest, CreateSubscriptionRequest, ProductFamily, RequestSupportRequest, Subscription,
-    SupportAssignment, channel_service_client::ChannelServiceClient,
+    AcceptSupportAssignmentRequest, CreateSubscriptionRequest, ProductFamily, RegisterExternalSubscriptionRequest,
+    RequestSupportRequest, SalesChannel, Subscription, SupportAssignment, channel_service_client::ChannelServiceClient,
 };
 use pc_api::partner::v1::{Customer, Partner, ProgramRole, partner_service_client::PartnerServiceClient};
 use pc_api::relationship::v1::{
@@ -378,6 +378,26 @@ impl TestApp {
             .accept_support_assignment(AcceptSupportAssignmentRequest { name: requested.name, etag: String::new() })
             .await
             .expect("accept the support assignment")
+            .into_inner()
+    }
+
+    /// A subscription `customer` bought from the vendor (VENDOR_DIRECT, no partner), registered by
+    /// an operator.
+    pub async fn bought_elsewhere(&self, customer: &Customer, quantity: i32) -> Subscription {
+        self.channel()
+            .register_external_subscription(RegisterExternalSubscriptionRequest {
+                subscription: Some(Subscription {
+                    customer: customer.name.clone(),
+                    offer_id: "dynamics-365-sales".into(),
+                    product_family: ProductFamily::Dynamics as i32,
+                    quantity,
+                    sales_channel: SalesChannel::VendorDirect as i32,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("register a subscription bought elsewhere")
             .into_inner()
     }
 
