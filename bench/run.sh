@@ -21,9 +21,12 @@ POOL=${BENCH_POOL:-32}
 export AUTH_JWT_SECRET=bench-secret-bench-secret-bench-secret
 if [ "$QUICK" = 1 ]; then
     PROFILE=debug; DURATION=1; WARMUP=0.3; RUNS=1; SMALL=600; LARGE=2000; SWEEP="4 16"
+    # A small burst past a small limit: proves shedding works, measures nothing.
+    BURSTS="400"; BURST_LIMIT=32; BURST_BASE=16
     cargo build -q -p partner-center -p pc-bench
 else
     PROFILE=release; DURATION=${BENCH_DURATION:-10}; WARMUP=2; RUNS=3; SMALL=10000; LARGE=1000000; SWEEP="1 4 16 64"
+    BURSTS=${BENCH_BURSTS:-"10000 50000"}; BURST_LIMIT=0; BURST_BASE=$CONCURRENCY
     cargo build -q --release -p partner-center -p pc-bench
 fi
 BIN=target/$PROFILE
@@ -42,8 +45,10 @@ db_url() { echo "${PG_URL%/*}/$1"; }
 # waits until it serves.
 start_server() {
     local port=${2:-$PORT}
-    DATABASE_URL=$1 LISTEN_ADDR=127.0.0.1:$port RUST_LOG=warn DB_MAX_CONNECTIONS=$POOL \
-        "$BIN/partner-center" serve > "$OUT/server-$port.log" 2>&1 &
+    # shellcheck disable=SC2086 # SERVER_WRAP is a command and its arguments
+    env DATABASE_URL="$1" LISTEN_ADDR=127.0.0.1:$port RUST_LOG=warn DB_MAX_CONNECTIONS=$POOL \
+        MAX_IN_FLIGHT="${MAX_IN_FLIGHT:-0}" ${HEALTH_LISTEN_ADDR:+HEALTH_LISTEN_ADDR=$HEALTH_LISTEN_ADDR} \
+        ${SERVER_WRAP:-} "$BIN/partner-center" serve > "$OUT/server-$port.log" 2>&1 &
     SERVER_PID=$!
     SERVERS="$SERVERS $SERVER_PID"
     for _ in $(seq 1 100); do
@@ -126,7 +131,7 @@ INSERT INTO audit_events (id, resource, action, principal, change, create_time)
 COMMIT;
 SQL
 DB=pc_bench_$$
-drop_databases() { for db in $DB ${DB}_$SMALL ${DB}_$LARGE; do pg_admin "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done; }
+drop_databases() { for db in $DB ${DB}_$SMALL ${DB}_$LARGE ${DB}_burst; do pg_admin "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done; }
 trap 'cleanup; drop_databases >/dev/null 2>&1 || true' EXIT
 pg_admin "CREATE DATABASE $DB"
 start_server "$(db_url $DB)"
@@ -178,6 +183,32 @@ for rows in $SMALL $LARGE; do
     stop_server "pg-list-$rows" "${LIST_PID[$rows]}"
     pg_admin "DROP DATABASE ${DB}_$rows WITH (FORCE)"
 done
+
+echo "== Overload (PostgreSQL): bursts far past the admission limit"
+# Each burst gets a fresh server (its own peak memory) and, just before it on that server, the
+# GetPartner figure at concurrency 64 its admitted throughput is compared with. 100 calls per
+# connection: the server's MAX_CONCURRENT_STREAMS, so every call is in flight at the server.
+# The server and the load generator each get a core of their own (PostgreSQL floats), for the
+# baseline as for the bursts: tens of thousands of client tasks on the server's cores would be
+# measured as the server's slowness. The probes (health, one GetPartner) run on a thread of the
+# load generator's own, beside its workers.
+SERVER_PIN=""; CLIENT_PIN=""
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then SERVER_PIN="taskset -c 0"; CLIENT_PIN="taskset -c 1"; fi
+HEALTH_PORT=$(( PORT + 50 ))
+pg_admin "CREATE DATABASE ${DB}_burst"
+for in_flight in $BURSTS; do
+    SERVER_WRAP=$SERVER_PIN MAX_IN_FLIGHT=$BURST_LIMIT HEALTH_LISTEN_ADDR=127.0.0.1:$HEALTH_PORT \
+        start_server "$(db_url ${DB}_burst)"
+    $CLIENT_PIN "$BIN/pc-bench" run --target "http://127.0.0.1:$PORT" --scenario get-partner \
+        --concurrency "$BURST_BASE" --duration "$DURATION" --warmup "$WARMUP" \
+        --json "$OUT/burst-base-$in_flight.json" | sed "s/^/  /"
+    baseline=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['throughput'])" "$OUT/burst-base-$in_flight.json")
+    $CLIENT_PIN "$BIN/pc-bench" burst --target "http://127.0.0.1:$PORT" --health-target "http://127.0.0.1:$HEALTH_PORT" \
+        --in-flight "$in_flight" --connections $(( (in_flight + 99) / 100 )) --duration "$DURATION" \
+        --server-pid "$SERVER_PID" --baseline "$baseline" --json "$OUT/burst-$in_flight.json" | sed "s/^/  /"
+    stop_server "burst-$in_flight"
+done
+pg_admin "DROP DATABASE ${DB}_burst WITH (FORCE)"
 
 echo "== SQLite (the embedded default)"
 SQLITE=$(mktemp -d)/bench.db

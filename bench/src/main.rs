@@ -5,6 +5,7 @@
 //! `bench/run.sh` runs it beside the framework and database limits of the same machine; see the
 //! README's Performance section.
 
+mod burst;
 mod report;
 mod scenarios;
 mod stats;
@@ -24,6 +25,8 @@ use tonic::transport::{Channel, Endpoint};
 enum Cli {
     /// Seed, load and measure one scenario.
     Run(Args),
+    /// Far more GetPartner calls in flight than the server admits: admitted, shed, health.
+    Burst(burst::BurstArgs),
     /// Summarise the measurements of bench/run.sh: ratios, targets, chart.
     Report {
         /// The directory bench/run.sh wrote.
@@ -76,6 +79,7 @@ struct Args {
 async fn main() -> ExitCode {
     let outcome = match Cli::parse() {
         Cli::Run(args) => run(args).await,
+        Cli::Burst(args) => burst::burst(args).await,
         Cli::Report { results, sweep, chart } => {
             let sweep: Vec<usize> = sweep.split_whitespace().filter_map(|c| c.parse().ok()).collect();
             // Targets missed are reported, not fatal: the run itself worked.

@@ -24,6 +24,56 @@ fn composed(framework: Option<f64>, database: Option<f64>) -> Option<f64> {
     Some(1.0 / (1.0 / framework? + 1.0 / database?))
 }
 
+/// The targets of each `pc-bench burst` (`burst-{in_flight}.json`), in order of calls in flight.
+/// A target: what is measured, its value, its goal, and whether the value must reach the goal
+/// (`true`) or stay under it.
+type Check = (String, Option<f64>, f64, bool);
+
+fn burst_checks(dir: &Path) -> Result<Vec<Check>, String> {
+    let mut bursts: Vec<(u64, Value)> = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            let in_flight = name.strip_prefix("burst-")?.strip_suffix(".json")?.parse().ok()?;
+            Some((in_flight, read_json(dir, &format!("burst-{in_flight}"))?))
+        })
+        .collect();
+    bursts.sort_by_key(|(in_flight, _)| *in_flight);
+    let mut checks = Vec::new();
+    for (in_flight, burst) in bursts {
+        let burst = Some(burst);
+        let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
+        let admitted = field(&burst, "admitted_per_s");
+        let baseline = field(&burst, "baseline_per_s");
+        for (what, value, goal, at_least) in [
+            (
+                "admitted GetPartner/s / GetPartner/s of the same-run baseline (concurrency 64)",
+                ratio(admitted, baseline),
+                1.0,
+                true,
+            ),
+            ("peak resident memory, MiB", field(&burst, "peak_memory_mib"), 128.0, false),
+            ("p99 of admitted GetPartner, ms", field(&burst, "admitted_p99_ms"), 50.0, false),
+            ("p99 of a shed call's answer, ms", field(&burst, "shed_p99_ms"), 5.0, false),
+            (
+                "slowest health check during the burst (main port), ms",
+                field(&burst, "health_during_max_ms"),
+                50.0,
+                false,
+            ),
+            (
+                "slowest health check during the burst (HEALTH_LISTEN_ADDR), ms",
+                field(&burst, "health_apart_during_max_ms"),
+                50.0,
+                false,
+            ),
+        ] {
+            checks.push((format!("{in_flight} in flight: {what}"), value, goal, at_least));
+        }
+    }
+    Ok(checks)
+}
+
 pub fn report(dir: &Path, sweep: &[usize], chart: &Path) -> Result<bool, String> {
     let health = field(&read_json(dir, "pg-health"), "throughput");
     let get = field(&read_json(dir, "pg-get-partner"), "throughput");
@@ -46,7 +96,8 @@ pub fn report(dir: &Path, sweep: &[usize], chart: &Path) -> Result<bool, String>
         .map_err(|e| e.to_string())?
         .filter_map(|entry| {
             let name = entry.ok()?.file_name().into_string().ok()?;
-            name.ends_with(".rss_kib").then(|| read_number(dir, &name)).flatten()
+            // A burst's peak is its own target (burst_checks), beside the steady scenarios'.
+            (name.ends_with(".rss_kib") && !name.starts_with("burst-")).then(|| read_number(dir, &name)).flatten()
         })
         .fold(0.0_f64, f64::max)
         / 1024.0;
@@ -56,13 +107,17 @@ pub fn report(dir: &Path, sweep: &[usize], chart: &Path) -> Result<bool, String>
         (Some(small), Some(large)) if lists.len() > 1 => Some(large.1 / small.1),
         _ => None,
     };
-    let checks = [
+    let mut checks: Vec<Check> = [
         ("GetPartner / composed read limit (PostgreSQL)", ratio(get, read_limit), 0.70, true),
         ("CreatePartner / composed write limit (PostgreSQL)", ratio(create, write_limit), 0.60, true),
         ("GetPartner / Health (SQLite)", ratio(sqlite_get, sqlite_health), 0.60, true),
         ("ListSubscriptions p50 large / small table", list_ratio, 1.2, false),
         ("peak resident memory, MiB", Some(peak_rss_mib), 128.0, false),
-    ];
+    ]
+    .into_iter()
+    .map(|(label, value, goal, at_least)| (label.to_owned(), value, goal, at_least))
+    .collect();
+    checks.extend(burst_checks(dir)?);
     let fmt = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.0}"));
     println!("\n| measurement | calls/s |\n| --- | --- |");
     for (label, value) in [
@@ -90,7 +145,7 @@ pub fn report(dir: &Path, sweep: &[usize], chart: &Path) -> Result<bool, String>
         let shown = value.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
         let sign = if at_least { ">=" } else { "<=" };
         println!("| {label} | {shown} | {sign} {goal} | {} |", met.map_or("n/a", |m| if m { "yes" } else { "no" }));
-        summary.insert(label.to_owned(), json!({ "value": value, "goal": goal, "at_least": at_least, "met": met }));
+        summary.insert(label.clone(), json!({ "value": value, "goal": goal, "at_least": at_least, "met": met }));
     }
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;

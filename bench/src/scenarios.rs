@@ -299,6 +299,20 @@ async fn bulk_subscriptions(url: &str, customer: &str, sellers: &[String], rows:
     Ok(())
 }
 
+/// `grpc.health.v1.Health/Check` of the whole server.
+pub async fn health_check(channel: &Channel) -> Result<(), Status> {
+    let mut health = HealthClient::new(channel.clone());
+    health.check(HealthCheckRequest { service: String::new() }).await.map(drop)
+}
+
+/// GetPartner of one of the seeded partners, chosen by `worker` and its `count`th call.
+pub async fn get_partner(fixture: &Fixture, channel: &Channel, worker: usize, count: usize) -> Result<(), Status> {
+    let name = fixture.partners[(worker * 7919 + count) % fixture.partners.len()].clone();
+    let mut client: PartnerServiceClient<Auth> =
+        PartnerServiceClient::with_interceptor(channel.clone(), fixture.operator.clone());
+    client.get_partner(GetPartnerRequest { name }).await.map(drop)
+}
+
 /// One operation of `scenario`; worker `worker` on its `count`th call.
 pub async fn operate(
     scenario: Scenario,
@@ -309,16 +323,8 @@ pub async fn operate(
 ) -> Result<(), String> {
     let status = |s: Status| status_text(&s);
     match scenario {
-        Scenario::Health => {
-            let mut health = HealthClient::new(channel.clone());
-            health.check(HealthCheckRequest { service: String::new() }).await.map(drop).map_err(status)
-        }
-        Scenario::GetPartner => {
-            let name = fixture.partners[(worker * 7919 + count) % fixture.partners.len()].clone();
-            let mut client: PartnerServiceClient<Auth> =
-                PartnerServiceClient::with_interceptor(channel.clone(), fixture.operator.clone());
-            client.get_partner(GetPartnerRequest { name }).await.map(drop).map_err(status)
-        }
+        Scenario::Health => health_check(channel).await.map_err(status),
+        Scenario::GetPartner => get_partner(fixture, channel, worker, count).await.map_err(status),
         Scenario::CreatePartner => enrol(channel, &fixture.operator, ProgramRole::DirectBillPartner).await.map(drop),
         Scenario::ListSubscriptions => {
             let lister = fixture.lister.clone().ok_or("no lister seeded")?;

@@ -18,6 +18,15 @@ impl Samples {
     }
 }
 
+/// The `p`th percentile (nearest rank) of `sorted` microseconds; 0 when there are none.
+pub fn percentile_us(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 #[derive(Debug)]
 pub struct Report {
     pub scenario: String,
@@ -37,13 +46,7 @@ pub struct Report {
 impl Report {
     pub fn new(scenario: &str, concurrency: usize, connections: usize, window: Duration, mut samples: Samples) -> Self {
         samples.latencies_us.sort_unstable();
-        let percentile = |p: f64| -> f64 {
-            if samples.latencies_us.is_empty() {
-                return 0.0;
-            }
-            let rank = ((p / 100.0) * samples.latencies_us.len() as f64).ceil() as usize;
-            f64::from(samples.latencies_us[rank.clamp(1, samples.latencies_us.len()) - 1]) / 1000.0
-        };
+        let percentile = |p: f64| -> f64 { f64::from(percentile_us(&samples.latencies_us, p)) / 1000.0 };
         let seconds = window.as_secs_f64();
         Report {
             scenario: scenario.to_owned(),

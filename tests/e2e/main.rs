@@ -10,6 +10,7 @@ mod customers;
 mod hostile_input;
 mod identity;
 mod metrics;
+mod overload;
 mod partners;
 mod plumbing;
 mod point_reads;

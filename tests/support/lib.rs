@@ -50,6 +50,10 @@ impl Interceptor for Bearer {
 
 pub type AuthChannel = InterceptedService<Channel, Bearer>;
 
+/// What [`TestApp::bare_partners`] calls through.
+pub type BareConnection =
+    tower::util::BoxCloneService<http::Request<tonic::body::Body>, http::Response<hyper::body::Incoming>, hyper::Error>;
+
 enum Backend {
     Sqlite { path: PathBuf },
     Postgres { admin_url: String, database: String },
@@ -61,6 +65,8 @@ pub struct TestApp {
     pub channel: Channel,
     /// Where the server serves its metrics, when asked to ([`AppOptions::metrics`]).
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the server serves health apart, when asked to ([`AppOptions::health_apart`]).
+    pub health_addr: Option<SocketAddr>,
     /// Direct access to the server's database, for assertions a client cannot make (audit events).
     pub db: Database,
     issuer: Minter,
@@ -89,6 +95,12 @@ pub struct AppOptions {
     pub rate_limit: Option<(u32, u32)>,
     /// Serve TLS with these PEM files' contents (written to files, as a deployment configures them).
     pub tls: Option<TlsPem>,
+    /// Calls the server runs at once (`MAX_IN_FLIGHT`); the default derives it.
+    pub max_in_flight: Option<u32>,
+    /// The longest call (`CALL_TIMEOUT_SECS`); 30 s unless set.
+    pub call_timeout_secs: Option<u64>,
+    /// Serve health apart on a free local port too ([`TestApp::health_addr`]).
+    pub health_apart: bool,
 }
 
 /// A server certificate chain and key, and optionally a client CA that makes it require client
@@ -136,6 +148,14 @@ fn test_config(database_url: &str, options: &AppOptions, files: &mut Vec<PathBuf
         tls_client_ca_file: tls.and_then(|tls| tls.client_ca.as_deref()).map(|ca| write("client_ca", ca)),
         log_format: pc_server::LogFormat::Text,
         metrics_addr: options.metrics.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+        max_in_flight: options.max_in_flight.unwrap_or(0),
+        max_concurrent_streams: 100,
+        call_timeout_secs: options.call_timeout_secs.unwrap_or(30),
+        overload_retry_delay_ms: 250,
+        http2_keepalive_interval_secs: 60,
+        http2_keepalive_timeout_secs: 20,
+        max_connection_age_secs: 0,
+        health_listen_addr: options.health_apart.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
     }
 }
 
@@ -157,6 +177,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .unwrap_or_else(|e| panic!("build the server: {e}"));
     let addr = app.local_addr().expect("local addr");
     let metrics_addr = app.metrics_addr();
+    let health_addr = app.health_addr();
     let db = app.database().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -178,6 +199,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         addr,
         channel,
         metrics_addr,
+        health_addr,
         db,
         issuer: match options.identity {
             Some(provider) => Minter::Provider(provider),
@@ -226,6 +248,20 @@ fn replace_database(url: &str, database: &str) -> String {
 }
 
 impl TestApp {
+    /// The URL of the server's database, for a test that needs a connection of its own (one that
+    /// holds a lock the server must wait for, say).
+    pub fn database_url(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite { path } => format!("sqlite://{}?mode=rwc", path.display()),
+            Backend::Postgres { admin_url, database } => replace_database(admin_url, database),
+        }
+    }
+
+    /// Whether the server runs on PostgreSQL (else on SQLite).
+    pub fn on_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres { .. })
+    }
+
     /// A bearer token for `subject` (`operator`, `partners/…`, `customers/…`).
     pub fn token(&self, subject: &str) -> String {
         match &self.issuer {
@@ -247,6 +283,28 @@ impl TestApp {
     pub fn partners_with_token(&self, token: &str) -> PartnerServiceClient<AuthChannel> {
         let bearer = Bearer(Some(format!("Bearer {token}").parse().expect("ascii header")));
         PartnerServiceClient::with_interceptor(self.channel.clone(), bearer)
+    }
+
+    /// PartnerService as the operator over a bare HTTP/2 connection: unlike tonic's `Channel`, it
+    /// does not enforce a call's `grpc-timeout` itself, so what a test sees is the server's answer
+    /// to it (as a client that leaves deadlines to the server would).
+    pub async fn bare_partners(&self) -> PartnerServiceClient<BareConnection> {
+        let tcp = tokio::net::TcpStream::connect(self.addr).await.expect("connect to the test server");
+        let (sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tcp),
+        )
+        .await
+        .expect("an HTTP/2 connection");
+        tokio::spawn(connection);
+        let token: MetadataValue<Ascii> = format!("Bearer {}", self.token("operator")).parse().expect("ascii header");
+        let send = tower::service_fn(move |mut request: http::Request<tonic::body::Body>| {
+            let mut sender = sender.clone();
+            request.headers_mut().insert("authorization", token.to_str().expect("ascii").parse().expect("a header"));
+            async move { sender.send_request(request).await }
+        });
+        let origin = format!("http://{}", self.addr).parse().expect("an origin");
+        PartnerServiceClient::with_origin(tower::util::BoxCloneService::new(send), origin)
     }
 
     pub fn partners(&self) -> PartnerServiceClient<AuthChannel> {

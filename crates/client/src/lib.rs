@@ -3,9 +3,10 @@
 //! - [`Client`]: one HTTP/2 channel and the three service clients over it, every call carrying a
 //!   bearer token from a [`TokenSource`] (a token the caller holds, or one minted from the shared
 //!   secret for tests and tools).
-//! - [`retry_idempotent`]: runs a call again on UNAVAILABLE and ABORTED, with backoff and jitter.
-//!   Only for calls that are safe to repeat: Gets, Lists, and creates that carry a `request_id`
-//!   (the server answers a repeat with the first result).
+//! - [`retry_idempotent`]: runs a call again on UNAVAILABLE and ABORTED, and on
+//!   RESOURCE_EXHAUSTED that says when to retry (a shed call, a rate limit), with backoff and
+//!   jitter, never sooner than the server asked. Only for calls that are safe to repeat: Gets,
+//!   Lists, and creates that carry a `request_id` (the server answers a repeat with the first result).
 //! - [`ListPager`]: walks a List page by page, or collects every item.
 //!
 //! ```no_run
@@ -32,6 +33,7 @@ use tonic::{
     service::{Interceptor, interceptor::InterceptedService},
     transport::{Channel, Endpoint},
 };
+use tonic_types::StatusExt;
 
 pub use pc_api;
 
@@ -154,21 +156,40 @@ async fn open(address: String) -> Result<Channel, tonic::transport::Error> {
 /// Attempts in all, the first included, of [`retry_idempotent`].
 pub const MAX_ATTEMPTS: usize = 5;
 
-/// Whether another attempt of an idempotent call may succeed: the server was unavailable, or the
-/// call lost a race (ABORTED: a concurrent change or a stale etag the caller will read again).
+/// Whether another attempt of an idempotent call may succeed: the server was unavailable, the
+/// call lost a race (ABORTED: a concurrent change or a stale etag the caller will read again), or
+/// the server refused it for now and said when to retry (RESOURCE_EXHAUSTED with `RetryInfo`: the
+/// server was running its limit of calls, or the caller's rate limit was spent).
 pub fn is_retryable(status: &Status) -> bool {
-    matches!(status.code(), Code::Unavailable | Code::Aborted)
+    match status.code() {
+        Code::Unavailable | Code::Aborted => true,
+        Code::ResourceExhausted => retry_delay(status).is_some(),
+        _ => false,
+    }
+}
+
+/// The wait the server asked for in the status's `google.rpc.RetryInfo`, if any.
+pub fn retry_delay(status: &Status) -> Option<Duration> {
+    status.get_details_retry_info()?.retry_delay
 }
 
 /// Runs `call` until it succeeds, fails with a status [`is_retryable`] does not retry, or has run
-/// [`MAX_ATTEMPTS`] times, waiting 50 ms, 100 ms, ... (with jitter) in between. Only for calls
-/// safe to repeat: Gets, Lists, and creates carrying a `request_id`.
+/// [`MAX_ATTEMPTS`] times, waiting 50 ms, 100 ms, ... (with jitter) in between, or the server's
+/// [`retry_delay`] when that is longer. Only for calls safe to repeat: Gets, Lists, and creates
+/// carrying a `request_id`.
 pub async fn retry_idempotent<T, F, Fut>(call: F) -> Result<Response<T>, Status>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Response<T>, Status>>,
 {
-    call.retry(backoff()).sleep(tokio::time::sleep).when(is_retryable).await
+    call.retry(backoff())
+        .sleep(tokio::time::sleep)
+        .when(is_retryable)
+        .adjust(|status, wait| match (wait, retry_delay(status)) {
+            (Some(wait), Some(asked)) => Some(wait.max(asked)),
+            (wait, _) => wait,
+        })
+        .await
 }
 
 /// The waits between attempts: 50 ms, doubling, with jitter, [`MAX_ATTEMPTS`] attempts in all.
@@ -275,5 +296,44 @@ impl<R: ListRequest> ListPager<R> {
             all.extend(page);
         }
         Ok(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tonic_types::ErrorDetails;
+
+    use super::*;
+
+    fn shed(delay: Duration) -> Status {
+        Status::with_error_details(Code::ResourceExhausted, "busy", ErrorDetails::with_retry_info(Some(delay)))
+    }
+
+    #[test]
+    fn resource_exhausted_is_retried_only_when_the_server_says_when() {
+        assert!(is_retryable(&shed(Duration::from_millis(250))));
+        assert_eq!(retry_delay(&shed(Duration::from_millis(250))), Some(Duration::from_millis(250)));
+        // A message too large, say: trying again changes nothing.
+        assert!(!is_retryable(&Status::resource_exhausted("request too large")));
+        assert!(!is_retryable(&Status::invalid_argument("bad")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shed_call_is_retried_no_sooner_than_the_server_asked() {
+        let attempts = AtomicUsize::new(0);
+        let started = tokio::time::Instant::now();
+        let answer = retry_idempotent(|| async {
+            match attempts.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(shed(Duration::from_secs(3))),
+                _ => Ok(Response::new(())),
+            }
+        })
+        .await;
+        assert!(answer.is_ok());
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+        // The backoff alone would have waited about 50 ms.
+        assert!(started.elapsed() >= Duration::from_secs(3), "retried after {:?}", started.elapsed());
     }
 }

@@ -33,6 +33,8 @@ pub type Register = fn(&mut ServiceRoutes, Shared);
 #[derive(Debug)]
 pub struct App {
     listener: TcpListener,
+    /// Where health is also served, apart from the services, when `HEALTH_LISTEN_ADDR` is set.
+    health: Option<std::net::TcpListener>,
     /// Where Prometheus metrics are served, when `METRICS_ADDR` is set.
     metrics: Option<TcpListener>,
     services: ServiceRoutes,
@@ -51,12 +53,23 @@ impl App {
         services: &[Register],
     ) -> Result<Self, String> {
         let options = config.serve_options()?;
-        let db = pc_store::connect(database_url, config.db_max_connections)
+        let pool = pc_store::PoolOptions {
+            max_connections: config.db_max_connections,
+            // No statement outlives the longest call that could have run it.
+            statement_timeout: Some(config.call_timeout()),
+        };
+        let db = pc_store::connect(database_url, pool)
             .await
             .map_err(|e| e.to_string())?
             .with_idempotency_window(config.idempotency_window());
         let listen_addr = config.listen_addr.unwrap_or(default_listen);
         let listener = TcpListener::bind(listen_addr).await.map_err(|e| format!("cannot bind {listen_addr}: {e}"))?;
+        let health = match config.health_listen_addr {
+            Some(addr) => {
+                Some(std::net::TcpListener::bind(addr).map_err(|e| format!("cannot bind {addr} for health: {e}"))?)
+            }
+            None => None,
+        };
         let metrics = match config.metrics_addr {
             Some(addr) => {
                 Some(TcpListener::bind(addr).await.map_err(|e| format!("cannot bind {addr} for metrics: {e}"))?)
@@ -71,12 +84,17 @@ impl App {
         for register in services {
             register(&mut routes, shared.clone());
         }
-        Ok(Self { listener, metrics, services: routes, db, options })
+        Ok(Self { listener, health, metrics, services: routes, db, options })
     }
 
     /// The address the server listens on (the port the OS chose, when it was 0).
     pub fn local_addr(&self) -> Result<SocketAddr, String> {
         self.listener.local_addr().map_err(|e| e.to_string())
+    }
+
+    /// The address health is served on apart, if it is.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health.as_ref().and_then(|listener| listener.local_addr().ok())
     }
 
     /// The address metrics are served on, if they are.
@@ -93,6 +111,6 @@ impl App {
         if let Some(listener) = self.metrics {
             crate::metrics::serve(listener, self.db.clone()).map_err(Error::internal)?;
         }
-        crate::serve(self.listener, self.services, self.db, shutdown, self.options).await
+        crate::serve(self.listener, self.health, self.services, self.db, shutdown, self.options).await
     }
 }

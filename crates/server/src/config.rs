@@ -8,6 +8,7 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::{
     Authenticator, ServeOptions,
+    admission::AdmissionPolicy,
     auth::{
         ProviderClaims,
         jwks::{JwksSource, KeySet},
@@ -94,6 +95,42 @@ pub struct ServerConfig {
     #[arg(long, env = "TLS_CLIENT_CA_FILE")]
     pub tls_client_ca_file: Option<PathBuf>,
 
+    /// Calls running at once in the process; more are shed with RESOURCE_EXHAUSTED. 0: derived,
+    /// 32 per CPU plus 4 per database connection.
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 0)]
+    pub max_in_flight: u32,
+
+    /// Concurrent HTTP/2 streams (calls) one connection may open, advertised in SETTINGS.
+    #[arg(long, env = "MAX_CONCURRENT_STREAMS", default_value_t = 100)]
+    pub max_concurrent_streams: u32,
+
+    /// Seconds any call may run: the deadline of a call whose client sets none (or a longer one),
+    /// and PostgreSQL's statement_timeout.
+    #[arg(long, env = "CALL_TIMEOUT_SECS", default_value_t = 30)]
+    pub call_timeout_secs: u64,
+
+    /// Milliseconds a shed call is told to wait before it retries (its RetryInfo).
+    #[arg(long, env = "OVERLOAD_RETRY_DELAY_MS", default_value_t = 250)]
+    pub overload_retry_delay_ms: u64,
+
+    /// Seconds between HTTP/2 pings on an idle connection; 0 sends none.
+    #[arg(long, env = "HTTP2_KEEPALIVE_INTERVAL_SECS", default_value_t = 60)]
+    pub http2_keepalive_interval_secs: u64,
+
+    /// Seconds a ping may go unanswered before the connection is closed as dead.
+    #[arg(long, env = "HTTP2_KEEPALIVE_TIMEOUT_SECS", default_value_t = 20)]
+    pub http2_keepalive_timeout_secs: u64,
+
+    /// Seconds after which a connection is asked to go away (GOAWAY), so a client reconnects and an
+    /// L7 balancer can spread it anew; its calls then get SHUTDOWN_TIMEOUT_SECS to finish. 0: never.
+    #[arg(long, env = "MAX_CONNECTION_AGE_SECS", default_value_t = 0)]
+    pub max_connection_age_secs: u64,
+
+    /// Address to serve grpc.health.v1 on as well, from a thread of its own: answered at once
+    /// however many calls the services have queued (for an orchestrator's probes).
+    #[arg(long, env = "HEALTH_LISTEN_ADDR")]
+    pub health_listen_addr: Option<SocketAddr>,
+
     /// Address to serve Prometheus metrics on (`GET` on any path); off when unset.
     #[arg(long, env = "METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -168,9 +205,39 @@ impl ServerConfig {
         }
     }
 
-    /// How to serve: drain deadline and TLS.
+    /// The longest any call may run.
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_secs(self.call_timeout_secs.max(1))
+    }
+
+    /// Who is admitted ([`crate::admission`]): `MAX_IN_FLIGHT`, or 32 calls per CPU (GetPartner's
+    /// throughput is flat from concurrency 16 to 64, see the README's Performance section) plus 4
+    /// per database connection (a few transactions queued behind each). More only adds latency:
+    /// a call admitted beyond the throughput's knee waits, it is not served sooner.
+    pub fn admission(&self) -> AdmissionPolicy {
+        let derived = || {
+            let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+            32 * cpus + 4 * self.db_max_connections.max(1) as usize
+        };
+        AdmissionPolicy {
+            max_in_flight: if self.max_in_flight > 0 { self.max_in_flight as usize } else { derived() },
+            call_timeout: self.call_timeout(),
+            retry_delay: Duration::from_millis(self.overload_retry_delay_ms.max(1)),
+        }
+    }
+
+    /// How to serve: drain deadline, TLS, admission and connection limits.
     pub fn serve_options(&self) -> Result<ServeOptions, String> {
-        Ok(ServeOptions { drain: self.shutdown_timeout(), tls: self.tls()? })
+        let seconds = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
+        Ok(ServeOptions {
+            drain: self.shutdown_timeout(),
+            tls: self.tls()?,
+            admission: self.admission(),
+            max_concurrent_streams: self.max_concurrent_streams.max(1),
+            http2_keepalive_interval: seconds(self.http2_keepalive_interval_secs),
+            http2_keepalive_timeout: Duration::from_secs(self.http2_keepalive_timeout_secs.max(1)),
+            max_connection_age: seconds(self.max_connection_age_secs),
+        })
     }
 }
 

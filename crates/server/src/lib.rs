@@ -1,13 +1,14 @@
 //! Plumbing every partner-center binary shares, so each service binary is only its handlers:
 //! configuration ([`config`]), logging ([`telemetry`]), bearer-token authentication ([`auth`]),
-//! proto conversions ([`convert`]), and serving with health, reflection and graceful shutdown
-//! ([`serve`], [`shutdown`]).
+//! proto conversions ([`convert`]), admission of calls under load ([`admission`]), and serving
+//! with health, reflection and graceful shutdown ([`serve`], [`shutdown`]).
 
 /// Every binary that serves (or tests, or benchmarks) partner-center allocates through mimalloc:
 /// under load glibc's malloc, free and chunk consolidation took a tenth of the server's CPU.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod config;

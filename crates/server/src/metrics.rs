@@ -139,6 +139,16 @@ pub fn rate_limited() {
     metrics::counter!("partner_center_rate_limited_total").increment(1);
 }
 
+/// A call shed because the server was running its limit of calls ([`crate::admission`]).
+pub fn shed() {
+    metrics::counter!("partner_center_shed_total").increment(1);
+}
+
+/// A call answered DEADLINE_EXCEEDED by admission: its deadline passed before or while it ran.
+pub fn deadline_exceeded() {
+    metrics::counter!("partner_center_deadline_exceeded_total").increment(1);
+}
+
 /// The gRPC name of `code`, as the `code` label spells it.
 fn code_name(code: Code) -> &'static str {
     match code {

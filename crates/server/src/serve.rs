@@ -13,6 +13,8 @@ use tonic::{
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 
+use crate::admission::{AdmissionLayer, AdmissionPolicy};
+
 /// How often health re-checks the database.
 const DB_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// How often expired idempotency keys are deleted.
@@ -34,16 +36,32 @@ impl std::fmt::Debug for ServiceRoutes {
 /// How a server runs beyond its services.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// How long in-flight calls may finish after shutdown begins.
+    /// How long in-flight calls may finish after shutdown begins (and after a connection has
+    /// reached its `max_connection_age`).
     pub drain: Duration,
     /// Serve TLS (and require client certificates, if it names a client CA).
     pub tls: Option<ServerTlsConfig>,
+    /// Which calls run, and for how long.
+    pub admission: AdmissionPolicy,
+    /// Calls one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub max_concurrent_streams: u32,
+    /// Pings on a quiet connection, and how long one may go unanswered before it is closed.
+    pub http2_keepalive_interval: Option<Duration>,
+    pub http2_keepalive_timeout: Duration,
+    /// Connections older than this are asked to go away (GOAWAY) and reconnect.
+    pub max_connection_age: Option<Duration>,
 }
 
+/// The most header bytes one call may send (SETTINGS_MAX_HEADER_LIST_SIZE): a bearer token and
+/// gRPC's own headers need about 2 KiB; hyper's default, written down where it is decided.
+pub const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
+
 /// Serves `services` on `listener` until `shutdown` resolves, then marks health NOT_SERVING, stops
-/// accepting, and gives in-flight calls `options.drain` to finish.
+/// accepting, and gives in-flight calls `options.drain` to finish. With `health_listener`, health
+/// is also served there, apart ([`serve_health_apart`]).
 pub async fn serve(
     listener: TcpListener,
+    health_listener: Option<std::net::TcpListener>,
     services: ServiceRoutes,
     db: Database,
     shutdown: impl Future<Output = ()> + Send,
@@ -53,6 +71,10 @@ pub async fn serve(
     let addr = listener.local_addr().map_err(Error::internal)?;
     let (health, health_service) = tonic_health::server::health_reporter();
     set_status(&health, &services.names, ServingStatus::Serving).await;
+    let (stop_health, health_stopped) = oneshot::channel::<()>();
+    if let Some(listener) = health_listener {
+        serve_health_apart(listener, health_service.clone(), health_stopped).map_err(Error::internal)?;
+    }
 
     let reflection = |builder: tonic_reflection::server::Builder<'static>| {
         let mut builder = builder
@@ -78,11 +100,21 @@ pub async fn serve(
     let monitor = tokio::spawn(follow_database(health.clone(), services.names.clone(), db));
 
     let (stop_accepting, stopped) = oneshot::channel::<()>();
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .max_concurrent_streams(options.max_concurrent_streams)
+        .http2_max_header_list_size(MAX_HEADER_LIST_SIZE)
+        .http2_keepalive_interval(options.http2_keepalive_interval)
+        .http2_keepalive_timeout(Some(options.http2_keepalive_timeout))
+        // The kernel's probes find a peer that vanished while its connection was quiet and unpinged.
+        .tcp_keepalive(Some(Duration::from_secs(60)));
+    if let Some(age) = options.max_connection_age {
+        builder = builder.max_connection_age(age).max_connection_age_grace(drain);
+    }
     if let Some(tls) = options.tls {
         builder = builder.tls_config(tls).map_err(|e| Error::internal(format!("TLS configuration: {e}")))?;
     }
     let server = builder
+        .layer(AdmissionLayer::new(options.admission))
         .trace_fn(
             |request| tracing::info_span!("rpc", method = %request.uri().path(), principal = tracing::field::Empty),
         )
@@ -96,7 +128,13 @@ pub async fn serve(
             // A dropped sender also stops the server.
             let _ = stopped.await;
         });
-    tracing::info!(%addr, services = ?services.names, "serving");
+    tracing::info!(
+        %addr,
+        services = ?services.names,
+        max_in_flight = options.admission.max_in_flight,
+        call_timeout = ?options.admission.call_timeout,
+        "serving"
+    );
     tokio::pin!(server);
 
     let result = tokio::select! {
@@ -116,8 +154,46 @@ pub async fn serve(
     };
     monitor.abort();
     sweeper.abort();
+    let _ = stop_health.send(());
     tracing::info!(%addr, "stopped");
     result.map_err(Error::internal)
+}
+
+/// Serves `grpc.health.v1` on `listener` from a thread and a runtime of its own
+/// (`HEALTH_LISTEN_ADDR`), until `stop`. Under a burst the services' runtime has thousands of
+/// calls queued, and a probe on the main port waits its turn behind them; this one is answered as
+/// soon as the OS schedules its thread. What it reports is the same status (the database
+/// monitor's); what it cannot see is a main runtime that has stopped making progress, which the
+/// main port's health, served there, still shows. (Linkerd's proxy serves its admin port apart
+/// the same way.)
+fn serve_health_apart<S>(
+    listener: std::net::TcpListener,
+    health: tonic_health::pb::health_server::HealthServer<S>,
+    stop: oneshot::Receiver<()>,
+) -> std::io::Result<()>
+where
+    S: tonic_health::pb::health_server::Health,
+{
+    let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("health".into()).spawn(move || {
+        let served = runtime.block_on(async move {
+            let listener = TcpListener::from_std(listener)?;
+            tracing::info!(%addr, "serving health apart");
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async {
+                    let _ = stop.await;
+                })
+                .await
+                .map_err(std::io::Error::other)
+        });
+        if let Err(error) = served {
+            tracing::error!(%error, %addr, "the health listener failed");
+        }
+    })?;
+    Ok(())
 }
 
 async fn set_status(health: &HealthReporter, names: &[&'static str], status: ServingStatus) {
@@ -127,11 +203,15 @@ async fn set_status(health: &HealthReporter, names: &[&'static str], status: Ser
     }
 }
 
-/// Deletes idempotency keys past their window now and every [`KEY_SWEEP_INTERVAL`]. Requests
+/// Deletes idempotency keys past their window a while after startup and then every
+/// [`KEY_SWEEP_INTERVAL`]. Requests
 /// never wait for it: a request that finds an expired key forgets it itself. Every replica
 /// sweeps; deleting a key twice deletes nothing the second time.
 async fn forget_expired_keys(db: Database) {
-    let mut interval = tokio::time::interval(KEY_SWEEP_INTERVAL);
+    // The first sweep comes a random while after startup, not at once: replicas started together
+    // spread their sweeps, and a process that has just started has other work first.
+    let first = KEY_SWEEP_INTERVAL.mul_f64(rand::random_range(0.1..1.0));
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + first, KEY_SWEEP_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;

@@ -26,6 +26,9 @@ pub struct Database {
     primary: DatabaseConnection,
     reader: DatabaseConnection,
     point_reads: Arc<PointReads>,
+    /// A pool of one connection that only the health check uses: a pool busy with calls must not
+    /// read as a database that is down.
+    health: DatabaseConnection,
     idempotency_window: Duration,
 }
 
@@ -70,13 +73,24 @@ impl Database {
 
     /// Starts a transaction on the primary pool. Whatever it reads to check a rule it locks as
     /// the lock protocol in [`crate::locks`] says, in that protocol's order.
+    ///
+    /// On PostgreSQL, a call whose client set a deadline ([`crate::deadline`]) gets it as the
+    /// transaction's `statement_timeout`, so the database gives up when the caller has.
     pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
-        use sea_orm::TransactionTrait;
+        use sea_orm::{ConnectionTrait, TransactionTrait};
         // Most of this is the wait for a free pooled connection: the pool's queue, as a histogram.
         let started = std::time::Instant::now();
         let txn = self.primary.begin().await;
         metrics::histogram!("partner_center_db_acquire_seconds").record(started.elapsed().as_secs_f64());
-        txn
+        let txn = txn?;
+        if let Some(left) = crate::deadline::client_time_left()
+            && txn.get_database_backend() == sea_orm::DbBackend::Postgres
+        {
+            // 0 would mean "no limit": a deadline already reached gets the shortest one instead.
+            let millis = left.as_millis().max(1);
+            txn.execute_unprepared(&format!("SET LOCAL statement_timeout = {millis}")).await?;
+        }
+        Ok(txn)
     }
 
     /// How many connections each pool holds and how many of them are idle.
@@ -109,10 +123,30 @@ impl PoolStats {
     }
 }
 
+/// How to connect: how many connections, and the longest any statement may run.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// PostgreSQL: the most connections in all (plus the health check's one); SQLite: the most
+    /// read-only connections beside the writer.
+    pub max_connections: u32,
+    /// PostgreSQL's `statement_timeout` on every pooled connection: the server's longest call,
+    /// so no statement outlives the call that ran it. `None` leaves the server's setting.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl PoolOptions {
+    /// `max_connections` connections, statements unbounded (tools, migrations, tests).
+    pub fn new(max_connections: u32) -> Self {
+        Self { max_connections, statement_timeout: None }
+    }
+}
+
 /// Connects to `url`. PostgreSQL: at most `max_connections` in all, one per CPU (up to half of
 /// them) for pipelined point reads, the rest a pool. SQLite: one writer plus up to
-/// `max_connections` read-only connections (see [`Database`]).
-pub async fn connect(url: &str, max_connections: u32) -> Result<Database, Error> {
+/// `max_connections` read-only connections (see [`Database`]). Either way, one more connection
+/// for the health check.
+pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Database, Error> {
+    let PoolOptions { max_connections, statement_timeout } = options.into();
     let max_connections = max_connections.max(1);
     if !url.starts_with("sqlite:") {
         // Each pipelined connection keeps one backend busy, so one per CPU the service can keep busy.
@@ -122,21 +156,24 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Database, Error>
             Some(point_reads) => (point_reads, pipelined),
             None => (PointReads::through_sea_orm(), 0),
         };
-        let pool = open(url, max_connections - pipelined as u32, 1, None).await?;
+        let pool = open(url, max_connections - pipelined as u32, 1, Backend::Postgres { statement_timeout }).await?;
+        let health = open(url, 1, 1, Backend::Postgres { statement_timeout: Some(HEALTH_STATEMENT_TIMEOUT) }).await?;
         let point_reads = Arc::new(point_reads);
         return Ok(Database {
             reader: pool.clone(),
             primary: pool,
             point_reads,
+            health,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
         });
     }
-    let primary = open(url, 1, 1, Some(false)).await?;
+    let primary = open(url, 1, 1, Backend::Sqlite { read_only: false }).await?;
     // An in-memory database exists only on its own connection: readers would see another one.
     if url.contains(":memory:") || url.contains("mode=memory") {
         let point_reads = Arc::new(PointReads::through_sea_orm());
         return Ok(Database {
             reader: primary.clone(),
+            health: primary.clone(),
             primary,
             point_reads,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
@@ -144,13 +181,30 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Database, Error>
     }
     // No connection up front: readers open on first use, after the primary has created the file
     // and switched it to WAL.
-    let reader = open(url, max_connections, 0, Some(true)).await?;
+    let reader = open(url, max_connections, 0, Backend::Sqlite { read_only: true }).await?;
+    let health = open(url, 1, 0, Backend::Sqlite { read_only: true }).await?;
     let point_reads = Arc::new(PointReads::sqlite(point_reads::sqlite_file(&primary).await?));
-    Ok(Database { primary, reader, point_reads, idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW })
+    Ok(Database { primary, reader, point_reads, health, idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW })
 }
 
-/// Opens one pool; `sqlite_read_only` is `None` for PostgreSQL.
-async fn open(url: &str, max: u32, min: u32, sqlite_read_only: Option<bool>) -> Result<DatabaseConnection, Error> {
+impl From<u32> for PoolOptions {
+    fn from(max_connections: u32) -> Self {
+        Self::new(max_connections)
+    }
+}
+
+/// The health check's `SELECT 1` never takes longer than this on a database that is up.
+const HEALTH_STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What kind of pool [`open`] opens.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Postgres { statement_timeout: Option<Duration> },
+    Sqlite { read_only: bool },
+}
+
+/// Opens one pool.
+async fn open(url: &str, max: u32, min: u32, backend: Backend) -> Result<DatabaseConnection, Error> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.max_connections(max).min_connections(min).sqlx_logging(false);
     // While the database is down, sqlx keeps retrying to connect until the acquire timeout runs
@@ -160,14 +214,22 @@ async fn open(url: &str, max: u32, min: u32, sqlite_read_only: Option<bool>) -> 
     // GetPartner/s, see the README's Performance section). A connection that died is discarded on
     // its first error instead, and the health monitor's own ping notices an outage.
     options.test_before_acquire(false);
-    if let Some(read_only) = sqlite_read_only {
-        options.map_sqlx_sqlite_opts(move |opts| {
-            opts.foreign_keys(true)
-                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5))
-                .read_only(read_only)
-        });
+    match backend {
+        Backend::Sqlite { read_only } => {
+            options.map_sqlx_sqlite_opts(move |opts| {
+                opts.foreign_keys(true)
+                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .read_only(read_only)
+            });
+        }
+        Backend::Postgres { statement_timeout: Some(timeout) } => {
+            // Sent in the startup packet: no round trip of its own.
+            let millis = timeout.as_millis().max(1);
+            options.map_sqlx_postgres_opts(move |opts| opts.options([("statement_timeout", millis)]));
+        }
+        Backend::Postgres { statement_timeout: None } => {}
     }
     Ok(sea_orm::Database::connect(options).await?)
 }
@@ -177,9 +239,10 @@ pub async fn migrate(db: &Database) -> Result<(), Error> {
     Ok(Migrator::up(&db.primary, None).await?)
 }
 
-/// Whether the database answers a trivial query (for health reporting).
+/// Whether the database answers a trivial query (for health reporting), on the health check's
+/// own connection: a database busy with calls still answers it.
 pub async fn ping(db: &Database) -> bool {
-    db.primary.ping().await.is_ok()
+    db.health.ping().await.is_ok()
 }
 
 /// The current time at the precision both backends store (microseconds), so a resource returned

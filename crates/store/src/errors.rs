@@ -34,6 +34,9 @@ pub enum DatabaseFailure {
     Transient,
     /// The database could not be reached ([`is_connectivity`]): UNAVAILABLE.
     Unreachable,
+    /// The statement ran into the call's deadline ([`is_statement_timeout`], see
+    /// [`crate::deadline`]): DEADLINE_EXCEEDED.
+    TimedOut,
     /// Anything else, a bug: INTERNAL, logged.
     Other,
 }
@@ -43,7 +46,21 @@ pub fn classify(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Data
     match error.downcast_ref::<DbErr>() {
         Some(error) if is_transient(error) => DatabaseFailure::Transient,
         Some(error) if is_connectivity(error) => DatabaseFailure::Unreachable,
+        Some(error) if is_statement_timeout(error) => DatabaseFailure::TimedOut,
         _ => DatabaseFailure::Other,
+    }
+}
+
+/// PostgreSQL query_canceled (57014): raised by the statement_timeout a call's deadline set, which
+/// the server's own timer usually beats by a hair; when the database's wins, the caller still
+/// learns that its deadline passed. (An operator's `pg_cancel_backend` raises it too: the call
+/// did not finish either way, and its transaction is rolled back.)
+pub fn is_statement_timeout(error: &DbErr) -> bool {
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            matches!(inner.as_ref(), sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
+        }
+        _ => false,
     }
 }
 

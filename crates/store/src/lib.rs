@@ -9,6 +9,7 @@ pub mod audit;
 pub mod customer_relationships;
 pub mod customers;
 pub mod db;
+pub mod deadline;
 pub mod entity;
 pub mod errors;
 pub mod idempotency;
@@ -22,7 +23,7 @@ pub mod retry;
 pub mod subscriptions;
 pub mod support_assignments;
 
-pub use db::{Database, connect};
+pub use db::{Database, PoolOptions, connect};
 pub use migration::Migrator;
 pub use point_reads::POINT_READS_APPLICATION_NAME;
 pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
