@@ -16,6 +16,7 @@ mod plumbing;
 mod point_reads;
 mod races;
 mod reliability;
+mod replicas;
 mod reseller_links;
 mod scenarios;
 mod subscriptions;

@@ -70,8 +70,8 @@ pub struct TestApp {
     /// Direct access to the server's database, for assertions a client cannot make (audit events).
     pub db: Database,
     issuer: Minter,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    /// The server; taken when it is stopped.
+    running: Option<Running>,
     backend: Backend,
     /// Files the server was configured with (TLS), removed with it.
     files: Vec<PathBuf>,
@@ -101,6 +101,8 @@ pub struct AppOptions {
     pub call_timeout_secs: Option<u64>,
     /// Serve health apart on a free local port too ([`TestApp::health_addr`]).
     pub health_apart: bool,
+    /// Keep the rate limits in this Redis (`RATE_LIMIT_REDIS_URL`).
+    pub rate_limit_redis: Option<String>,
 }
 
 /// A server certificate chain and key, and optionally a client CA that makes it require client
@@ -156,6 +158,7 @@ fn test_config(database_url: &str, options: &AppOptions, files: &mut Vec<PathBuf
         http2_keepalive_timeout_secs: 20,
         max_connection_age_secs: 0,
         health_listen_addr: options.health_apart.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+        rate_limit_redis_url: options.rate_limit_redis.clone(),
     }
 }
 
@@ -169,16 +172,65 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     pc_store::db::migrate(&pc_store::connect(&url, 1).await.unwrap_or_else(|e| panic!("connect {url}: {e}")))
         .await
         .unwrap_or_else(|e| panic!("migrate: {e}"));
+    let running = start(&config, &url, options.tls.is_some()).await;
+    TestApp {
+        addr: running.addr,
+        channel: running.channel.clone(),
+        metrics_addr: running.metrics_addr,
+        health_addr: running.health_addr,
+        db: running.db.clone(),
+        issuer: match options.identity {
+            Some(provider) => Minter::Provider(provider),
+            None => Minter::Secret(TokenIssuer::new(TEST_SECRET)),
+        },
+        running: Some(running),
+        backend,
+        files,
+    }
+}
+
+/// One server process's worth of the stack, running in a task: a [`TestApp`]'s own, or another
+/// replica over its database ([`TestApp::spawn_replica`]). Stops when dropped.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub channel: Channel,
+    metrics_addr: Option<SocketAddr>,
+    health_addr: Option<SocketAddr>,
+    db: Database,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the server, waiting for it to finish.
+    async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Builds the server over the migrated database at `url` the way every binary does, and runs it.
+async fn start(config: &ServerConfig, url: &str, tls: bool) -> Running {
     let services: [pc_server::Register; 3] =
         [partner_service::register, relationship_service::register, channel_service::register];
     let unused = SocketAddr::from(([127, 0, 0, 1], 0));
-    let app = pc_server::App::build(&config, &url, TEST_SECRET, unused, &services)
+    let app = pc_server::App::build(config, url, TEST_SECRET, unused, &services)
         .await
         .unwrap_or_else(|e| panic!("build the server: {e}"));
     let addr = app.local_addr().expect("local addr");
-    let metrics_addr = app.metrics_addr();
-    let health_addr = app.health_addr();
-    let db = app.database().clone();
+    let (metrics_addr, health_addr, db) = (app.metrics_addr(), app.health_addr(), app.database().clone());
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let stop = async {
@@ -190,26 +242,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     });
     // The listener is already bound, so connecting cannot race the server's start.
     let endpoint = Channel::from_shared(format!("http://{addr}")).expect("endpoint");
-    let channel = if options.tls.is_some() {
-        endpoint.connect_lazy()
-    } else {
-        endpoint.connect().await.expect("connect to the test server")
-    };
-    TestApp {
-        addr,
-        channel,
-        metrics_addr,
-        health_addr,
-        db,
-        issuer: match options.identity {
-            Some(provider) => Minter::Provider(provider),
-            None => Minter::Secret(TokenIssuer::new(TEST_SECRET)),
-        },
-        shutdown: Some(shutdown),
-        server: Some(server),
-        backend,
-        files,
-    }
+    let channel =
+        if tls { endpoint.connect_lazy() } else { endpoint.connect().await.expect("connect to the test server") };
+    Running { addr, channel, metrics_addr, health_addr, db, shutdown: Some(shutdown), server: Some(server) }
 }
 
 async fn fresh_database() -> (String, Backend) {
@@ -504,20 +539,25 @@ impl TestApp {
 
     /// Stops the server, waiting for it to finish.
     pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
+        if let Some(running) = self.running.take() {
+            running.stop().await;
         }
-        if let Some(server) = self.server.take() {
-            server.await.expect("server task");
-        }
+    }
+
+    /// Another replica of the server over this one's database, configured by `options` (its own
+    /// port, pools, limits and background work, as a second process would have).
+    pub async fn spawn_replica(&self, options: AppOptions) -> Running {
+        let url = self.database_url();
+        let mut files = Vec::new();
+        let config = test_config(&url, &options, &mut files);
+        start(&config, &url, false).await
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+        // Stops the server (Running's own drop) before its database goes.
+        drop(self.running.take());
         for file in &self.files {
             let _ = std::fs::remove_file(file);
         }

@@ -203,7 +203,7 @@ impl Authenticator {
         span.record("principal", tracing::field::display(&principal));
         span.record("principal.kind", principal.kind());
         if let Some(limiter) = &self.rate_limit
-            && let Err(wait) = limiter.check(principal)
+            && let Err(wait) = limiter.check(principal).await
         {
             crate::metrics::rate_limited();
             return Err(Status::with_error_details(

@@ -83,6 +83,11 @@ pub struct ServerConfig {
     #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 100)]
     pub rate_limit_burst: u32,
 
+    /// Redis to keep the rate limits in, shared by every replica (`redis://host:6379`); per
+    /// process when unset, and while Redis cannot be reached.
+    #[arg(long, env = "RATE_LIMIT_REDIS_URL")]
+    pub rate_limit_redis_url: Option<String>,
+
     /// PEM certificate chain to serve TLS with (requires TLS_KEY_FILE).
     #[arg(long, env = "TLS_CERT_FILE")]
     pub tls_cert_file: Option<PathBuf>,
@@ -186,7 +191,12 @@ impl ServerConfig {
             }
             None => Authenticator::new(secret),
         };
-        Ok(authenticator.with_rate_limit(RateLimiter::new(self.rate_limit_per_second, self.rate_limit_burst)))
+        let limiter = RateLimiter::new(self.rate_limit_per_second, self.rate_limit_burst);
+        let limiter = match (limiter, set(&self.rate_limit_redis_url)) {
+            (Some(limiter), Some(url)) => Some(limiter.shared_through(&url)?),
+            (limiter, _) => limiter,
+        };
+        Ok(authenticator.with_rate_limit(limiter))
     }
 
     /// TLS settings from the certificate files, if any are configured.

@@ -139,6 +139,12 @@ pub fn rate_limited() {
     metrics::counter!("partner_center_rate_limited_total").increment(1);
 }
 
+/// Whether per-principal rate limits are kept in Redis for every replica (1) or, Redis being
+/// unreachable, per process (0). Absent without `RATE_LIMIT_REDIS_URL`.
+pub fn rate_limit_shared(shared: bool) {
+    metrics::gauge!("partner_center_rate_limit_shared").set(if shared { 1.0 } else { 0.0 });
+}
+
 /// A call shed because the server was running its limit of calls ([`crate::admission`]).
 pub fn shed() {
     metrics::counter!("partner_center_shed_total").increment(1);
