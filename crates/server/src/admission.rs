@@ -51,7 +51,7 @@ pub struct AdmissionPolicy {
     pub max_in_flight: usize,
     /// The longest any call may run, and the deadline of a call whose client set none.
     pub call_timeout: Duration,
-    /// The wait a shed call's `RetryInfo` asks for.
+    /// The least wait a shed call's `RetryInfo` asks for ([`Pushback`] lengthens it under load).
     pub retry_delay: Duration,
 }
 
@@ -189,7 +189,7 @@ where
         if requested == Some(Duration::ZERO) {
             crate::metrics::deadline_exceeded();
             return Box::pin(async {
-                Ok(deadline_exceeded("the call's deadline passed before it started").into_http())
+                Ok(Status::deadline_exceeded("the call's deadline passed before it started").into_http())
             });
         }
         let deadline = match requested {
@@ -213,15 +213,11 @@ where
                 Ok(Err(error)) => Err(error),
                 Err(_elapsed) => {
                     crate::metrics::deadline_exceeded();
-                    Ok(deadline_exceeded("the call's deadline passed before it finished").into_http())
+                    Ok(Status::deadline_exceeded("the call's deadline passed before it finished").into_http())
                 }
             }
         })
     }
-}
-
-fn deadline_exceeded(message: &str) -> Status {
-    Status::deadline_exceeded(message)
 }
 
 /// The answer to a shed call: nothing was started, so any call may be retried after `retry_delay`,

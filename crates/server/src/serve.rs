@@ -165,7 +165,8 @@ pub async fn serve(
 /// soon as the OS schedules its thread. What it reports is the same status (the database
 /// monitor's); what it cannot see is a main runtime that has stopped making progress, which the
 /// main port's health, served there, still shows. (Linkerd's proxy serves its admin port apart
-/// the same way.)
+/// the same way.) Plain text even when the main port speaks TLS: it is for probes from inside the
+/// pod or host, and says nothing but SERVING or NOT_SERVING; bind it to a private address.
 fn serve_health_apart<S>(
     listener: std::net::TcpListener,
     health: tonic_health::pb::health_server::HealthServer<S>,
