@@ -332,10 +332,10 @@ impl TestApp {
         .await
         .expect("an HTTP/2 connection");
         tokio::spawn(connection);
-        let token: MetadataValue<Ascii> = format!("Bearer {}", self.token("operator")).parse().expect("ascii header");
+        let bearer: http::HeaderValue = format!("Bearer {}", self.token("operator")).parse().expect("ascii header");
         let send = tower::service_fn(move |mut request: http::Request<tonic::body::Body>| {
             let mut sender = sender.clone();
-            request.headers_mut().insert("authorization", token.to_str().expect("ascii").parse().expect("a header"));
+            request.headers_mut().insert("authorization", bearer.clone());
             async move { sender.send_request(request).await }
         });
         let origin = format!("http://{}", self.addr).parse().expect("an origin");
@@ -545,7 +545,8 @@ impl TestApp {
     }
 
     /// Another replica of the server over this one's database, configured by `options` (its own
-    /// port, pools, limits and background work, as a second process would have).
+    /// port, pools, limits and background work, as a second process would have). Plain text:
+    /// `options.tls` is not for replicas.
     pub async fn spawn_replica(&self, options: AppOptions) -> Running {
         let url = self.database_url();
         let mut files = Vec::new();

@@ -113,11 +113,12 @@ impl Pushback {
     fn shed(&self) -> Duration {
         self.shed.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut started) = self.window_started.try_lock()
-            && started.elapsed() >= PUSHBACK_WINDOW
+            && let elapsed = started.elapsed()
+            && elapsed >= PUSHBACK_WINDOW
         {
             let (shed, served) = (self.shed.swap(0, Ordering::Relaxed), self.served.swap(0, Ordering::Relaxed));
             let delay = self.delay_ms.load(Ordering::Relaxed);
-            let next = if started.elapsed() > PUSHBACK_WINDOW * 40 {
+            let next = if elapsed > PUSHBACK_WINDOW * 40 {
                 // The first shedding in a while: start again from the configured delay.
                 millis(self.base)
             } else if shed * 4 > served {
@@ -211,13 +212,17 @@ where
                     Ok(overloaded(policy.max_in_flight, pushback.shed()).into_http())
                 }
                 Ok(Err(error)) => Err(error),
-                Err(_elapsed) => {
-                    crate::metrics::deadline_exceeded();
-                    Ok(Status::deadline_exceeded("the call's deadline passed before it finished").into_http())
-                }
+                Err(_elapsed) => Ok(ran_out_of_time().into_http()),
             }
         })
     }
+}
+
+/// The answer to a call whose deadline passed while it ran: here, when the server's timer fires
+/// first, or in [`crate::status`], when PostgreSQL's statement_timeout does. Counted either way.
+pub(crate) fn ran_out_of_time() -> Status {
+    crate::metrics::deadline_exceeded();
+    Status::deadline_exceeded("the call's deadline passed before it finished")
 }
 
 /// The answer to a shed call: nothing was started, so any call may be retried after `retry_delay`,

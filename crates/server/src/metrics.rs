@@ -12,6 +12,9 @@
 //! | `partner_center_rpc_duration_seconds` | histogram | `service`, `method` |
 //! | `partner_center_rpc_in_flight` | gauge | |
 //! | `partner_center_rate_limited_total` | counter | |
+//! | `partner_center_rate_limit_shared` | gauge | (1: limits kept in Redis; 0: Redis unreachable) |
+//! | `partner_center_shed_total` | counter | (calls refused at `MAX_IN_FLIGHT`) |
+//! | `partner_center_deadline_exceeded_total` | counter | |
 //! | `partner_center_db_pool_connections` | gauge | `pool` (`primary`, `reader`), `state` (`idle`, `in_use`) |
 //! | `partner_center_db_acquire_seconds` | histogram | (the wait for a pooled connection and BEGIN) |
 //! | `partner_center_point_read_connections` | gauge | (PostgreSQL connections of the pipelined Gets) |
@@ -60,6 +63,12 @@ fn describe() {
     );
     describe_gauge!("partner_center_rpc_in_flight", "Calls being answered now.");
     describe_counter!("partner_center_rate_limited_total", "Calls refused by the per-principal rate limit.");
+    describe_gauge!(
+        "partner_center_rate_limit_shared",
+        "1 while rate limits are kept in Redis for every replica, 0 while Redis is unreachable."
+    );
+    describe_counter!("partner_center_shed_total", "Calls refused at once because MAX_IN_FLIGHT calls were running.");
+    describe_counter!("partner_center_deadline_exceeded_total", "Calls answered DEADLINE_EXCEEDED.");
     describe_gauge!("partner_center_db_pool_connections", "Pooled database connections, by pool and state.");
     describe_histogram!(
         "partner_center_db_acquire_seconds",
@@ -150,7 +159,7 @@ pub fn shed() {
     metrics::counter!("partner_center_shed_total").increment(1);
 }
 
-/// A call answered DEADLINE_EXCEEDED by admission: its deadline passed before or while it ran.
+/// A call answered DEADLINE_EXCEEDED: its deadline passed before or while it ran.
 pub fn deadline_exceeded() {
     metrics::counter!("partner_center_deadline_exceeded_total").increment(1);
 }

@@ -57,10 +57,7 @@ pub fn status(error: Error) -> Status {
                 tracing::warn!(%error, "database unavailable");
                 Status::unavailable("service temporarily unavailable, retry later")
             }
-            DatabaseFailure::TimedOut => {
-                crate::metrics::deadline_exceeded();
-                Status::deadline_exceeded("the call's deadline passed before it finished")
-            }
+            DatabaseFailure::TimedOut => crate::admission::ran_out_of_time(),
             DatabaseFailure::Other => {
                 tracing::error!(%error, "database error");
                 Status::internal("internal error")

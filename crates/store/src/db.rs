@@ -134,9 +134,9 @@ pub struct PoolOptions {
     pub statement_timeout: Option<Duration>,
 }
 
-impl PoolOptions {
-    /// `max_connections` connections, statements unbounded (tools, migrations, tests).
-    pub fn new(max_connections: u32) -> Self {
+/// `max_connections` connections, statements unbounded (tools, migrations, tests).
+impl From<u32> for PoolOptions {
+    fn from(max_connections: u32) -> Self {
         Self { max_connections, statement_timeout: None }
     }
 }
@@ -185,12 +185,6 @@ pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Datab
     let health = open(url, 1, 0, Backend::Sqlite { read_only: true }).await?;
     let point_reads = Arc::new(PointReads::sqlite(point_reads::sqlite_file(&primary).await?));
     Ok(Database { primary, reader, point_reads, health, idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW })
-}
-
-impl From<u32> for PoolOptions {
-    fn from(max_connections: u32) -> Self {
-        Self::new(max_connections)
-    }
 }
 
 /// The health check's `SELECT 1` never takes longer than this on a database that is up.

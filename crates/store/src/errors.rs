@@ -56,47 +56,43 @@ pub fn classify(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Data
 /// learns that its deadline passed. (An operator's `pg_cancel_backend` raises it too: the call
 /// did not finish either way, and its transaction is rolled back.)
 pub fn is_statement_timeout(error: &DbErr) -> bool {
+    database_code(error).as_deref() == Some("57014")
+}
+
+/// The driver's error under a statement's failure, if sqlx raised it.
+fn sqlx_error(error: &DbErr) -> Option<&sqlx::Error> {
     match error {
-        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
-            matches!(inner.as_ref(), sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
-        }
-        _ => false,
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => Some(inner.as_ref()),
+        _ => None,
+    }
+}
+
+/// The code the database gave a refused statement: PostgreSQL's SQLSTATE, SQLite's result code.
+fn database_code(error: &DbErr) -> Option<std::borrow::Cow<'_, str>> {
+    match sqlx_error(error)? {
+        sqlx::Error::Database(db) => db.code(),
+        _ => None,
     }
 }
 
 /// PostgreSQL serialization_failure and deadlock_detected; SQLite BUSY, LOCKED and their
 /// extended codes.
 pub fn is_transient(error: &DbErr) -> bool {
-    match error {
-        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
-            match inner.as_ref() {
-                sqlx::Error::Database(db) => {
-                    matches!(db.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "261" | "262" | "517"))
-                }
-                _ => false,
-            }
-        }
-        _ => false,
-    }
+    matches!(database_code(error).as_deref(), Some("40001" | "40P01" | "5" | "6" | "261" | "262" | "517"))
 }
 
 /// Whether the database could not be reached at all (as opposed to refusing a statement).
 pub fn is_connectivity(error: &DbErr) -> bool {
     match error {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
-            match inner.as_ref() {
-                sqlx::Error::Io(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed => true,
-                // The server went away under a pooled connection. Not retried: a connection lost
-                // around a commit leaves its outcome unknown.
-                sqlx::Error::Database(db) => db.code().is_some_and(|code| is_connection_lost_sqlstate(&code)),
-                _ => false,
-            }
-        }
-        _ => false,
+        _ => match sqlx_error(error) {
+            Some(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed,
+            ) => true,
+            // The server went away under a pooled connection. Not retried: a connection lost
+            // around a commit leaves its outcome unknown.
+            _ => database_code(error).is_some_and(|code| is_connection_lost_sqlstate(&code)),
+        },
     }
 }
 
