@@ -12,14 +12,11 @@ use std::{
 };
 
 use rand::Rng;
-use tonic::{
-    Code,
-    transport::{Channel, Endpoint},
-};
+use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::{
-    scenarios::{self, Fixture, Scenario, Tokens},
+    scenarios::{self, Fixture, Scenario, Tokens, connect},
     stats,
 };
 
@@ -93,15 +90,6 @@ fn micros(since: Instant) -> u32 {
     u32::try_from(since.elapsed().as_micros()).unwrap_or(u32::MAX)
 }
 
-async fn connect(target: String) -> Result<Channel, String> {
-    Endpoint::from_shared(target.clone())
-        .map_err(|e| e.to_string())?
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(|e| format!("connect {target}: {e}"))
-}
-
 /// What the probes saw during the burst, in microseconds.
 #[derive(Debug, Default)]
 struct Probes {
@@ -169,7 +157,8 @@ pub async fn burst(args: BurstArgs) -> Result<bool, String> {
     for _ in 0..args.connections.max(1) {
         channels.push(connect(args.target.clone()).await?);
     }
-    // The probes' own connection: what an orchestrator or a new client sees.
+    // For seeding, and for the first calls right after the burst (the probes during it have
+    // connections of their own, on their own thread).
     let probe = connect(args.target.clone()).await?;
     let tokens = Tokens::new(&args.secret);
     let fixture = Arc::new(scenarios::seed(Scenario::GetPartner, &probe, &tokens, &args.secret, 0, None).await?);

@@ -18,7 +18,7 @@ use std::{
 use clap::Parser;
 use scenarios::{Scenario, Tokens};
 use stats::{Report, Samples};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 #[derive(Debug, Parser)]
 #[command(name = "pc-bench", version, about = "Load generator for partner-center")]
@@ -99,8 +99,7 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<bool, String> {
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
-        let endpoint = Endpoint::from_shared(args.target.clone()).map_err(|e| e.to_string())?;
-        channels.push(endpoint.tcp_nodelay(true).connect().await.map_err(|e| format!("connect {}: {e}", args.target))?);
+        channels.push(scenarios::connect(args.target.clone()).await?);
     }
     let tokens = Tokens::new(&args.secret);
     let fixture =

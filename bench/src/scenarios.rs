@@ -299,6 +299,16 @@ async fn bulk_subscriptions(url: &str, customer: &str, sellers: &[String], rows:
     Ok(())
 }
 
+/// One HTTP/2 connection to `target`, without Nagle's delay (every load generator's channel).
+pub async fn connect(target: String) -> Result<Channel, String> {
+    tonic::transport::Endpoint::from_shared(target.clone())
+        .map_err(|e| e.to_string())?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| format!("connect {target}: {e}"))
+}
+
 /// `grpc.health.v1.Health/Check` of the whole server.
 pub async fn health_check(channel: &Channel) -> Result<(), Status> {
     let mut health = HealthClient::new(channel.clone());
