@@ -109,7 +109,7 @@ pub struct SharedBudget {
     script: redis::Script,
     interval_us: u64,
     tolerance_us: u64,
-    /// Since when Redis is not asked (milliseconds after `epoch`), after a failure; 0: it is.
+    /// Until when Redis is left alone after a failure (milliseconds after `epoch`); 0: it is asked.
     resting_until_ms: AtomicU64,
     epoch: Instant,
     /// Whether the last answer came from Redis, to log each change once.
