@@ -5,6 +5,7 @@
 
 mod auth;
 mod authorization;
+mod balancing;
 mod customer_relationships;
 mod customers;
 mod hostile_input;

@@ -2,34 +2,10 @@
 //! by method and code, their latency, the calls in flight, the pools and the rate limit, and the
 //! text passes `promtool check metrics` (the Prometheus package's linter; CI installs it).
 
-use std::net::SocketAddr;
-
 use pc_api::partner::v1::{CreatePartnerRequest, GetPartnerRequest, ListPartnersRequest, ProgramRole};
 use pc_api::types::v1::Cloud;
-use pc_tests::{AppOptions, new_partner, spawn_app_with};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The body of `GET /metrics`.
-async fn scrape(addr: SocketAddr) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the metrics port");
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.to_lowercase().contains("content-type: text/plain; version=0.0.4"), "{head}");
-    body.to_owned()
-}
-
-/// The value of the sample named `name` whose labels include every one of `labels`.
-fn sample(body: &str, name: &str, labels: &[&str]) -> f64 {
-    body.lines()
-        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
-        .filter(|line| line[name.len()..].starts_with(['{', ' ']))
-        .filter(|line| labels.iter().all(|label| line.contains(label)))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
+use pc_tests::{AppOptions, metric_sample as sample, new_partner, scrape_metrics as scrape, spawn_app_with};
+use tokio::io::AsyncWriteExt;
 
 #[tokio::test]
 async fn a_scrape_shows_each_call_by_method_and_code_and_passes_promtool() {

@@ -3,7 +3,8 @@
 //! `crates/store/src/locks.rs`). Each test repeats one race on fresh rows for a bounded number of
 //! rounds and seconds, fires the racing calls together behind a barrier, and after every round
 //! reads the database and counts the rows that break the invariant. On SQLite (one writer) they
-//! cannot break; on PostgreSQL they did, before the lock protocol (figures in the comments).
+//! cannot break; on PostgreSQL they did, before the lock protocol (figures in the comments). The
+//! last test runs them all again with the racing calls spread over three server processes.
 
 use std::{
     future::Future,
@@ -272,7 +273,10 @@ async fn related_customer(app: &TestApp, partner: &Partner, provider: Option<&Pa
 
 #[tokio::test]
 async fn selling_through_a_reseller_racing_the_end_of_its_link_never_leaves_a_sale_without_a_link() {
-    let app = spawn_app().await;
+    sale_through_a_reseller_vs_end_of_its_link(&spawn_app().await).await;
+}
+
+async fn sale_through_a_reseller_vs_end_of_its_link(app: &TestApp) {
     let round = async |app: &TestApp| {
         let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
         let reseller = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
@@ -285,12 +289,15 @@ async fn selling_through_a_reseller_racing_the_end_of_its_link_never_leaves_a_sa
         }));
         together(calls).await;
     };
-    race(&app, "CreateSubscription vs EndResellerLink", round, subscriptions_without_their_channel).await;
+    race(app, "CreateSubscription vs EndResellerLink", round, subscriptions_without_their_channel).await;
 }
 
 #[tokio::test]
 async fn selling_racing_the_end_of_the_relationship_never_leaves_a_sale_without_a_relationship() {
-    let app = spawn_app().await;
+    sale_vs_end_of_the_relationship(&spawn_app().await).await;
+}
+
+async fn sale_vs_end_of_the_relationship(app: &TestApp) {
     let round = async |app: &TestApp| {
         let seller = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
         let (customer, relationship) = related_customer(app, &seller, None).await;
@@ -298,7 +305,7 @@ async fn selling_racing_the_end_of_the_relationship_never_leaves_a_sale_without_
         calls.push(end_relationship(app, &customer, &relationship));
         together(calls).await;
     };
-    race(&app, "CreateSubscription vs EndCustomerRelationship", round, subscriptions_without_their_channel).await;
+    race(app, "CreateSubscription vs EndCustomerRelationship", round, subscriptions_without_their_channel).await;
 }
 
 /// A customer of `seller` with one ACTIVE subscription from it, and `supporter`, another direct
@@ -314,7 +321,10 @@ async fn supportable(app: &TestApp) -> (Customer, Subscription, Partner, String)
 
 #[tokio::test]
 async fn requesting_support_racing_the_end_of_the_relationship_never_leaves_a_live_request() {
-    let app = spawn_app().await;
+    support_request_vs_end_of_the_relationship(&spawn_app().await).await;
+}
+
+async fn support_request_vs_end_of_the_relationship(app: &TestApp) {
     let round = async |app: &TestApp| {
         let (customer, subscription, supporter, relationship) = supportable(app).await;
         together(vec![
@@ -323,12 +333,15 @@ async fn requesting_support_racing_the_end_of_the_relationship_never_leaves_a_li
         ])
         .await;
     };
-    race(&app, "RequestSupport vs EndCustomerRelationship", round, assignments_without_their_grounds).await;
+    race(app, "RequestSupport vs EndCustomerRelationship", round, assignments_without_their_grounds).await;
 }
 
 #[tokio::test]
 async fn requesting_support_racing_a_cancellation_never_leaves_a_live_request_on_a_cancelled_subscription() {
-    let app = spawn_app().await;
+    support_request_vs_cancellation(&spawn_app().await).await;
+}
+
+async fn support_request_vs_cancellation(app: &TestApp) {
     let round = async |app: &TestApp| {
         let (_, subscription, supporter, _) = supportable(app).await;
         let (mut operator, name) = (app.channel(), subscription.name.clone());
@@ -337,12 +350,15 @@ async fn requesting_support_racing_a_cancellation_never_leaves_a_live_request_on
         });
         together(vec![request_support(app, &subscription, &supporter), cancel]).await;
     };
-    race(&app, "RequestSupport vs CancelSubscription", round, assignments_without_their_grounds).await;
+    race(app, "RequestSupport vs CancelSubscription", round, assignments_without_their_grounds).await;
 }
 
 #[tokio::test]
 async fn accepting_support_racing_the_end_of_the_relationship_never_leaves_an_active_assignment() {
-    let app = spawn_app().await;
+    support_acceptance_vs_end_of_the_relationship(&spawn_app().await).await;
+}
+
+async fn support_acceptance_vs_end_of_the_relationship(app: &TestApp) {
     let round = async |app: &TestApp| {
         let (customer, subscription, supporter, relationship) = supportable(app).await;
         let requested = app
@@ -362,12 +378,15 @@ async fn accepting_support_racing_the_end_of_the_relationship_never_leaves_an_ac
         });
         together(vec![accept, end_relationship(app, &customer, &relationship)]).await;
     };
-    race(&app, "AcceptSupportAssignment vs EndCustomerRelationship", round, assignments_without_their_grounds).await;
+    race(app, "AcceptSupportAssignment vs EndCustomerRelationship", round, assignments_without_their_grounds).await;
 }
 
 #[tokio::test]
 async fn what_a_partner_starts_racing_its_suspension_is_never_dated_after_it() {
-    let app = spawn_app().await;
+    anything_started_vs_suspension(&spawn_app().await).await;
+}
+
+async fn anything_started_vs_suspension(app: &TestApp) {
     let round = async |app: &TestApp| {
         let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
         let invited = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
@@ -434,12 +453,15 @@ async fn what_a_partner_starts_racing_its_suspension_is_never_dated_after_it() {
         ])
         .await;
     };
-    race(&app, "starting anything vs SuspendPartner", round, started_after_suspension).await;
+    race(app, "starting anything vs SuspendPartner", round, started_after_suspension).await;
 }
 
 #[tokio::test]
 async fn asking_through_a_provider_racing_the_end_of_the_link_is_never_dated_after_it() {
-    let app = spawn_app().await;
+    asking_through_a_provider_vs_end_of_the_link(&spawn_app().await).await;
+}
+
+async fn asking_through_a_provider_vs_end_of_the_link(app: &TestApp) {
     let round = async |app: &TestApp| {
         let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
         let reseller = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
@@ -469,7 +491,7 @@ async fn asking_through_a_provider_racing_the_end_of_the_link_is_never_dated_aft
         ])
         .await;
     };
-    race(&app, "Request/AcceptCustomerRelationship vs EndResellerLink", round, relationships_after_their_link_ended)
+    race(app, "Request/AcceptCustomerRelationship vs EndResellerLink", round, relationships_after_their_link_ended)
         .await;
 }
 
@@ -492,7 +514,10 @@ async fn partners_who_are_customers(app: &TestApp) -> Vec<String> {
 
 #[tokio::test]
 async fn enrolling_a_tenant_racing_its_acceptance_as_a_customer_never_makes_a_partner_a_customer() {
-    let app = spawn_app().await;
+    enrolment_vs_acceptance_as_a_customer(&spawn_app().await).await;
+}
+
+async fn enrolment_vs_acceptance_as_a_customer(app: &TestApp) {
     let seller = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
     let round = async |app: &TestApp| {
         let customer = app.customer_by(&seller.name, Cloud::Global).await;
@@ -513,5 +538,32 @@ async fn enrolling_a_tenant_racing_its_acceptance_as_a_customer_never_makes_a_pa
         ])
         .await;
     };
-    race(&app, "CreatePartner vs AcceptCustomerRelationship", round, partners_who_are_customers).await;
+    race(app, "CreatePartner vs AcceptCustomerRelationship", round, partners_who_are_customers).await;
+}
+
+/// Every race above with three processes of the real `partner-center` binary over one PostgreSQL
+/// database, as a scaled deployment runs them: every client the app hands out belongs to the next
+/// process in turn, so the calls of one round, built one after another, each go to another
+/// process. The locks live in the database, so the protocol holds across processes as within one.
+/// The races run at once, which keeps all three processes busy as a deployment's would be; each
+/// invariant is over every row, so a failure may name rows another race broke.
+#[tokio::test]
+async fn every_race_holds_with_its_calls_spread_over_three_server_processes() {
+    let mut app = spawn_app().await;
+    if !app.on_postgres() {
+        eprintln!("replicas share one PostgreSQL database (README, Scaling): this runs with PC_TEST_POSTGRES_URL");
+        return;
+    }
+    app.spread_over_processes(3, &[]).await;
+    let app = &app;
+    tokio::join!(
+        sale_through_a_reseller_vs_end_of_its_link(app),
+        sale_vs_end_of_the_relationship(app),
+        support_request_vs_end_of_the_relationship(app),
+        support_request_vs_cancellation(app),
+        support_acceptance_vs_end_of_the_relationship(app),
+        anything_started_vs_suspension(app),
+        asking_through_a_provider_vs_end_of_the_link(app),
+        enrolment_vs_acceptance_as_a_customer(app),
+    );
 }

@@ -286,14 +286,6 @@ async fn a_request_id_is_one_uuid_however_it_is_spelled_and_never_the_nil_uuid()
     assert_eq!(partner_count(&app).await, 1);
 }
 
-/// Moves every stored idempotency key `age` into the past.
-async fn age_idempotency_keys(app: &pc_tests::TestApp, age: chrono::Duration) {
-    use pc_store::entity::idempotency_key::{Column, Entity};
-    use sea_orm::{EntityTrait, sea_query::Expr};
-    let past = pc_store::db::now() - age;
-    Entity::update_many().col_expr(Column::CreateTime, Expr::value(past)).exec(app.db.primary()).await.unwrap();
-}
-
 #[tokio::test]
 async fn a_request_id_past_its_window_is_forgotten_and_swept() {
     let app = spawn_app().await;
@@ -304,15 +296,15 @@ async fn a_request_id_past_its_window_is_forgotten_and_swept() {
 
     // Within the window the retry replays; past it the same request runs anew, and finds the
     // customer it created the first time.
-    age_idempotency_keys(&app, chrono::Duration::days(6)).await;
+    app.age_idempotency_keys(chrono::Duration::days(6)).await;
     assert_eq!(app.enrol_customer_with(&request_id).await.unwrap(), first);
-    age_idempotency_keys(&app, chrono::Duration::days(8)).await;
+    app.age_idempotency_keys(chrono::Duration::days(8)).await;
     expect_code(app.enrol_customer_with(&request_id).await, Code::AlreadyExists);
 
     // The sweep deletes what has expired and nothing else.
     let stale = uuid::Uuid::new_v4().to_string();
     app.enrol_customer_with(&stale).await.unwrap();
-    age_idempotency_keys(&app, chrono::Duration::days(8)).await;
+    app.age_idempotency_keys(chrono::Duration::days(8)).await;
     let fresh = uuid::Uuid::new_v4().to_string();
     let kept = app.enrol_customer_with(&fresh).await.unwrap();
     // Expired: `stale`, and `request_id` (its rerun failed, so the rerun's forgetting rolled back).

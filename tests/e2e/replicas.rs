@@ -1,8 +1,10 @@
 //! Several replicas over one database, as a scaled deployment runs them: each its own server
-//! stack (pools, admission, rate limiter, background work) built by `pc_server::App`.
+//! stack (pools, admission, rate limiter, background work), in-process (`TestApp::spawn_replica`)
+//! or as processes of the real binary (`TestApp::spread_over_processes`). The lock protocol
+//! across replicas is tested in races.rs (its last test).
 
 use pc_api::partner::v1::{ListPartnersRequest, partner_service_client::PartnerServiceClient};
-use pc_tests::{AppOptions, spawn_app_with};
+use pc_tests::{AppOptions, metric_sample, scrape_metrics, spawn_app, spawn_app_with};
 use tonic::{Code, Request};
 
 /// The Redis the shared rate limits are tested against (`PC_TEST_REDIS_URL`, e.g.
@@ -39,4 +41,40 @@ async fn one_principals_calls_spread_over_three_replicas_are_limited_as_one() {
     }
     // 5 at once, and at most one more if a second passed meanwhile (1 call per second).
     assert!((5..=6).contains(&admitted), "{admitted} admitted, {limited} limited");
+}
+
+/// The background sweep of expired idempotency keys runs in every replica with no coordination,
+/// and still deletes each key once: the keys the three processes say they deleted add up to the
+/// keys that expired. (The in-process server of the app sweeps too, but not within the test: its
+/// first sweep comes a minute or more after it starts.)
+#[tokio::test]
+async fn every_replica_sweeps_expired_keys_and_each_key_is_deleted_once() {
+    use pc_store::entity::idempotency_key;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let mut app = spawn_app().await;
+    if !app.on_postgres() {
+        eprintln!("replicas share one PostgreSQL database (README, Scaling): this runs with PC_TEST_POSTGRES_URL");
+        return;
+    }
+    // Sweeping every second, from a random moment within the first: the three sweeps overlap.
+    app.spread_over_processes(3, &[("METRICS_ADDR", "127.0.0.1:0"), ("IDEMPOTENCY_SWEEP_INTERVAL_SECS", "1")]).await;
+    const KEYS: usize = 60;
+    for _ in 0..KEYS {
+        app.enrol_customer_with(&uuid::Uuid::new_v4().to_string()).await.expect("enrol a customer");
+    }
+    let stored = || async { idempotency_key::Entity::find().count(app.db.primary()).await.expect("count keys") };
+    assert_eq!(stored().await, KEYS as u64);
+    app.age_idempotency_keys(chrono::Duration::days(8)).await;
+
+    let start = std::time::Instant::now();
+    while stored().await > 0 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(15), "the expired keys were not swept");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mut deleted = Vec::new();
+    for process in app.processes() {
+        let body = scrape_metrics(process.metrics_addr.expect("metrics are served")).await;
+        deleted.push(metric_sample(&body, "partner_center_idempotency_keys_forgotten_total", &[]));
+    }
+    assert_eq!(deleted.iter().sum::<f64>(), KEYS as f64, "deleted by each process: {deleted:?}");
 }

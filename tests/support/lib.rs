@@ -9,7 +9,15 @@
 
 pub mod identity;
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use identity::IdentityProvider;
 
@@ -72,6 +80,10 @@ pub struct TestApp {
     issuer: Minter,
     /// The server; taken when it is stopped.
     running: Option<Running>,
+    /// Server processes over this app's database ([`TestApp::spread_over_processes`]); while any
+    /// run, every client the app hands out talks to the next of them in turn.
+    processes: Vec<ServerProcess>,
+    turn: AtomicUsize,
     backend: Backend,
     /// Files the server was configured with (TLS), removed with it.
     files: Vec<PathBuf>,
@@ -143,6 +155,7 @@ fn test_config(database_url: &str, options: &AppOptions, files: &mut Vec<PathBuf
         db_max_connections: 8,
         shutdown_timeout_secs: 5,
         idempotency_key_ttl_hours: 168,
+        idempotency_sweep_interval_secs: 600,
         rate_limit_per_second,
         rate_limit_burst,
         tls_cert_file: tls.map(|tls| write("cert", &tls.cert)),
@@ -184,6 +197,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             None => Minter::Secret(TokenIssuer::new(TEST_SECRET)),
         },
         running: Some(running),
+        processes: Vec::new(),
+        turn: AtomicUsize::new(0),
         backend,
         files,
     }
@@ -309,15 +324,25 @@ impl TestApp {
         Bearer(subject.map(|s| format!("Bearer {}", self.token(s)).parse().expect("ascii header")))
     }
 
+    /// The channel the next client talks through: the in-process server's, or, while the app is
+    /// spread over processes, each process's in turn.
+    fn next_channel(&self) -> Channel {
+        if self.processes.is_empty() {
+            return self.channel.clone();
+        }
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        self.processes[turn % self.processes.len()].channel.clone()
+    }
+
     /// PartnerService as `subject`; `None` sends no credential.
     pub fn partners_as(&self, subject: Option<&str>) -> PartnerServiceClient<AuthChannel> {
-        PartnerServiceClient::with_interceptor(self.channel.clone(), self.bearer(subject))
+        PartnerServiceClient::with_interceptor(self.next_channel(), self.bearer(subject))
     }
 
     /// PartnerService with exactly this bearer token, as a client holding it would call.
     pub fn partners_with_token(&self, token: &str) -> PartnerServiceClient<AuthChannel> {
         let bearer = Bearer(Some(format!("Bearer {token}").parse().expect("ascii header")));
-        PartnerServiceClient::with_interceptor(self.channel.clone(), bearer)
+        PartnerServiceClient::with_interceptor(self.next_channel(), bearer)
     }
 
     /// PartnerService as the operator over a bare HTTP/2 connection: unlike tonic's `Channel`, it
@@ -348,7 +373,7 @@ impl TestApp {
 
     /// RelationshipService as `subject`; `None` sends no credential.
     pub fn relationships_as(&self, subject: Option<&str>) -> RelationshipServiceClient<AuthChannel> {
-        RelationshipServiceClient::with_interceptor(self.channel.clone(), self.bearer(subject))
+        RelationshipServiceClient::with_interceptor(self.next_channel(), self.bearer(subject))
     }
 
     pub fn relationships(&self) -> RelationshipServiceClient<AuthChannel> {
@@ -357,7 +382,7 @@ impl TestApp {
 
     /// ChannelService as `subject`; `None` sends no credential.
     pub fn channel_as(&self, subject: Option<&str>) -> ChannelServiceClient<AuthChannel> {
-        ChannelServiceClient::with_interceptor(self.channel.clone(), self.bearer(subject))
+        ChannelServiceClient::with_interceptor(self.next_channel(), self.bearer(subject))
     }
 
     pub fn channel(&self) -> ChannelServiceClient<AuthChannel> {
@@ -537,6 +562,14 @@ impl TestApp {
             .map(tonic::Response::into_inner)
     }
 
+    /// Makes every stored idempotency key `age` old, as if its request were that long ago.
+    pub async fn age_idempotency_keys(&self, age: chrono::Duration) {
+        use pc_store::entity::idempotency_key::{Column, Entity};
+        use sea_orm::{EntityTrait, sea_query::Expr};
+        let past = pc_store::db::now() - age;
+        Entity::update_many().col_expr(Column::CreateTime, Expr::value(past)).exec(self.db.primary()).await.unwrap();
+    }
+
     /// Stops the server, waiting for it to finish.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
@@ -553,12 +586,101 @@ impl TestApp {
         let config = test_config(&url, &options, &mut files);
         start(&config, &url, false).await
     }
+
+    /// Starts `count` processes of the real `partner-center` binary over this app's database, as
+    /// replicas of a deployment (each `serve` with its own pools and background work, configured
+    /// through the environment plus `env`), and from then on sends every client's calls to each
+    /// of them in turn. Each client is one process's: calls a test builds one client each for
+    /// land on different replicas. Tokens must be signed with the shared secret. (The binary is
+    /// this package's copy, `partner-center-under-test`: Cargo builds it before the tests run.)
+    pub async fn spread_over_processes(&mut self, count: usize, env: &[(&str, &str)]) {
+        assert!(matches!(self.issuer, Minter::Secret(_)), "server processes verify tokens with the shared secret");
+        let url = self.database_url();
+        for _ in 0..count {
+            self.processes.push(ServerProcess::start(&url, env).await);
+        }
+    }
+
+    /// The processes [`TestApp::spread_over_processes`] started.
+    pub fn processes(&self) -> &[ServerProcess] {
+        &self.processes
+    }
+
+    /// Kills the `index`th server process at once (SIGKILL, as a crash or a lost machine would),
+    /// and stops sending calls to it.
+    pub fn kill_process(&mut self, index: usize) {
+        let mut process = self.processes.remove(index);
+        process.child.start_kill().expect("kill a server process");
+    }
+}
+
+/// This package's build of the `partner-center` program (tests/bin), beside the running test's
+/// own executable (`target/<profile>/deps/<test>` → `target/<profile>/…`): Cargo builds a
+/// package's binaries before running its integration tests, so it is always the current code.
+/// (`CARGO_BIN_EXE_*` would name it, but only in the test targets, not in this library.)
+fn server_binary() -> PathBuf {
+    let test = std::env::current_exe().expect("the test's own path");
+    let path = test
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the test runs from target/<profile>/deps")
+        .join(format!("partner-center-under-test{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} is missing: run the tests through cargo test", path.display());
+    path
+}
+
+/// One process of the real `partner-center` binary, serving every service. Killed when dropped.
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    pub channel: Channel,
+    /// Where it serves metrics, when `METRICS_ADDR` was among its settings.
+    pub metrics_addr: Option<SocketAddr>,
+    child: tokio::process::Child,
+}
+
+impl ServerProcess {
+    async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut command = tokio::process::Command::new(server_binary());
+        command
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("AUTH_JWT_SECRET", TEST_SECRET)
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            // Several processes share the test's database server with every other test.
+            .env("DB_MAX_CONNECTIONS", "4")
+            .env("RUST_LOG", std::env::var("PC_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("start partner-center");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut metrics_addr = None;
+        let addr: SocketAddr = loop {
+            let line = lines.next_line().await.expect("read stdout").expect("partner-center exited before listening");
+            if let Some(addr) = line.strip_prefix("partner-center metrics on ") {
+                metrics_addr = Some(addr.parse().expect("metrics address"));
+            } else if let Some(addr) = line.strip_prefix("partner-center listening on ") {
+                break addr.parse().expect("listen address");
+            }
+        };
+        // Nothing more is printed, but a closed pipe would fail a later print: keep reading.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to a server process");
+        Self { addr, channel, metrics_addr, child }
+    }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        // Stops the server (Running's own drop) before its database goes.
+        // Stops the servers (their own drops) before their database goes.
         drop(self.running.take());
+        self.processes.clear();
         for file in &self.files {
             let _ = std::fs::remove_file(file);
         }
@@ -652,6 +774,29 @@ pub async fn audit_actions(app: &TestApp, resource: &str) -> Vec<String> {
         .into_iter()
         .map(|event| event.action)
         .collect()
+}
+
+/// The body of `GET /metrics` from the metrics listener at `addr`.
+pub async fn scrape_metrics(addr: SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the metrics port");
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_lowercase().contains("content-type: text/plain; version=0.0.4"), "{head}");
+    body.to_owned()
+}
+
+/// The sum of the samples named `name` whose labels include every one of `labels` (0 if none).
+pub fn metric_sample(body: &str, name: &str, labels: &[&str]) -> f64 {
+    body.lines()
+        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
+        .filter(|line| line[name.len()..].starts_with(['{', ' ']))
+        .filter(|line| labels.iter().all(|label| line.contains(label)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 #[cfg(test)]

@@ -75,6 +75,11 @@ pub struct ServerConfig {
     #[arg(long, env = "IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 168)]
     pub idempotency_key_ttl_hours: u64,
 
+    /// Seconds between deletions of expired idempotency keys. Every replica sweeps; a key is
+    /// deleted by one of them.
+    #[arg(long, env = "IDEMPOTENCY_SWEEP_INTERVAL_SECS", default_value_t = 600)]
+    pub idempotency_sweep_interval_secs: u64,
+
     /// Calls each principal may make per second; 0 turns the limit off.
     #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 0)]
     pub rate_limit_per_second: u32,
@@ -247,6 +252,7 @@ impl ServerConfig {
             http2_keepalive_interval: seconds(self.http2_keepalive_interval_secs),
             http2_keepalive_timeout: Duration::from_secs(self.http2_keepalive_timeout_secs.max(1)),
             max_connection_age: seconds(self.max_connection_age_secs),
+            key_sweep_interval: Duration::from_secs(self.idempotency_sweep_interval_secs.max(1)),
         })
     }
 }

@@ -69,6 +69,10 @@ fn describe() {
     );
     describe_counter!("partner_center_shed_total", "Calls refused at once because MAX_IN_FLIGHT calls were running.");
     describe_counter!("partner_center_deadline_exceeded_total", "Calls answered DEADLINE_EXCEEDED.");
+    describe_counter!(
+        "partner_center_idempotency_keys_forgotten_total",
+        "Expired idempotency keys this replica's sweeps deleted."
+    );
     describe_gauge!("partner_center_db_pool_connections", "Pooled database connections, by pool and state.");
     describe_histogram!(
         "partner_center_db_acquire_seconds",
@@ -162,6 +166,11 @@ pub fn shed() {
 /// A call answered DEADLINE_EXCEEDED: its deadline passed before or while it ran.
 pub fn deadline_exceeded() {
     metrics::counter!("partner_center_deadline_exceeded_total").increment(1);
+}
+
+/// Expired idempotency keys one sweep deleted.
+pub fn keys_forgotten(deleted: u64) {
+    metrics::counter!("partner_center_idempotency_keys_forgotten_total").increment(deleted);
 }
 
 /// The gRPC name of `code`, as the `code` label spells it.

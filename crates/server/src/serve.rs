@@ -17,8 +17,6 @@ use crate::admission::{AdmissionLayer, AdmissionPolicy};
 
 /// How often health re-checks the database.
 const DB_CHECK_INTERVAL: Duration = Duration::from_secs(2);
-/// How often expired idempotency keys are deleted.
-const KEY_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// The partner-center services a binary serves, with their fully-qualified names for health.
 #[derive(Default)]
@@ -50,6 +48,8 @@ pub struct ServeOptions {
     pub http2_keepalive_timeout: Duration,
     /// Connections older than this are asked to go away (GOAWAY) and reconnect.
     pub max_connection_age: Option<Duration>,
+    /// How often expired idempotency keys are deleted.
+    pub key_sweep_interval: Duration,
 }
 
 /// The most header bytes one call may send (SETTINGS_MAX_HEADER_LIST_SIZE): a bearer token and
@@ -96,7 +96,7 @@ pub async fn serve(
         .build_v1alpha()
         .map_err(Error::internal)?;
 
-    let sweeper = tokio::spawn(forget_expired_keys(db.clone()));
+    let sweeper = tokio::spawn(forget_expired_keys(db.clone(), options.key_sweep_interval));
     let monitor = tokio::spawn(follow_database(health.clone(), services.names.clone(), db));
 
     let (stop_accepting, stopped) = oneshot::channel::<()>();
@@ -204,21 +204,25 @@ async fn set_status(health: &HealthReporter, names: &[&'static str], status: Ser
     }
 }
 
-/// Deletes idempotency keys past their window a while after startup and then every
-/// [`KEY_SWEEP_INTERVAL`]. Requests
-/// never wait for it: a request that finds an expired key forgets it itself. Every replica
-/// sweeps; deleting a key twice deletes nothing the second time.
-async fn forget_expired_keys(db: Database) {
+/// Deletes idempotency keys past their window a while after startup and then every `interval`.
+/// Requests never wait for it: a request that finds an expired key forgets it itself. Every
+/// replica sweeps, with no coordination: the sweep is one DELETE, so each key is deleted by exactly
+/// one of them (the others' DELETEs find it gone), which the counter
+/// `partner_center_idempotency_keys_forgotten_total`, summed over replicas, shows.
+async fn forget_expired_keys(db: Database, interval: Duration) {
     // The first sweep comes a random while after startup, not at once: replicas started together
     // spread their sweeps, and a process that has just started has other work first.
-    let first = KEY_SWEEP_INTERVAL.mul_f64(rand::random_range(0.1..1.0));
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + first, KEY_SWEEP_INTERVAL);
+    let first = interval.mul_f64(rand::random_range(0.1..1.0));
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
         match pc_store::idempotency::forget_expired(&db).await {
             Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "forgot expired idempotency keys"),
+            Ok(deleted) => {
+                crate::metrics::keys_forgotten(deleted);
+                tracing::info!(deleted, "forgot expired idempotency keys");
+            }
             Err(error) => tracing::warn!(%error, "could not delete expired idempotency keys"),
         }
     }
