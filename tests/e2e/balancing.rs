@@ -163,14 +163,9 @@ async fn one_client_channels_calls_reach_every_healthy_replica_through_the_proxy
 
     // One channel, so one HTTP/2 connection to the proxy, as a gRPC client keeps.
     let channel = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect().await.expect("connect");
-    let bearer: tonic::metadata::MetadataValue<_> =
-        format!("Bearer {}", app.token("operator")).parse().expect("ascii header");
     let mut client = pc_api::partner::v1::partner_service_client::PartnerServiceClient::with_interceptor(
         channel,
-        move |mut request: tonic::Request<()>| {
-            request.metadata_mut().insert("authorization", bearer.clone());
-            Ok(request)
-        },
+        pc_tests::Bearer::signed_with_test_secret("operator"),
     );
     const CALLS: usize = 30;
     for _ in 0..CALLS {

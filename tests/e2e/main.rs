@@ -16,6 +16,7 @@ mod partners;
 mod plumbing;
 mod point_reads;
 mod races;
+mod read_replica;
 mod reliability;
 mod replicas;
 mod reseller_links;

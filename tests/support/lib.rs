@@ -8,6 +8,7 @@
 //! fails the test instead of skipping it.
 
 pub mod identity;
+pub mod postgres;
 
 use std::{
     net::SocketAddr,
@@ -57,6 +58,15 @@ impl Interceptor for Bearer {
 }
 
 pub type AuthChannel = InterceptedService<Channel, Bearer>;
+
+impl Bearer {
+    /// A token for `subject` signed with the shared test secret, as a server the harness did not
+    /// build itself (a [`ServerProcess`]) verifies it.
+    pub fn signed_with_test_secret(subject: &str) -> Self {
+        let token = TokenIssuer::new(TEST_SECRET).mint(subject, Duration::from_secs(600)).expect("mint a token");
+        Self(Some(format!("Bearer {token}").parse().expect("ascii header")))
+    }
+}
 
 /// What [`TestApp::bare_partners`] calls through.
 pub type BareConnection =
@@ -156,6 +166,8 @@ fn test_config(database_url: &str, options: &AppOptions, files: &mut Vec<PathBuf
         shutdown_timeout_secs: 5,
         idempotency_key_ttl_hours: 168,
         idempotency_sweep_interval_secs: 600,
+        database_replica_url: None,
+        replica_max_lag_ms: 1000,
         rate_limit_per_second,
         rate_limit_burst,
         tls_cert_file: tls.map(|tls| write("cert", &tls.cert)),
@@ -639,7 +651,9 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+    /// Starts `partner-center serve` over `database_url` (which it migrates), configured through
+    /// the environment plus `env`, and connects to it.
+    pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
         use tokio::io::{AsyncBufReadExt, BufReader};
         let mut command = tokio::process::Command::new(server_binary());
         command

@@ -58,10 +58,13 @@ impl App {
             // No statement outlives the longest call that could have run it.
             statement_timeout: Some(config.call_timeout()),
         };
-        let db = pc_store::connect(database_url, pool)
+        let mut db = pc_store::connect(database_url, pool)
             .await
             .map_err(|e| e.to_string())?
             .with_idempotency_window(config.idempotency_window());
+        if let Some(replica) = config.replica(pool) {
+            db = db.with_replica(&replica).await.map_err(|e| e.to_string())?;
+        }
         let listen_addr = config.listen_addr.unwrap_or(default_listen);
         let listener = TcpListener::bind(listen_addr).await.map_err(|e| format!("cannot bind {listen_addr}: {e}"))?;
         let health = match config.health_listen_addr {

@@ -75,6 +75,15 @@ pub struct ServerConfig {
     #[arg(long, env = "IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 168)]
     pub idempotency_key_ttl_hours: u64,
 
+    /// A PostgreSQL streaming replica of DATABASE_URL that Lists read while it is within
+    /// REPLICA_MAX_LAG_MS of the primary (everything else reads and writes the primary).
+    #[arg(long, env = "DATABASE_REPLICA_URL")]
+    pub database_replica_url: Option<String>,
+
+    /// How far behind the primary a List read from the replica may be, in milliseconds.
+    #[arg(long, env = "REPLICA_MAX_LAG_MS", default_value_t = 1000)]
+    pub replica_max_lag_ms: u64,
+
     /// Seconds between deletions of expired idempotency keys. Every replica sweeps; a key is
     /// deleted by one of them.
     #[arg(long, env = "IDEMPOTENCY_SWEEP_INTERVAL_SECS", default_value_t = 600)]
@@ -239,6 +248,17 @@ impl ServerConfig {
             call_timeout: self.call_timeout(),
             retry_delay: Duration::from_millis(self.overload_retry_delay_ms.max(1)),
         }
+    }
+
+    /// The read replica, pooled like the primary (`pool`), if one is configured.
+    pub fn replica(&self, pool: pc_store::PoolOptions) -> Option<pc_store::ReplicaOptions> {
+        let url = self.database_replica_url.as_deref().filter(|url| !url.is_empty())?;
+        Some(pc_store::ReplicaOptions {
+            url: url.to_owned(),
+            max_lag: Duration::from_millis(self.replica_max_lag_ms),
+            max_connections: pool.max_connections,
+            statement_timeout: pool.statement_timeout,
+        })
     }
 
     /// How to serve: drain deadline, TLS, admission and connection limits.

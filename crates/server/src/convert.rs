@@ -8,7 +8,7 @@ use pc_domain::{
     AssignmentState, Cloud, Error, LinkState, PageKey, PageRequest, PartnerState, Principal, ProductFamily,
     ProgramRole, RelationshipState, SalesChannel, SubscriptionState,
 };
-use pc_store::{entity::Keyed, idempotency::IdempotencyKey};
+use pc_store::{Database, DatabaseConnection, entity::Keyed, idempotency::IdempotencyKey};
 use prost::Message;
 use prost_types::{FieldMask, Timestamp};
 
@@ -96,18 +96,27 @@ paged_requests!(
 
 /// Answers a List with one page ([`pc_domain::page::list`]): `filter` says whose rows and which
 /// (its `Debug` form binds the page token to it, so a token is refused under another caller or
-/// filter), `fetch` reads the rows after the page token, `shape` turns each into its message.
-pub async fn list_page<R: PagedRequest, M: Keyed>(
+/// filter), `fetch` reads the rows after the page token on the connection it is given (the read
+/// replica's or the primary's, [`Database::list`]), `shape` turns each into its message.
+pub async fn list_page<R, M, Fetch, Fetching>(
+    db: &Database,
     request: &R,
     pages: &PageKey,
     filter: &impl std::fmt::Debug,
-    fetch: impl AsyncFnOnce(PageRequest) -> Result<Vec<M>, Error>,
+    fetch: Fetch,
     shape: impl FnMut(M) -> Result<R::Item, Error>,
-) -> Result<R::Response, Error> {
+) -> Result<R::Response, Error>
+where
+    R: PagedRequest,
+    M: Keyed,
+    Fetch: Fn(DatabaseConnection, PageRequest) -> Fetching,
+    Fetching: Future<Output = Result<Vec<M>, Error>>,
+{
     let (page_size, page_token) = request.page();
     let query = format!("{filter:?}");
+    let read = async |page| db.list(|connection| fetch(connection, page)).await;
     let (items, next_page_token) =
-        pc_domain::page::list(page_size, page_token, &query, pages, fetch, Keyed::key, shape).await?;
+        pc_domain::page::list(page_size, page_token, &query, pages, read, Keyed::key, shape).await?;
     Ok(R::respond(items, next_page_token))
 }
 

@@ -69,6 +69,15 @@ fn describe() {
     );
     describe_counter!("partner_center_shed_total", "Calls refused at once because MAX_IN_FLIGHT calls were running.");
     describe_counter!("partner_center_deadline_exceeded_total", "Calls answered DEADLINE_EXCEEDED.");
+    describe_gauge!(
+        "partner_center_replica_in_use",
+        "1 while Lists read the read replica (within REPLICA_MAX_LAG_MS), 0 while they read the primary."
+    );
+    describe_gauge!(
+        "partner_center_replica_staleness_seconds",
+        Unit::Seconds,
+        "How far the read replica was behind the primary at the last measurement."
+    );
     describe_counter!(
         "partner_center_idempotency_keys_forgotten_total",
         "Expired idempotency keys this replica's sweeps deleted."

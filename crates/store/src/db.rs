@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::{
     Migrator,
     point_reads::{self, PointReads},
+    replica::{Replica, ReplicaOptions},
 };
 
 /// The service's database: the pool every transaction runs on, and the pool plain reads use.
@@ -30,17 +31,56 @@ pub struct Database {
     /// read as a database that is down.
     health: DatabaseConnection,
     idempotency_window: Duration,
+    /// A streaming replica Lists read while it is fresh enough ([`crate::replica`]).
+    replica: Option<Arc<Replica>>,
 }
 
 /// How long idempotency keys are kept unless configured (`IDEMPOTENCY_KEY_TTL_HOURS`).
 pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Database {
-    /// The pool for reads outside a transaction: a List, or the queries a Get runs after its
-    /// [`Self::find_by_id`]; each sees every write committed before it starts. Never write
-    /// through it (on SQLite it is read-only).
+    /// The primary's pool for reads outside a transaction: the queries a Get runs after its
+    /// [`Self::find_by_id`], and Lists when there is no fresh replica ([`Self::list`]); each sees
+    /// every write committed before it starts. Never write through it (on SQLite it is
+    /// read-only).
     pub fn reader(&self) -> &DatabaseConnection {
         &self.reader
+    }
+
+    /// Runs a List's `read` on the read replica while it is within `REPLICA_MAX_LAG_MS` of the
+    /// primary, else (no replica, a stale one, or one that cannot be reached) on [`Self::reader`].
+    /// A replica that fails to answer is left for the primary at once: the List still succeeds.
+    /// (`read` gets its own handle on the pool: a closure over a borrowed one would make the
+    /// calls' futures not `Send`.)
+    pub async fn list<T, Read, Reading>(&self, read: Read) -> Result<T, Error>
+    where
+        Read: Fn(DatabaseConnection) -> Reading,
+        Reading: Future<Output = Result<T, Error>>,
+    {
+        if let Some(replica) = self.replica.as_ref().filter(|replica| replica.is_fresh()) {
+            match read(replica.pool.clone()).await {
+                Err(error) if crate::errors::database_error(&error).is_some_and(crate::errors::is_connectivity) => {
+                    replica.set_unreachable();
+                }
+                answered => return answered,
+            }
+        }
+        read(self.reader.clone()).await
+    }
+
+    /// The same database, with Lists read from the streaming replica `options` names (PostgreSQL
+    /// only; see [`crate::replica`]).
+    pub async fn with_replica(mut self, options: &ReplicaOptions) -> Result<Self, Error> {
+        if self.primary.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Err(Error::internal("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL"));
+        }
+        self.replica = Some(Replica::open(options, self.primary.clone()).await?);
+        Ok(self)
+    }
+
+    /// Whether Lists read the replica now (for tests and the metrics).
+    pub fn lists_read_replica(&self) -> bool {
+        self.replica.as_ref().is_some_and(|replica| replica.is_fresh())
     }
 
     /// The pool that runs transactions and anything that writes.
@@ -165,6 +205,7 @@ pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Datab
             point_reads,
             health,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
+            replica: None,
         });
     }
     let primary = open(url, 1, 1, Backend::Sqlite { read_only: false }).await?;
@@ -177,6 +218,7 @@ pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Datab
             primary,
             point_reads,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
+            replica: None,
         });
     }
     // No connection up front: readers open on first use, after the primary has created the file
@@ -184,7 +226,7 @@ pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Datab
     let reader = open(url, max_connections, 0, Backend::Sqlite { read_only: true }).await?;
     let health = open(url, 1, 0, Backend::Sqlite { read_only: true }).await?;
     let point_reads = Arc::new(PointReads::sqlite(point_reads::sqlite_file(&primary).await?));
-    Ok(Database { primary, reader, point_reads, health, idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW })
+    Ok(Database { primary, reader, point_reads, health, idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW, replica: None })
 }
 
 /// The health check's `SELECT 1` never takes longer than this on a database that is up.
@@ -199,6 +241,24 @@ enum Backend {
 
 /// Opens one pool.
 async fn open(url: &str, max: u32, min: u32, backend: Backend) -> Result<DatabaseConnection, Error> {
+    Ok(sea_orm::Database::connect(pool_options(url, max, min, backend)).await?)
+}
+
+/// Opens a PostgreSQL pool that connects on first use: a server that is down now is not an error
+/// until a statement needs it (the read replica's).
+pub(crate) async fn open_lazily(
+    url: &str,
+    max: u32,
+    statement_timeout: Option<Duration>,
+) -> Result<DatabaseConnection, Error> {
+    let mut options = pool_options(url, max, 0, Backend::Postgres { statement_timeout });
+    // Short: a List waiting for a replica that went away falls back to the primary instead.
+    options.connect_lazy(true).connect_timeout(Duration::from_millis(500)).acquire_timeout(Duration::from_millis(500));
+    Ok(sea_orm::Database::connect(options).await?)
+}
+
+/// How [`open`] opens a pool.
+fn pool_options(url: &str, max: u32, min: u32, backend: Backend) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     options.max_connections(max).min_connections(min).sqlx_logging(false);
     // While the database is down, sqlx keeps retrying to connect until the acquire timeout runs
@@ -225,7 +285,7 @@ async fn open(url: &str, max: u32, min: u32, backend: Backend) -> Result<Databas
         }
         Backend::Postgres { statement_timeout: None } => {}
     }
-    Ok(sea_orm::Database::connect(options).await?)
+    options
 }
 
 /// Applies every pending migration.

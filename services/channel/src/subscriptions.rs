@@ -213,8 +213,15 @@ pub async fn list_subscriptions(
         partner: PartnerId::parse_optional("partner", &request.partner)?,
         state: filter_enum("state", request.state)?,
     };
-    list_page(&request, pages, &filter, async |page| subscriptions::list(db.reader(), filter, page).await, to_proto)
-        .await
+    list_page(
+        db,
+        &request,
+        pages,
+        &filter,
+        |conn, page| async move { subscriptions::list(&conn, filter, page).await },
+        to_proto,
+    )
+    .await
 }
 
 pub async fn update_subscription(

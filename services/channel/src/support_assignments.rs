@@ -190,6 +190,6 @@ pub async fn list_support_assignments(
         partner: PartnerId::parse_optional("partner", &request.partner)?,
         state: filter_enum("state", request.state)?,
     };
-    let fetch = async |page| support_assignments::list(db.reader(), filter, page).await;
-    list_page(&request, pages, &filter, fetch, to_proto).await
+    let fetch = |conn, page| async move { support_assignments::list(&conn, filter, page).await };
+    list_page(db, &request, pages, &filter, fetch, to_proto).await
 }

@@ -111,6 +111,13 @@ pub async fn list_customers(
 ) -> Result<ListCustomersResponse, Error> {
     let cloud: Option<Cloud> = filter_enum("cloud", request.cloud)?;
     let query = (caller, cloud);
-    list_page(&request, pages, &query, async |page| customers::list(db.reader(), caller, cloud, page).await, to_proto)
-        .await
+    list_page(
+        db,
+        &request,
+        pages,
+        &query,
+        |conn, page| async move { customers::list(&conn, caller, cloud, page).await },
+        to_proto,
+    )
+    .await
 }

@@ -196,6 +196,6 @@ pub async fn list_customer_relationships(
         customer: CustomerId::parse_optional("customer", &request.customer)?,
         state: filter_enum("state", request.state)?,
     };
-    let fetch = async |page| customer_relationships::list(db.reader(), filter, page).await;
-    list_page(&request, pages, &filter, fetch, to_proto).await
+    let fetch = |conn, page| async move { customer_relationships::list(&conn, filter, page).await };
+    list_page(db, &request, pages, &filter, fetch, to_proto).await
 }

@@ -142,6 +142,6 @@ pub async fn list_reseller_links(
         reseller: PartnerId::parse_optional("reseller", &request.reseller)?,
         state: filter_enum("state", request.state)?,
     };
-    let fetch = async |page| reseller_links::list(db.reader(), filter, page).await;
-    list_page(&request, pages, &filter, fetch, to_proto).await
+    let fetch = |conn, page| async move { reseller_links::list(&conn, filter, page).await };
+    list_page(db, &request, pages, &filter, fetch, to_proto).await
 }
