@@ -49,7 +49,7 @@ impl Database {
 
     /// Runs a List's `read` on the read replica while it is within `REPLICA_MAX_LAG_MS` of the
     /// primary, else (no replica, a stale one, or one that cannot be reached) on [`Self::reader`].
-    /// A replica that fails to answer is left for the primary at once: the List still succeeds.
+    /// A List the replica fails to answer is run on the primary: it still succeeds.
     /// (`read` gets its own handle on the pool: a closure over a borrowed one would make the
     /// calls' futures not `Send`.)
     pub async fn list<T, Read, Reading>(&self, read: Read) -> Result<T, Error>
@@ -59,8 +59,12 @@ impl Database {
     {
         if let Some(replica) = self.replica.as_ref().filter(|replica| replica.is_fresh()) {
             match read(replica.pool.clone()).await {
-                Err(error) if crate::errors::database_error(&error).is_some_and(crate::errors::is_connectivity) => {
-                    replica.set_unreachable();
+                // The replica failed where the primary may not: unreachable, or a query cancelled
+                // by a conflict with recovery (40001 on a hot standby). The primary answers.
+                Err(ref error) if let Some(failure) = crate::errors::database_error(error) => {
+                    if crate::errors::is_connectivity(failure) {
+                        replica.set_unreachable();
+                    }
                 }
                 answered => return answered,
             }
