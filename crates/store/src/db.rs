@@ -21,7 +21,8 @@ use crate::{
 /// pool holds one connection; reads get read-only connections of their own, which WAL lets run
 /// beside the writer, each seeing every transaction committed before it started. Without them
 /// every GetPartner queued behind every write (and every other read) on that one connection.
-/// Reads by primary key run on drivers of their own (see [`Database::find_by_id`]).
+/// Reads by primary key run on drivers of their own (see [`Database::find_by_id`]). With a
+/// PostgreSQL streaming replica configured, Lists may read there ([`Database::list`]).
 #[derive(Debug, Clone)]
 pub struct Database {
     primary: DatabaseConnection,
@@ -80,11 +81,6 @@ impl Database {
         }
         self.replica = Some(Replica::open(options, self.primary.clone()).await?);
         Ok(self)
-    }
-
-    /// Whether Lists read the replica now (for tests and the metrics).
-    pub fn lists_read_replica(&self) -> bool {
-        self.replica.as_ref().is_some_and(|replica| replica.is_fresh())
     }
 
     /// The pool that runs transactions and anything that writes.

@@ -4,21 +4,23 @@
 //! Only Lists go there ([`crate::Database::list_reader`]): transactions, and so every check of a
 //! rule, run on the primary, and so does every Get (a caller that has just written reads its own
 //! write). A List may miss what was committed within the last `max_lag`, never more: a task
-//! measures the replica's staleness every [`MEASURE_EVERY`] and Lists use the replica only while
-//! it is known to be within the bound; otherwise, and whenever the replica cannot be reached,
-//! they read the primary. A replica that is down costs no errors, only its share of the load.
+//! measures the replica every [`MEASURE_EVERY`], and Lists use the replica only while it is known
+//! to be within the bound; otherwise, and whenever the replica cannot be reached, they read the
+//! primary. A replica that is down costs no errors, only its share of the load.
 //!
-//! How staleness is measured: the primary's WAL write position is sampled with the time of each
-//! sample; the replica is as stale as the age of the newest sample its replay position has
-//! reached (everything committed before that moment is visible there). Unlike
-//! `now() - pg_last_xact_replay_timestamp()`, this needs no writes on the primary to be right,
-//! and a replica whose WAL receiver has stopped reads as falling behind, not as caught up.
+//! How: the primary's WAL write position is sampled with the time of each sample. Once the
+//! replica has replayed up to a sample's position, everything committed before that sample's
+//! time is visible there, so the replica may serve Lists until that time plus `max_lag`: the
+//! measurement sets a deadline, not a flag, and a measurement that stalls (a primary too busy to
+//! answer) cannot leave a stale replica in use. Unlike `now() - pg_last_xact_replay_timestamp()`,
+//! this needs no writes on the primary to be right, and a replica whose WAL receiver has stopped
+//! reads as falling behind, not as caught up.
 
 use std::{
     collections::VecDeque,
     sync::{
         Arc, Weak,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -26,8 +28,7 @@ use std::{
 use pc_domain::Error;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
-/// How often the replica's staleness is measured; Lists use it only while staleness plus this
-/// stays within the bound, so the bound holds between two measurements too.
+/// How often the replica is measured: the longest a replica that has caught up waits to be used.
 pub const MEASURE_EVERY: Duration = Duration::from_millis(100);
 
 /// Where the replica is and how stale its Lists may be.
@@ -40,11 +41,14 @@ pub struct ReplicaOptions {
     pub statement_timeout: Option<Duration>,
 }
 
-/// The replica's pool, and whether Lists may read there now.
+/// The replica's pool, and until when Lists may read there.
 #[derive(Debug)]
 pub(crate) struct Replica {
     pub(crate) pool: DatabaseConnection,
-    fresh: AtomicBool,
+    /// What `fresh_until` counts from.
+    epoch: Instant,
+    /// Nanoseconds after `epoch` until which the replica is within the bound (0: not now).
+    fresh_until: AtomicU64,
 }
 
 impl Replica {
@@ -54,22 +58,26 @@ impl Replica {
     pub(crate) async fn open(options: &ReplicaOptions, primary: DatabaseConnection) -> Result<Arc<Self>, Error> {
         let pool =
             crate::db::open_lazily(&options.url, options.max_connections.max(1), options.statement_timeout).await?;
-        let replica = Arc::new(Self { pool, fresh: AtomicBool::new(false) });
+        let replica = Arc::new(Self { pool, epoch: Instant::now(), fresh_until: AtomicU64::new(0) });
         tokio::spawn(follow(Arc::downgrade(&replica), primary, options.max_lag));
         Ok(replica)
     }
 
-    /// Whether the last measurement found the replica within the bound.
+    /// Whether the replica is within the bound now, as far as the last measurement proves.
     pub(crate) fn is_fresh(&self) -> bool {
-        self.fresh.load(Ordering::Relaxed)
+        nanos(self.epoch.elapsed()) < self.fresh_until.load(Ordering::Relaxed)
     }
 
     /// Stops sending Lists here until the next measurement finds the replica again.
     pub(crate) fn set_unreachable(&self) {
-        if self.fresh.swap(false, Ordering::Relaxed) {
+        if self.fresh_until.swap(0, Ordering::Relaxed) > nanos(self.epoch.elapsed()) {
             tracing::warn!("the read replica cannot be reached: Lists read the primary");
         }
     }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The primary's WAL write position, as a byte offset.
@@ -101,14 +109,14 @@ async fn follow(replica: Weak<Replica>, primary: DatabaseConnection, max_lag: Du
         while written.front().is_some_and(|(at, _)| now.duration_since(*at) > max_lag) {
             written.pop_front();
         }
-        let staleness = match position(&replica.pool, REPLAYED).await {
-            Some(replayed) => {
-                written.iter().rev().find(|(_, position)| *position <= replayed).map(|(at, _)| now.duration_since(*at))
-            }
+        // The newest moment up to which the replica has everything.
+        let caught_up_to = match position(&replica.pool, REPLAYED).await {
+            Some(replayed) => written.iter().rev().find(|(_, position)| *position <= replayed).map(|(at, _)| *at),
             None => None,
         };
-        let fresh = staleness.is_some_and(|staleness| staleness + MEASURE_EVERY <= max_lag);
-        replica.fresh.store(fresh, Ordering::Relaxed);
+        let fresh_until = caught_up_to.map_or(0, |at| nanos(at.duration_since(replica.epoch) + max_lag));
+        replica.fresh_until.store(fresh_until, Ordering::Relaxed);
+        let (staleness, fresh) = (caught_up_to.map(|at| at.elapsed()), replica.is_fresh());
         if let Some(staleness) = staleness {
             metrics::gauge!("partner_center_replica_staleness_seconds").set(staleness.as_secs_f64());
         }
