@@ -185,3 +185,24 @@ async fn a_call_whose_deadline_has_passed_is_never_started() {
     let after = app.partners().get_partner(GetPartnerRequest { name: partner.name.clone() }).await.unwrap();
     assert_eq!(after.into_inner().state(), PartnerState::Active);
 }
+
+/// The per-connection cap is advertised in the server's SETTINGS (the real program, its default):
+/// a client learns it may open 64 calls at once on a connection and queues the rest itself.
+#[tokio::test]
+async fn a_connection_is_told_how_many_calls_it_may_open() {
+    let mut app = spawn_app().await;
+    app.spread_over_processes(1, &[]).await;
+    let tcp = tokio::net::TcpStream::connect(app.processes()[0].addr).await.expect("connect");
+    let (_client, mut connection) = h2::client::handshake(tcp).await.expect("an HTTP/2 connection");
+    // The server's SETTINGS arrive as the connection is driven; nothing else is sent.
+    let start = Instant::now();
+    while connection.max_concurrent_send_streams() == usize::MAX {
+        assert!(start.elapsed() < Duration::from_secs(5), "no SETTINGS_MAX_CONCURRENT_STREAMS from the server");
+        let _ = tokio::time::timeout(
+            Duration::from_millis(50),
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut connection).poll(cx)),
+        )
+        .await;
+    }
+    assert_eq!(connection.max_concurrent_send_streams(), 64);
+}

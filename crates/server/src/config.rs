@@ -119,8 +119,11 @@ pub struct ServerConfig {
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 0)]
     pub max_in_flight: u32,
 
-    /// Concurrent HTTP/2 streams (calls) one connection may open, advertised in SETTINGS.
-    #[arg(long, env = "MAX_CONCURRENT_STREAMS", default_value_t = 100)]
+    /// Concurrent HTTP/2 streams (calls) one connection may open, advertised in SETTINGS; a
+    /// client queues the rest itself. 64, under RFC 9113's suggested 100 on purpose: one
+    /// connection still gets more calls at once than a process admits per CPU, and a burst over
+    /// many connections holds a third fewer streams at the server (README, Performance: Overload).
+    #[arg(long, env = "MAX_CONCURRENT_STREAMS", default_value_t = 64)]
     pub max_concurrent_streams: u32,
 
     /// Seconds any call may run: the deadline of a call whose client sets none (or a longer one),
