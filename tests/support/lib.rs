@@ -654,8 +654,14 @@ impl ServerProcess {
     /// Starts `partner-center serve` over `database_url` (which it migrates), configured through
     /// the environment plus `env`, and connects to it.
     pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_binary(&server_binary(), database_url, env).await
+    }
+
+    /// [`Self::start`] with the `partner-center` program at `binary` (a test of the
+    /// partner-center package passes its own, `CARGO_BIN_EXE_partner-center`).
+    pub async fn start_binary(binary: &std::path::Path, database_url: &str, env: &[(&str, &str)]) -> Self {
         use tokio::io::{AsyncBufReadExt, BufReader};
-        let mut command = tokio::process::Command::new(server_binary());
+        let mut command = tokio::process::Command::new(binary);
         command
             .arg("serve")
             .env("DATABASE_URL", database_url)
@@ -687,6 +693,18 @@ impl ServerProcess {
             .await
             .expect("connect to a server process");
         Self { addr, channel, metrics_addr, child }
+    }
+
+    /// Sends SIGTERM, as an orchestrator stopping the process does.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        assert!(killed.success(), "kill -TERM {pid}");
+    }
+
+    /// Waits for the process to exit.
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().await.expect("wait for a server process")
     }
 }
 

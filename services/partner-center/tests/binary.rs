@@ -13,51 +13,21 @@ use pc_api::partner::v1::{
     CreatePartnerRequest, GetPartnerRequest, Partner, ProgramRole, partner_service_client::PartnerServiceClient,
 };
 use pc_server::TokenIssuer;
-use pc_tests::postgres::TempPostgres;
+use pc_tests::{ServerProcess, postgres::TempPostgres};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::{Code, Request, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
-const SECRET: &str = "binary-test-secret-binary-test-secret";
+/// The secret every server process of the harness verifies tokens with.
+const SECRET: &str = pc_tests::TEST_SECRET;
 
-/// A running `partner-center serve` process.
-struct Server {
-    child: tokio::process::Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    async fn start(database_url: &str) -> Self {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_partner-center"))
-            .env("DATABASE_URL", database_url)
-            .env("AUTH_JWT_SECRET", SECRET)
-            .env("LISTEN_ADDR", "127.0.0.1:0")
-            .env("SHUTDOWN_TIMEOUT_SECS", "10")
-            .env("RUST_LOG", std::env::var("PC_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start partner-center");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let addr = loop {
-            let line = lines.next_line().await.expect("read stdout").expect("partner-center exited before listening");
-            if let Some(addr) = line.strip_prefix("partner-center listening on ") {
-                break addr.parse().expect("listen address");
-            }
-        };
-        Self { child, addr }
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect().await.expect("connect")
-    }
-
-    fn terminate(&self) {
-        let pid = self.child.id().expect("running").to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
-    }
+/// `partner-center serve` of this package's binary over `database_url`, as a deployment starts it.
+async fn start_server(database_url: &str) -> ServerProcess {
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_partner-center"));
+    // The default pool: the SIGTERM test keeps 12 calls in flight on connections of their own.
+    let env = [("SHUTDOWN_TIMEOUT_SECS", "10"), ("DB_MAX_CONNECTIONS", "16")];
+    ServerProcess::start_binary(binary, database_url, &env).await
 }
 
 fn operator(
@@ -111,8 +81,8 @@ async fn a_database_outage_fails_fast_and_recovers_without_losing_acknowledged_w
         .status()
         .unwrap();
     assert!(migrate.success());
-    let server = Server::start(&postgres.url()).await;
-    let channel = server.channel().await;
+    let server = start_server(&postgres.url()).await;
+    let channel = server.channel.clone();
 
     // Writers that run through the outage, remembering what the service acknowledged.
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -194,8 +164,8 @@ async fn sigterm_lets_in_flight_calls_finish_reports_not_serving_and_exits_clean
     let migrate =
         Command::new(env!("CARGO_BIN_EXE_partner-center")).arg("migrate").env("DATABASE_URL", postgres.url()).status();
     assert!(migrate.unwrap().success());
-    let mut server = Server::start(&postgres.url()).await;
-    let channel = server.channel().await;
+    let mut server = start_server(&postgres.url()).await;
+    let channel = server.channel.clone();
     let mut watch = HealthClient::new(channel.clone())
         .watch(HealthCheckRequest { service: String::new() })
         .await
@@ -228,7 +198,7 @@ async fn sigterm_lets_in_flight_calls_finish_reports_not_serving_and_exits_clean
         let created = call.await.unwrap();
         assert!(created.is_ok(), "an in-flight call was cut off: {created:?}");
     }
-    let exit = tokio::time::timeout(Duration::from_secs(30), server.child.wait()).await.expect("exits").unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(30), server.wait()).await.expect("exits");
     assert!(exit.success(), "exit status {exit}");
 }
 
@@ -269,8 +239,8 @@ async fn the_demo_fills_an_empty_database_and_its_tokens_show_each_principal_its
     };
     assert!(!stdout.contains("AUTH_JWT_SECRET='"), "a configured secret is not printed");
 
-    let server = Server::start(&url).await;
-    let channel = server.channel().await;
+    let server = start_server(&url).await;
+    let channel = server.channel.clone();
     let mut partners = PartnerServiceClient::new(channel.clone());
     let listed = partners
         .list_partners(with_token(pc_api::partner::v1::ListPartnersRequest::default(), &token("OPERATOR")))
