@@ -186,8 +186,6 @@ impl ServerConfig {
     /// The authenticator: the identity provider's key set when one is configured (read now and
     /// then in the background), else the shared `secret`; with the configured rate limit.
     pub async fn authenticator(&self, secret: &str) -> Result<Authenticator, String> {
-        // An empty value is unset, as compose's `${AUTH_JWKS_URL:-}` passes it.
-        let set = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
         let file = self.auth_jwks_file.clone().filter(|path| !path.as_os_str().is_empty());
         let source = match (set(&self.auth_jwks_url), file) {
             (Some(_), Some(_)) => return Err("set AUTH_JWKS_URL or AUTH_JWKS_FILE, not both".into()),
@@ -255,9 +253,8 @@ impl ServerConfig {
 
     /// The read replica, pooled like the primary (`pool`), if one is configured.
     pub fn replica(&self, pool: pc_store::PoolOptions) -> Option<pc_store::ReplicaOptions> {
-        let url = self.database_replica_url.as_deref().filter(|url| !url.is_empty())?;
         Some(pc_store::ReplicaOptions {
-            url: url.to_owned(),
+            url: set(&self.database_replica_url)?,
             max_lag: Duration::from_millis(self.replica_max_lag_ms),
             max_connections: pool.max_connections,
             statement_timeout: pool.statement_timeout,
@@ -278,6 +275,12 @@ impl ServerConfig {
             key_sweep_interval: Duration::from_secs(self.idempotency_sweep_interval_secs.max(1)),
         })
     }
+}
+
+/// The value of an optional setting; an empty one is unset, as compose's `${AUTH_JWKS_URL:-}`
+/// passes it.
+fn set(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|value| !value.is_empty())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
