@@ -213,15 +213,8 @@ pub async fn list_subscriptions(
         partner: PartnerId::parse_optional("partner", &request.partner)?,
         state: filter_enum("state", request.state)?,
     };
-    list_page(
-        db,
-        &request,
-        pages,
-        &filter,
-        |conn, page| async move { subscriptions::list(&conn, filter, page).await },
-        to_proto,
-    )
-    .await
+    let fetch = |conn, page| async move { subscriptions::list(&conn, filter, page).await };
+    list_page(db, &request, pages, &filter, fetch, to_proto).await
 }
 
 pub async fn update_subscription(

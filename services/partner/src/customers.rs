@@ -111,13 +111,6 @@ pub async fn list_customers(
 ) -> Result<ListCustomersResponse, Error> {
     let cloud: Option<Cloud> = filter_enum("cloud", request.cloud)?;
     let query = (caller, cloud);
-    list_page(
-        db,
-        &request,
-        pages,
-        &query,
-        |conn, page| async move { customers::list(&conn, caller, cloud, page).await },
-        to_proto,
-    )
-    .await
+    let fetch = |conn, page| async move { customers::list(&conn, caller, cloud, page).await };
+    list_page(db, &request, pages, &query, fetch, to_proto).await
 }

@@ -100,15 +100,8 @@ pub async fn list_partners(
     };
     // Every caller reads the directory; a page token still binds to the caller that got it.
     let query = (caller, filter);
-    list_page(
-        db,
-        &request,
-        pages,
-        &query,
-        |conn, page| async move { partners::list(&conn, filter, page).await },
-        to_proto,
-    )
-    .await
+    let fetch = |conn, page| async move { partners::list(&conn, filter, page).await };
+    list_page(db, &request, pages, &query, fetch, to_proto).await
 }
 
 pub async fn update_partner(db: &Database, caller: Principal, request: UpdatePartnerRequest) -> Result<Partner, Error> {
