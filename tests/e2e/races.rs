@@ -550,8 +550,7 @@ async fn enrolment_vs_acceptance_as_a_customer(app: &TestApp) {
 #[tokio::test]
 async fn every_race_holds_with_its_calls_spread_over_three_server_processes() {
     let mut app = spawn_app().await;
-    if !app.on_postgres() {
-        eprintln!("replicas share one PostgreSQL database (README, Scaling): this runs with PC_TEST_POSTGRES_URL");
+    if app.skipped_without_postgres("replicas share one PostgreSQL database (README, Scaling)") {
         return;
     }
     app.spread_over_processes(3, &[]).await;

@@ -52,8 +52,7 @@ async fn every_replica_sweeps_expired_keys_and_each_key_is_deleted_once() {
     use pc_store::entity::idempotency_key;
     use sea_orm::{EntityTrait, PaginatorTrait};
     let mut app = spawn_app().await;
-    if !app.on_postgres() {
-        eprintln!("replicas share one PostgreSQL database (README, Scaling): this runs with PC_TEST_POSTGRES_URL");
+    if app.skipped_without_postgres("replicas share one PostgreSQL database (README, Scaling)") {
         return;
     }
     // Sweeping every second, from a random moment within the first: the three sweeps overlap.

@@ -324,6 +324,15 @@ impl TestApp {
         matches!(self.backend, Backend::Postgres { .. })
     }
 
+    /// For a test that only means something on PostgreSQL (`why`): on SQLite it says it was
+    /// skipped and returns true, so the test returns.
+    pub fn skipped_without_postgres(&self, why: &str) -> bool {
+        if !self.on_postgres() {
+            eprintln!("{why}: this runs with PC_TEST_POSTGRES_URL");
+        }
+        !self.on_postgres()
+    }
+
     /// A bearer token for `subject` (`operator`, `partners/…`, `customers/…`).
     pub fn token(&self, subject: &str) -> String {
         match &self.issuer {
