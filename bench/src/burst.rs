@@ -17,7 +17,7 @@ use tonic_types::StatusExt;
 
 use crate::{
     scenarios::{self, Fixture, Scenario, Tokens, connect},
-    stats,
+    stats::{self, micros, percentile_ms},
 };
 
 #[derive(Debug, clap::Args)]
@@ -86,10 +86,6 @@ struct Seen {
     errors: Vec<String>,
 }
 
-fn micros(since: Instant) -> u32 {
-    u32::try_from(since.elapsed().as_micros()).unwrap_or(u32::MAX)
-}
-
 /// What the probes saw during the burst, in microseconds.
 #[derive(Debug, Default)]
 struct Probes {
@@ -145,11 +141,6 @@ fn probe_apart(
             Ok(probes)
         })
     })
-}
-
-/// The `p`th percentile of sorted microseconds, in milliseconds.
-fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
-    f64::from(stats::percentile_us(sorted, p)) / 1000.0
 }
 
 pub async fn burst(args: BurstArgs) -> Result<bool, String> {

@@ -128,9 +128,7 @@ async fn run(args: Args) -> Result<bool, String> {
                     count += 1;
                     if began >= measure_from {
                         match outcome {
-                            Ok(()) => samples
-                                .latencies_us
-                                .push(u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX)),
+                            Ok(()) => samples.latencies_us.push(stats::micros(began)),
                             Err(error) => samples.errors.push(error),
                         }
                     } else if let Err(error) = outcome {

@@ -18,6 +18,16 @@ impl Samples {
     }
 }
 
+/// Microseconds since `since`, as the samples keep them.
+pub fn micros(since: std::time::Instant) -> u32 {
+    u32::try_from(since.elapsed().as_micros()).unwrap_or(u32::MAX)
+}
+
+/// [`percentile_us`] in milliseconds.
+pub fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
+    f64::from(percentile_us(sorted, p)) / 1000.0
+}
+
 /// The `p`th percentile (nearest rank) of `sorted` microseconds; 0 when there are none.
 pub fn percentile_us(sorted: &[u32], p: f64) -> u32 {
     if sorted.is_empty() {
@@ -46,7 +56,7 @@ pub struct Report {
 impl Report {
     pub fn new(scenario: &str, concurrency: usize, connections: usize, window: Duration, mut samples: Samples) -> Self {
         samples.latencies_us.sort_unstable();
-        let percentile = |p: f64| -> f64 { f64::from(percentile_us(&samples.latencies_us, p)) / 1000.0 };
+        let percentile = |p: f64| percentile_ms(&samples.latencies_us, p);
         let seconds = window.as_secs_f64();
         Report {
             scenario: scenario.to_owned(),
