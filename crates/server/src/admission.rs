@@ -135,7 +135,8 @@ impl Pushback {
     }
 }
 
-fn millis(duration: Duration) -> u64 {
+/// Whole milliseconds of `duration`, as a header or an atomic counter holds them.
+pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 

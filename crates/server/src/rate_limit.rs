@@ -21,6 +21,8 @@ use governor::{
 use pc_domain::Principal;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::admission::millis;
+
 /// Principals tracked before those whose budget has refilled are dropped.
 const MAX_TRACKED: usize = 10_000;
 
@@ -140,7 +142,7 @@ impl SharedBudget {
 
     /// Redis' verdict for one call of `principal`, or `None` when Redis cannot give one now.
     async fn check(&self, principal: Principal) -> Option<Result<(), Duration>> {
-        let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now_ms = millis(self.epoch.elapsed());
         if now_ms < self.resting_until_ms.load(Ordering::Relaxed) {
             return None;
         }
@@ -161,8 +163,7 @@ impl SharedBudget {
                 Some(if wait_us == 0 { Ok(()) } else { Err(Duration::from_micros(wait_us)) })
             }
             Err(error) => {
-                let retry_ms = u64::try_from(REDIS_RETRY_AFTER.as_millis()).unwrap_or(u64::MAX);
-                self.resting_until_ms.store(now_ms.saturating_add(retry_ms), Ordering::Relaxed);
+                self.resting_until_ms.store(now_ms.saturating_add(millis(REDIS_RETRY_AFTER)), Ordering::Relaxed);
                 if self.reachable.swap(false, Ordering::Relaxed) {
                     tracing::warn!(%error, "Redis unreachable: rate limits are per replica until it is back");
                     crate::metrics::rate_limit_shared(false);
