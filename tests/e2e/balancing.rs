@@ -1,8 +1,9 @@
 //! Balancing per call: HAProxy, run with the repository's own policy (deploy/haproxy.cfg, its
 //! global and defaults sections), in front of three processes of the real binary and one decoy
 //! whose grpc.health.v1 says NOT_SERVING. One client channel's calls reach all three replicas and
-//! never the decoy; a replica that dies costs no call. Gated like the PostgreSQL suite: it runs
-//! when `PC_TEST_HAPROXY` names the haproxy binary (`.ci/run` installs Debian's and sets it).
+//! never the decoy; a replica that dies costs no call of a client that retries as gRPC clients
+//! do. Gated like the PostgreSQL suite: it runs when `PC_TEST_HAPROXY` names the haproxy binary
+//! (`.ci/run` installs Debian's and sets it).
 
 use std::{
     net::SocketAddr,
@@ -178,10 +179,16 @@ async fn one_client_channels_calls_reach_every_healthy_replica_through_the_proxy
     assert!(answered.iter().all(|&calls| calls >= 5.0), "not balanced per call: {answered:?}");
 
     // A replica dies: the calls it would have had go to the others, before the checks take it
-    // out (HAProxy retries a call whose connection failed on another replica) and after.
+    // out and after. A call HAProxy sends down its reused connection to the dead replica comes
+    // back REFUSED_STREAM (UNAVAILABLE; HAProxy retries only connections it could not open), which
+    // gRPC clients retry, and so does partner-center-client's retry_idempotent, called here.
     app.kill_process(0);
     for _ in 0..CALLS {
-        client.get_partner(GetPartnerRequest { name: partner.name.clone() }).await.expect("GetPartner, a replica down");
+        let get = || {
+            let (mut client, name) = (client.clone(), partner.name.clone());
+            async move { client.get_partner(GetPartnerRequest { name }).await }
+        };
+        partner_center_client::retry_idempotent(get).await.expect("GetPartner, a replica down");
     }
     proxy.settle(|name| if name == "decoy" || name == "replica0" { "DOWN" } else { "UP" }).await;
     let survivors = gets_answered(&app).await;
