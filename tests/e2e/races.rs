@@ -31,7 +31,7 @@ use pc_store::entity::{
     audit_event, customer, customer_relationship, partner, reseller_link, subscription, support_assignment,
 };
 use pc_tests::{TestApp, spawn_app};
-use sea_orm::EntityTrait;
+use sea_orm::{AccessMode, DatabaseTransaction, EntityTrait, IsolationLevel, TransactionTrait};
 use tokio::sync::Barrier;
 use tonic::{Code, Status};
 use uuid::Uuid;
@@ -81,7 +81,7 @@ async fn together(calls: Vec<Call>) -> Vec<Result<(), Status>> {
 async fn race<R, C>(app: &TestApp, what: &str, mut round: R, broken: C)
 where
     R: AsyncFnMut(&TestApp),
-    C: AsyncFn(&TestApp) -> Vec<String>,
+    C: AsyncFn(&DatabaseTransaction) -> Vec<String>,
 {
     let start = Instant::now();
     let (mut rounds, mut broken_rounds, mut seen) = (0, 0, std::collections::BTreeSet::new());
@@ -90,15 +90,31 @@ where
         rounds += 1;
         // Broken rows stay broken: a round broke the invariant if it added any.
         let before = seen.len();
-        seen.extend(broken(app).await);
+        let view = snapshot(app).await;
+        seen.extend(broken(&view).await);
+        view.rollback().await.expect("end the snapshot");
         broken_rounds += usize::from(seen.len() > before);
     }
     let first: Vec<_> = seen.into_iter().take(3).collect();
     assert_eq!(broken_rounds, 0, "{what}: {broken_rounds} of {rounds} rounds broke the invariant, first: {first:?}");
 }
 
-async fn all<E: EntityTrait>(app: &TestApp) -> Vec<E::Model> {
-    E::find().all(app.db.primary()).await.expect("read a table")
+async fn all<E: EntityTrait>(view: &DatabaseTransaction) -> Vec<E::Model> {
+    E::find().all(view).await.expect("read a table")
+}
+
+/// One consistent view of the database for a check. An invariant spans tables, read one query
+/// each, and other calls may be writing meanwhile (the races across processes run at once): read
+/// in separate snapshots, a subscription sold after its relationship's table was read looks sold
+/// without one. So a check reads every table in one snapshot: a REPEATABLE READ transaction on
+/// PostgreSQL; any SQLite transaction reads one.
+async fn snapshot(app: &TestApp) -> DatabaseTransaction {
+    let (isolation, access) = if app.on_postgres() {
+        (Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly))
+    } else {
+        (None, None)
+    };
+    app.db.primary().begin_with_config(isolation, access).await.expect("a snapshot to check")
 }
 
 fn is_live_assignment(row: &support_assignment::Model) -> bool {
@@ -114,11 +130,11 @@ fn has_active_relationship(relationships: &[customer_relationship::Model], partn
 /// Rule 6 and 8: every ACTIVE subscription sold through the program has an ACTIVE relationship
 /// between its partner of record and its customer, and when a reseller sold it, an ACTIVE link
 /// between the billing provider and that reseller.
-async fn subscriptions_without_their_channel(app: &TestApp) -> Vec<String> {
-    let relationships = all::<customer_relationship::Entity>(app).await;
-    let links = all::<reseller_link::Entity>(app).await;
+async fn subscriptions_without_their_channel(view: &DatabaseTransaction) -> Vec<String> {
+    let relationships = all::<customer_relationship::Entity>(view).await;
+    let links = all::<reseller_link::Entity>(view).await;
     let mut broken = Vec::new();
-    for sub in all::<subscription::Entity>(app).await.into_iter().filter(|s| s.state == SubscriptionState::Active) {
+    for sub in all::<subscription::Entity>(view).await.into_iter().filter(|s| s.state == SubscriptionState::Active) {
         let (Some(seller), Some(biller)) = (sub.partner_of_record_id, sub.billing_partner_id) else { continue };
         if !has_active_relationship(&relationships, seller, sub.customer_id) {
             broken.push(format!("ACTIVE subscription {} without an ACTIVE relationship", sub.id));
@@ -134,11 +150,11 @@ async fn subscriptions_without_their_channel(app: &TestApp) -> Vec<String> {
 
 /// Rules 7 and 8: a REQUESTED or ACTIVE support assignment is on an ACTIVE subscription, and its
 /// partner holds an ACTIVE relationship with the subscription's customer.
-async fn assignments_without_their_grounds(app: &TestApp) -> Vec<String> {
-    let relationships = all::<customer_relationship::Entity>(app).await;
-    let subscriptions = all::<subscription::Entity>(app).await;
+async fn assignments_without_their_grounds(view: &DatabaseTransaction) -> Vec<String> {
+    let relationships = all::<customer_relationship::Entity>(view).await;
+    let subscriptions = all::<subscription::Entity>(view).await;
     let mut broken = Vec::new();
-    for assignment in all::<support_assignment::Entity>(app).await.into_iter().filter(is_live_assignment) {
+    for assignment in all::<support_assignment::Entity>(view).await.into_iter().filter(is_live_assignment) {
         let sub = subscriptions.iter().find(|s| s.id == assignment.subscription_id).expect("its subscription");
         if sub.state != SubscriptionState::Active {
             broken.push(format!("{} assignment {} on a {} subscription", assignment.state, assignment.id, sub.state));
@@ -154,37 +170,37 @@ async fn assignments_without_their_grounds(app: &TestApp) -> Vec<String> {
 /// or accepted before its suspension was stamped (its `update_time`; nothing else changes these
 /// partners): the suspension locks the partner's row before it reads the clock, and everything a
 /// partner starts holds that row locked from its check until it commits.
-async fn started_after_suspension(app: &TestApp) -> Vec<String> {
+async fn started_after_suspension(view: &DatabaseTransaction) -> Vec<String> {
     let suspended: Vec<_> =
-        all::<partner::Entity>(app).await.into_iter().filter(|p| p.state == PartnerState::Suspended).collect();
+        all::<partner::Entity>(view).await.into_iter().filter(|p| p.state == PartnerState::Suspended).collect();
     let suspended_at = |id: Uuid| suspended.iter().find(|p| p.id == id).map(|p| p.update_time);
     let after = |parties: &[Option<Uuid>], times: &[Option<DateTime<Utc>>]| {
         parties.iter().flatten().filter_map(|p| suspended_at(*p)).any(|at| times.iter().flatten().any(|t| *t > at))
     };
     let mut broken = Vec::new();
-    for link in all::<reseller_link::Entity>(app).await {
+    for link in all::<reseller_link::Entity>(view).await {
         if after(&[Some(link.provider_id), Some(link.reseller_id)], &[Some(link.create_time), link.accept_time]) {
             broken.push(format!("reseller link {} started after a party's suspension", link.id));
         }
     }
-    for rel in all::<customer_relationship::Entity>(app).await {
+    for rel in all::<customer_relationship::Entity>(view).await {
         if after(&[Some(rel.partner_id), rel.indirect_provider_id], &[Some(rel.create_time), rel.accept_time]) {
             broken.push(format!("customer relationship {} started after a party's suspension", rel.id));
         }
     }
-    for sub in all::<subscription::Entity>(app).await {
+    for sub in all::<subscription::Entity>(view).await {
         if after(&[sub.partner_of_record_id, sub.billing_partner_id], &[Some(sub.create_time)]) {
             broken.push(format!("subscription {} sold after a party's suspension", sub.id));
         }
     }
-    for assignment in all::<support_assignment::Entity>(app).await {
+    for assignment in all::<support_assignment::Entity>(view).await {
         if after(&[Some(assignment.partner_id)], &[Some(assignment.create_time), assignment.accept_time]) {
             broken.push(format!("support assignment {} started after its partner's suspension", assignment.id));
         }
     }
     // More licences are new business: a raise is dated by its audit event.
-    let subscriptions = all::<subscription::Entity>(app).await;
-    for event in all::<audit_event::Entity>(app).await.into_iter().filter(|e| e.action == "UpdateSubscription") {
+    let subscriptions = all::<subscription::Entity>(view).await;
+    for event in all::<audit_event::Entity>(view).await.into_iter().filter(|e| e.action == "UpdateSubscription") {
         let change: serde_json::Value = serde_json::from_str(&event.change).expect("audit change is JSON");
         let raised = change["quantity"]["to"].as_i64() > change["quantity"]["from"].as_i64();
         let sub = subscriptions.iter().find(|s| format!("subscriptions/{}", s.id) == event.resource).expect("its row");
@@ -192,7 +208,7 @@ async fn started_after_suspension(app: &TestApp) -> Vec<String> {
             broken.push(format!("subscription {} raised after a party's suspension", sub.id));
         }
     }
-    for created in all::<customer::Entity>(app).await {
+    for created in all::<customer::Entity>(view).await {
         let creator = created.created_by.strip_prefix("partners/").and_then(|id| Uuid::parse_str(id).ok());
         if after(&[creator], &[Some(created.create_time)]) {
             broken.push(format!("customer {} created after its creator's suspension", created.id));
@@ -203,10 +219,10 @@ async fn started_after_suspension(app: &TestApp) -> Vec<String> {
 
 /// Rules 3 and 6: a relationship billed through a provider is asked for and accepted only while
 /// the reseller's link with that provider is ACTIVE.
-async fn relationships_after_their_link_ended(app: &TestApp) -> Vec<String> {
-    let links = all::<reseller_link::Entity>(app).await;
+async fn relationships_after_their_link_ended(view: &DatabaseTransaction) -> Vec<String> {
+    let links = all::<reseller_link::Entity>(view).await;
     let mut broken = Vec::new();
-    for rel in all::<customer_relationship::Entity>(app).await {
+    for rel in all::<customer_relationship::Entity>(view).await {
         let Some(provider) = rel.indirect_provider_id else { continue };
         let ended = links.iter().filter(|l| l.provider_id == provider && l.reseller_id == rel.partner_id);
         for end in ended.filter_map(|l| l.end_time) {
@@ -497,12 +513,12 @@ async fn asking_through_a_provider_vs_end_of_the_link(app: &TestApp) {
 
 /// Rule 1: no tenant is both an enrolled partner and a customer with an ACTIVE relationship in
 /// one cloud.
-async fn partners_who_are_customers(app: &TestApp) -> Vec<String> {
-    let partners = all::<partner::Entity>(app).await;
-    let customers = all::<customer::Entity>(app).await;
+async fn partners_who_are_customers(view: &DatabaseTransaction) -> Vec<String> {
+    let partners = all::<partner::Entity>(view).await;
+    let customers = all::<customer::Entity>(view).await;
     let mut broken = Vec::new();
     for rel in
-        all::<customer_relationship::Entity>(app).await.into_iter().filter(|r| r.state == RelationshipState::Active)
+        all::<customer_relationship::Entity>(view).await.into_iter().filter(|r| r.state == RelationshipState::Active)
     {
         let customer = customers.iter().find(|c| c.id == rel.customer_id).expect("its customer");
         if partners.iter().any(|p| p.cloud == customer.cloud && p.tenant_id == customer.tenant_id) {
