@@ -86,14 +86,47 @@ struct Seen {
     errors: Vec<String>,
 }
 
-/// What the probes saw during the burst, in microseconds.
+/// What the probes saw in one phase of the burst, in microseconds.
 #[derive(Debug, Default)]
-struct Probes {
+struct ProbeSet {
     health: Vec<u32>,
     apart: Vec<u32>,
     get: Vec<u32>,
     /// The probe GetPartners that were shed.
     get_shed: Vec<u32>,
+}
+
+impl ProbeSet {
+    fn sort(&mut self) {
+        for samples in [&mut self.health, &mut self.apart, &mut self.get, &mut self.get_shed] {
+            samples.sort_unstable();
+        }
+    }
+}
+
+/// What the probes saw during the burst: in its onset apart from its steady state, as the
+/// workers' calls.
+#[derive(Debug, Default)]
+struct Probes {
+    onset: ProbeSet,
+    steady: ProbeSet,
+    /// Whether the probes' thread ran ahead of the workers ([`run_before_the_workers`]).
+    realtime: bool,
+}
+
+/// Asks Linux to run the calling thread before any ordinary one (`chrt --fifo 1` on its thread
+/// id), so that a probe is sent and its answer read the moment they are due: the workers keep
+/// the load generator's core busy, and without it a probe also measures its own thread's wait
+/// for that core (a few milliseconds under CFS), which is not the server's. Needs root or
+/// CAP_SYS_NICE; without them the probes run as before, and the report says so.
+fn run_before_the_workers() -> bool {
+    let Ok(thread) = std::fs::read_link("/proc/thread-self") else { return false };
+    let Some(tid) = thread.file_name().and_then(|tid| tid.to_str()) else { return false };
+    std::process::Command::new("chrt")
+        .args(["--fifo", "--pid", "1", tid])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// During the burst, every 100 ms: a health check on the main port (and on `health_target`, the
@@ -104,9 +137,11 @@ fn probe_apart(
     target: String,
     health_target: Option<String>,
     fixture: Arc<Fixture>,
+    steady_from: Instant,
     stop_at: Instant,
 ) -> std::thread::JoinHandle<Result<Probes, String>> {
     std::thread::spawn(move || {
+        let realtime = run_before_the_workers();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         runtime.block_on(async move {
             let (health, get) = (connect(target.clone()).await?, connect(target).await?);
@@ -114,25 +149,28 @@ fn probe_apart(
                 Some(target) => Some(connect(target).await?),
                 None => None,
             };
-            let mut probes = Probes::default();
+            let mut probes = Probes { realtime, ..Probes::default() };
             tokio::time::sleep(Duration::from_millis(500)).await;
+            let mut count = 0;
             while Instant::now() + Duration::from_millis(100) < stop_at {
+                let phase = if Instant::now() < steady_from { &mut probes.onset } else { &mut probes.steady };
                 let began = Instant::now();
                 scenarios::health_check(&health).await.map_err(|s| format!("health during the burst: {s}"))?;
-                probes.health.push(micros(began));
+                phase.health.push(micros(began));
                 if let Some(apart) = &apart {
                     let began = Instant::now();
                     scenarios::health_check(apart).await.map_err(|s| format!("health apart during the burst: {s}"))?;
-                    probes.apart.push(micros(began));
+                    phase.apart.push(micros(began));
                 }
                 let began = Instant::now();
-                match scenarios::get_partner(&fixture, &get, 0, probes.health.len()).await {
-                    Ok(()) => probes.get.push(micros(began)),
+                count += 1;
+                match scenarios::get_partner(&fixture, &get, 0, count).await {
+                    Ok(()) => phase.get.push(micros(began)),
                     // Shed like any other call: its answer time still counts, and shows how fast a
                     // refusal is without the load generator's own queue in it.
                     Err(status) if status.code() == Code::ResourceExhausted => {
-                        probes.get.push(micros(began));
-                        probes.get_shed.push(micros(began));
+                        phase.get.push(micros(began));
+                        phase.get_shed.push(micros(began));
                     }
                     Err(status) => return Err(format!("GetPartner during the burst: {status}")),
                 }
@@ -191,10 +229,18 @@ pub async fn burst(args: BurstArgs) -> Result<bool, String> {
         })
         .collect();
 
-    let probes = probe_apart(args.target.clone(), args.health_target.clone(), fixture.clone(), stop_at);
+    let probes = probe_apart(args.target.clone(), args.health_target.clone(), fixture.clone(), steady_from, stop_at);
+    // How many cores the server, the load generator and the whole machine kept busy in the
+    // steady state: whether a slow answer waited for a saturated server, or the machine was short
+    // of CPU elsewhere (the load generator, PostgreSQL).
+    let server_busy =
+        args.server_pid.map(|pid| tokio::spawn(cores_busy(steady_from, stop_at, move || process_cpu_seconds(pid))));
+    let generator = std::process::id();
+    let generator_busy = tokio::spawn(cores_busy(steady_from, stop_at, move || process_cpu_seconds(generator)));
+    let machine_busy = tokio::spawn(cores_busy(steady_from, stop_at, machine_cpu_seconds));
 
     let mut seen = Seen::default();
-    let Probes { health: mut health_during, apart: mut apart_during, get: mut get_during, get_shed: mut probe_shed } =
+    let Probes { onset: mut onset_probes, steady: mut probes, realtime } =
         tokio::task::spawn_blocking(move || probes.join())
             .await
             .map_err(|e| e.to_string())?
@@ -217,12 +263,17 @@ pub async fn burst(args: BurstArgs) -> Result<bool, String> {
 
     seen.onset.sort();
     seen.steady.sort();
-    health_during.sort_unstable();
-    apart_during.sort_unstable();
-    get_during.sort_unstable();
-    probe_shed.sort_unstable();
+    onset_probes.sort();
+    probes.sort();
+    let ProbeSet { health: health_during, apart: apart_during, get: get_during, get_shed: probe_shed } = probes;
     let Seen { onset, steady, errors } = seen;
     let peak_mib = args.server_pid.and_then(peak_resident_mib);
+    let server_cpu = match server_busy {
+        Some(busy) => busy.await.map_err(|e| e.to_string())?,
+        None => None,
+    };
+    let generator_cpu = generator_busy.await.map_err(|e| e.to_string())?;
+    let machine_cpu = machine_busy.await.map_err(|e| e.to_string())?;
     let admitted_per_s = steady.admitted_us.len() as f64 / elapsed;
     let report = serde_json::json!({
         "in_flight": args.in_flight,
@@ -243,13 +294,24 @@ pub async fn burst(args: BurstArgs) -> Result<bool, String> {
         "onset_shed_p99_ms": percentile_ms(&onset.shed_us, 99.0),
         "health_during_max_ms": percentile_ms(&health_during, 100.0),
         "health_during_p50_ms": percentile_ms(&health_during, 50.0),
+        "health_during_p90_ms": percentile_ms(&health_during, 90.0),
         "health_apart_during_max_ms": args.health_target.as_ref().map(|_| percentile_ms(&apart_during, 100.0)),
+        "health_apart_during_p90_ms": args.health_target.as_ref().map(|_| percentile_ms(&apart_during, 90.0)),
         "get_partner_during_max_ms": percentile_ms(&get_during, 100.0),
         "probe_shed": probe_shed.len(),
         "probe_shed_max_ms": (!probe_shed.is_empty()).then(|| percentile_ms(&probe_shed, 100.0)),
+        "probe_shed_p50_ms": (!probe_shed.is_empty()).then(|| percentile_ms(&probe_shed, 50.0)),
+        "probe_shed_p90_ms": (!probe_shed.is_empty()).then(|| percentile_ms(&probe_shed, 90.0)),
+        "probes_realtime": realtime,
+        "onset_health_max_ms": percentile_ms(&onset_probes.health, 100.0),
+        "onset_health_apart_max_ms": args.health_target.as_ref().map(|_| percentile_ms(&onset_probes.apart, 100.0)),
+        "onset_get_partner_max_ms": percentile_ms(&onset_probes.get, 100.0),
         "health_after_ms": f64::from(health_after) / 1000.0,
         "get_partner_after_ms": f64::from(get_after) / 1000.0,
         "peak_memory_mib": peak_mib,
+        "server_cpu_cores": server_cpu,
+        "generator_cpu_cores": generator_cpu,
+        "machine_cpu_cores": machine_cpu,
         "baseline_per_s": args.baseline,
         "errors": errors.len(),
     });
@@ -286,6 +348,26 @@ pub async fn burst(args: BurstArgs) -> Result<bool, String> {
         peak_mib.map_or("unknown".to_owned(), |mib| format!("{mib:.1} MiB")),
         errors.len(),
     );
+    let ms = |key: &str| report[key].as_f64().map_or("-".to_owned(), |ms| format!("{ms:.2}"));
+    println!(
+        "probes ({}): steady: health p50/p90/max {}/{}/{} ms, apart p90/max {}/{} ms; shed GetPartner p50/p90/max {}/{}/{} ms; \
+         onset: health max {} ms, apart {} ms, GetPartner {} ms; CPU cores busy: server {}, load generator {}, whole machine {}",
+        if realtime { "real-time thread" } else { "ordinary thread" },
+        ms("health_during_p50_ms"),
+        ms("health_during_p90_ms"),
+        ms("health_during_max_ms"),
+        ms("health_apart_during_p90_ms"),
+        ms("health_apart_during_max_ms"),
+        ms("probe_shed_p50_ms"),
+        ms("probe_shed_p90_ms"),
+        ms("probe_shed_max_ms"),
+        ms("onset_health_max_ms"),
+        ms("onset_health_apart_max_ms"),
+        ms("onset_get_partner_max_ms"),
+        ms("server_cpu_cores"),
+        ms("generator_cpu_cores"),
+        ms("machine_cpu_cores"),
+    );
     if let Some(error) = errors.first() {
         println!("  first error: {error}");
     }
@@ -293,6 +375,37 @@ pub async fn burst(args: BurstArgs) -> Result<bool, String> {
         std::fs::write(path, report.to_string()).map_err(|e| format!("write {}: {e}", path.display()))?;
     }
     Ok(errors.is_empty() && !steady.admitted_us.is_empty())
+}
+
+/// The cores that used `cpu_seconds` (a reading of CPU time used so far) between `from` and `to`.
+async fn cores_busy(from: Instant, to: Instant, cpu_seconds: impl Fn() -> Option<f64>) -> Option<f64> {
+    tokio::time::sleep_until(from.into()).await;
+    let before = cpu_seconds()?;
+    tokio::time::sleep_until(to.into()).await;
+    Some((cpu_seconds()? - before) / to.duration_since(from).as_secs_f64())
+}
+
+/// Linux's unit of CPU time in /proc (USER_HZ): 100 per second on every Linux that matters here.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// The CPU time process `pid` has used (user and system), in seconds (Linux).
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name in parentheses: state is the 3rd field, utime the 14th, stime the 15th.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let ticks: f64 = fields.next()?.parse::<f64>().ok()? + fields.next()?.parse::<f64>().ok()?;
+    Some(ticks / TICKS_PER_SECOND)
+}
+
+/// The CPU time the whole machine has been busy, summed over its CPUs, in seconds (Linux:
+/// `/proc/stat`, whatever this process is pinned to). Idle and iowait are not busy; guest time is
+/// already in user time.
+fn machine_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<f64> =
+        stat.lines().next()?.split_whitespace().skip(1).take(8).map(|n| n.parse().ok()).collect::<Option<_>>()?;
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    Some((ticks.iter().sum::<f64>() - idle) / TICKS_PER_SECOND)
 }
 
 /// The peak resident memory of process `pid` (its VmHWM), in MiB.
