@@ -187,7 +187,7 @@ done
 echo "== Overload (PostgreSQL): bursts far past the admission limit"
 # Each burst gets a fresh server (its own peak memory) and, just before it on that server, the
 # GetPartner figure at concurrency 64 its admitted throughput is compared with. 100 calls per
-# connection: the server lets MAX_CONCURRENT_STREAMS (64) of them be open at once and the client
+# connection: the server lets MAX_CONCURRENT_STREAMS (32) of them be open at once and the client
 # queues the rest, as a gRPC client does; their wait is in the workers' latencies.
 # The server and the load generator each get a core of their own (PostgreSQL floats), for the
 # baseline as for the bursts: tens of thousands of client tasks on the server's cores would be

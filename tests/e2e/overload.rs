@@ -187,7 +187,7 @@ async fn a_call_whose_deadline_has_passed_is_never_started() {
 }
 
 /// The per-connection cap is advertised in the server's SETTINGS (the real program, its default):
-/// a client learns it may open 64 calls at once on a connection and queues the rest itself.
+/// a client learns it may open 32 calls at once on a connection and queues the rest itself.
 #[tokio::test]
 async fn a_connection_is_told_how_many_calls_it_may_open() {
     let mut app = spawn_app().await;
@@ -204,5 +204,5 @@ async fn a_connection_is_told_how_many_calls_it_may_open() {
         )
         .await;
     }
-    assert_eq!(connection.max_concurrent_send_streams(), 64);
+    assert_eq!(connection.max_concurrent_send_streams(), 32);
 }

@@ -176,7 +176,7 @@ fn test_config(database_url: &str, options: &AppOptions, files: &mut Vec<PathBuf
         log_format: pc_server::LogFormat::Text,
         metrics_addr: options.metrics.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
         max_in_flight: options.max_in_flight.unwrap_or(0),
-        max_concurrent_streams: 64,
+        max_concurrent_streams: pc_server::config::DEFAULT_MAX_CONCURRENT_STREAMS,
         call_timeout_secs: options.call_timeout_secs.unwrap_or(30),
         overload_retry_delay_ms: 250,
         http2_keepalive_interval_secs: 60,
