@@ -20,15 +20,13 @@ use crate::{
 pub const MIN_SECRET_BYTES: usize = 32;
 
 /// Calls one HTTP/2 connection may have open at once unless `MAX_CONCURRENT_STREAMS` says
-/// otherwise. 32, a third of RFC 9113's suggested 100, on purpose: it bounds how many requests a
-/// burst over many connections can put in front of the server at once (connections x 32), and the
-/// server reads and answers every request it lets in, the refused ones too, in arrival order, so
-/// that is also what a new request may wait behind. At 50,000 calls in flight over 500
-/// connections, against 64: peak memory 95-113 MiB (64: 107-121), the slowest health check on
-/// the main port 13 ms in the median run (64: 17 ms; over 50 ms in two runs of ten, and in two of
-/// six), admitted calls as many and as fast (README, Performance: Overload). One
-/// connection still gets a fifth of what the process admits (`MAX_IN_FLIGHT`); a client that
-/// needs more opens more connections.
+/// otherwise. 32, a third of RFC 9113's suggested 100, on purpose: the server reads and answers
+/// every request a connection may send, the refused ones too, so connections x cap is what a
+/// burst can hold in the process. At 50,000 calls in flight over 500 connections, against 64:
+/// peak memory 95-113 MiB (64: 107-121), admitted calls as many and as fast, the slowest health
+/// check on the main port about the same (README, Performance: Overload). One connection still
+/// gets a fifth of what the process admits (`MAX_IN_FLIGHT`); a client that needs more opens
+/// more connections.
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 32;
 
 #[derive(Debug, Clone, Args)]
