@@ -169,8 +169,9 @@ fn probe_apart(
                     // Shed like any other call: its answer time still counts, and shows how fast a
                     // refusal is without the load generator's own queue in it.
                     Err(status) if status.code() == Code::ResourceExhausted => {
-                        phase.get.push(micros(began));
-                        phase.get_shed.push(micros(began));
+                        let answered = micros(began);
+                        phase.get.push(answered);
+                        phase.get_shed.push(answered);
                     }
                     Err(status) => return Err(format!("GetPartner during the burst: {status}")),
                 }
@@ -275,6 +276,10 @@ pub async fn burst(args: BurstArgs) -> Result<bool, String> {
     let generator_cpu = generator_busy.await.map_err(|e| e.to_string())?;
     let machine_cpu = machine_busy.await.map_err(|e| e.to_string())?;
     let admitted_per_s = steady.admitted_us.len() as f64 / elapsed;
+    // Figures that exist only when there was something to measure: a health port apart to probe,
+    // probe GetPartners that were shed.
+    let apart_ms = |sorted: &[u32], p: f64| args.health_target.as_ref().map(|_| percentile_ms(sorted, p));
+    let shed_probe_ms = |p: f64| (!probe_shed.is_empty()).then(|| percentile_ms(&probe_shed, p));
     let report = serde_json::json!({
         "in_flight": args.in_flight,
         "connections": args.connections,
@@ -295,16 +300,16 @@ pub async fn burst(args: BurstArgs) -> Result<bool, String> {
         "health_during_max_ms": percentile_ms(&health_during, 100.0),
         "health_during_p50_ms": percentile_ms(&health_during, 50.0),
         "health_during_p90_ms": percentile_ms(&health_during, 90.0),
-        "health_apart_during_max_ms": args.health_target.as_ref().map(|_| percentile_ms(&apart_during, 100.0)),
-        "health_apart_during_p90_ms": args.health_target.as_ref().map(|_| percentile_ms(&apart_during, 90.0)),
+        "health_apart_during_max_ms": apart_ms(&apart_during, 100.0),
+        "health_apart_during_p90_ms": apart_ms(&apart_during, 90.0),
         "get_partner_during_max_ms": percentile_ms(&get_during, 100.0),
         "probe_shed": probe_shed.len(),
-        "probe_shed_max_ms": (!probe_shed.is_empty()).then(|| percentile_ms(&probe_shed, 100.0)),
-        "probe_shed_p50_ms": (!probe_shed.is_empty()).then(|| percentile_ms(&probe_shed, 50.0)),
-        "probe_shed_p90_ms": (!probe_shed.is_empty()).then(|| percentile_ms(&probe_shed, 90.0)),
+        "probe_shed_max_ms": shed_probe_ms(100.0),
+        "probe_shed_p50_ms": shed_probe_ms(50.0),
+        "probe_shed_p90_ms": shed_probe_ms(90.0),
         "probes_realtime": realtime,
         "onset_health_max_ms": percentile_ms(&onset_probes.health, 100.0),
-        "onset_health_apart_max_ms": args.health_target.as_ref().map(|_| percentile_ms(&onset_probes.apart, 100.0)),
+        "onset_health_apart_max_ms": apart_ms(&onset_probes.apart, 100.0),
         "onset_get_partner_max_ms": percentile_ms(&onset_probes.get, 100.0),
         "health_after_ms": f64::from(health_after) / 1000.0,
         "get_partner_after_ms": f64::from(get_after) / 1000.0,
