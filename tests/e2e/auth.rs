@@ -66,3 +66,47 @@ async fn a_valid_token_is_accepted() {
     let listed = app.partners().list_partners(ListPartnersRequest::default()).await.unwrap().into_inner();
     assert!(listed.partners.is_empty());
 }
+
+#[tokio::test]
+async fn a_refused_token_says_why_in_its_error_reason() {
+    let app = spawn_app().await;
+    let key = jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes());
+    let now = chrono::Utc::now().timestamp();
+    let signed = |claims: serde_json::Value| jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key);
+    let expired = signed(serde_json::json!({ "sub": "operator", "exp": now - 3600 })).unwrap();
+    let early = signed(serde_json::json!({ "sub": "operator", "exp": now + 600, "nbf": now + 300 })).unwrap();
+    let cases = [
+        (None, "TOKEN_MISSING"),
+        (Some("Basic abc".to_owned()), "TOKEN_MISSING"),
+        (Some("Bearer not-a-jwt".to_owned()), "TOKEN_INVALID"),
+        (Some(format!("Bearer {expired}")), "TOKEN_EXPIRED"),
+        (Some(format!("Bearer {early}")), "TOKEN_NOT_YET_VALID"),
+    ];
+    let mut client = partner_service_client::PartnerServiceClient::new(app.channel.clone());
+    for (header, reason) in cases {
+        let mut request = Request::new(ListPartnersRequest::default());
+        if let Some(header) = &header {
+            request.metadata_mut().insert("authorization", MetadataValue::try_from(header.as_str()).unwrap());
+        }
+        let status = expect_code(client.list_partners(request).await, Code::Unauthenticated);
+        assert_eq!(pc_tests::reason(&status), reason, "{header:?}");
+    }
+}
+
+/// Every reason the domain can give is in README's list, with FAILED_PRECONDITION; the list has no
+/// reason twice.
+#[test]
+fn every_rule_reason_is_documented() {
+    let documented = pc_tests::documented_error_reasons();
+    for reason in pc_domain::Reason::ALL {
+        assert!(
+            documented.iter().any(|(name, code)| name == reason.as_str() && code == "FAILED_PRECONDITION"),
+            "{reason} is not in README's Error reasons"
+        );
+    }
+    let mut names: Vec<_> = documented.iter().map(|(name, _)| name).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), documented.len(), "a reason is listed twice");
+    assert!(documented.len() >= 30, "README's Error reasons table was not read: {documented:?}");
+}

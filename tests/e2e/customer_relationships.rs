@@ -362,7 +362,10 @@ async fn racing_requests_for_one_pair_leave_exactly_one_relationship() {
     for call in calls {
         match call.await.unwrap() {
             Ok(_) => created += 1,
-            Err(status) => assert_eq!(status.code(), Code::AlreadyExists, "{status:?}"),
+            Err(status) => {
+                assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+                pc_tests::assert_error_info(&status);
+            }
         }
     }
     assert_eq!(created, 1);

@@ -206,6 +206,7 @@ async fn sees(app: &pc_tests::TestApp, subject: &str, customer: &Customer) -> bo
         }
         Err(status) => {
             assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+            pc_tests::assert_error_info(&status);
             assert!(!in_list, "{subject} lists {} but may not read it", customer.name);
             false
         }

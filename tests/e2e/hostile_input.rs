@@ -96,7 +96,11 @@ fn client_error(outcome: Result<(), Status>, what: &str) -> Result<(), TestCaseE
         Err(status) if matches!(status.code(), Code::Internal | Code::Unknown) => {
             Err(TestCaseError::fail(format!("{what}: {:?} {}", status.code(), status.message())))
         }
-        _ => Ok(()),
+        Err(status) => {
+            pc_tests::assert_error_info(&status);
+            Ok(())
+        }
+        Ok(()) => Ok(()),
     }
 }
 
@@ -262,4 +266,29 @@ async fn display_names_with_invisible_characters_are_invalid_argument() {
         let status = pc_tests::expect_code(app.partners().create_partner(request).await, tonic::Code::InvalidArgument);
         assert_eq!(pc_tests::violated_field(&status), "partner.display_name", "{name:?}");
     }
+}
+
+/// A validly signed token past `MAX_HEADER_LIST_BYTES` (16 KiB unless set) is refused before it
+/// reaches a handler (HTTP 431, which gRPC clients report as UNKNOWN); raising the setting admits
+/// it, for identity providers whose tokens carry many claims.
+#[tokio::test]
+async fn a_token_past_the_header_limit_is_refused_until_the_limit_is_raised() {
+    let app = spawn_app().await;
+    let claims = serde_json::json!({
+        "sub": "operator",
+        "exp": chrono::Utc::now().timestamp() + 600,
+        "groups": "g".repeat(20 * 1024),
+    });
+    let key = jsonwebtoken::EncodingKey::from_secret(pc_tests::TEST_SECRET.as_bytes());
+    let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("a token");
+    let list = async |server: &pc_tests::ServerProcess| {
+        let mut request = Request::new(ListPartnersRequest::default());
+        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("ascii"));
+        partner_service_client::PartnerServiceClient::new(server.channel.clone()).list_partners(request).await
+    };
+    let default = pc_tests::ServerProcess::start(&app.database_url(), &[]).await;
+    let refused = list(&default).await.expect_err("a 20 KiB token over the default limit");
+    assert_eq!(refused.code(), Code::Unknown, "{refused:?}");
+    let raised = pc_tests::ServerProcess::start(&app.database_url(), &[("MAX_HEADER_LIST_BYTES", "65536")]).await;
+    list(&raised).await.expect("a 20 KiB token within a raised limit");
 }

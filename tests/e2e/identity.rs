@@ -19,8 +19,23 @@ async fn app_trusting(provider: &std::sync::Arc<IdentityProvider>) -> TestApp {
 async fn answer(app: &TestApp, token: &str) -> (Code, String) {
     match app.partners_with_token(token).list_partners(ListPartnersRequest::default()).await {
         Ok(_) => (Code::Ok, String::new()),
-        Err(status) => (status.code(), status.message().to_owned()),
+        Err(status) => {
+            pc_tests::assert_error_info(&status);
+            (status.code(), status.message().to_owned())
+        }
     }
+}
+
+/// Whether a call with `token` is refused UNAUTHENTICATED within 5 s (a background refresh of the
+/// key set comes every second in the test's configuration).
+async fn refused_within_5_s(app: &TestApp, token: &str) -> bool {
+    for _ in 0..50 {
+        if answer(app, token).await.0 == Code::Unauthenticated {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
 #[tokio::test]
@@ -51,15 +66,7 @@ async fn a_key_rotation_needs_no_restart_and_a_provider_outage_fails_no_call() {
     let old_token = provider.token_signed_by(&old, "operator");
     assert_eq!(answer(&app, &old_token).await.0, Code::Ok);
     provider.publish(&[&new]);
-    let mut refused = false;
-    for _ in 0..50 {
-        if answer(&app, &old_token).await.0 == Code::Unauthenticated {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(refused, "a token of a key the provider dropped was still accepted after 5 s");
+    assert!(refused_within_5_s(&app, &old_token).await, "a token of a key the provider dropped was still accepted");
 
     // The provider goes down: the keys held keep verifying, fresh tokens included.
     provider.go_down();
@@ -68,6 +75,22 @@ async fn a_key_rotation_needs_no_restart_and_a_provider_outage_fails_no_call() {
         let token = provider.token_signed_by(&new, subject);
         assert_eq!(answer(&app, &token).await.0, Code::Ok, "{subject} during the outage");
     }
+}
+
+#[tokio::test]
+async fn a_new_key_published_under_an_old_kid_does_not_vouch_for_tokens_of_the_old_key() {
+    let (first, second) = (SigningKey::ec().with_kid("ec-b"), SigningKey::ec().with_kid("ec-b"));
+    let provider = IdentityProvider::start(first.clone(), &[]).await;
+    let app = app_trusting(&provider).await;
+    let earlier = provider.token_signed_by(&first, "operator");
+    assert_eq!(answer(&app, &earlier).await.0, Code::Ok, "verified once, and remembered");
+
+    // The provider replaces the key under the same kid: within a background refresh (every
+    // second here) the token verified before is refused as well as new ones of the old key.
+    provider.publish(&[&second]);
+    assert!(refused_within_5_s(&app, &earlier).await, "a token of the replaced key was still accepted");
+    assert_eq!(answer(&app, &provider.token_signed_by(&first, "operator")).await.0, Code::Unauthenticated);
+    assert_eq!(answer(&app, &provider.token_signed_by(&second, "operator")).await.0, Code::Ok);
 }
 
 /// `claims` as a token with this header, signed by nothing (`alg: none`).
@@ -96,6 +119,10 @@ async fn the_provider_mode_refuses_what_it_must_with_a_reason() {
     let confused = jsonwebtoken::encode(&hs256, &with(serde_json::json!({})), &EncodingKey::from_secret(&public_key))
         .expect("an HS256 token");
     let stranger = SigningKey::ec();
+    let mut critical = key.header();
+    critical.crit = Some(vec!["https://idp.example.test/ext".to_owned()]);
+    let critical = key.sign_with_header(&critical, &with(serde_json::json!({})));
+    let issuers = serde_json::json!({ "iss": ["https://other.example/", provider.issuer] });
 
     let cases = [
         ("alg none", unsigned(&key.kid, &with(serde_json::json!({}))), "malformed"),
@@ -106,6 +133,8 @@ async fn the_provider_mode_refuses_what_it_must_with_a_reason() {
         ("expired", key.sign(&with(serde_json::json!({ "exp": now - 3600 }))), "expired"),
         ("not valid yet", key.sign(&with(serde_json::json!({ "nbf": now + 3600 }))), "not valid yet"),
         ("no principal", key.sign(&with(serde_json::json!({ "sub": "admin" }))), "principal"),
+        ("a critical extension", critical, "crit"),
+        ("an array of issuers", key.sign(&with(issuers)), "issuer"),
     ];
     for (what, token, reason) in cases {
         let (code, message) = answer(&app, &token).await;

@@ -71,3 +71,32 @@ fn which_promtool() -> Option<std::path::PathBuf> {
         .map(|dir| std::path::Path::new(dir).join("promtool"))
         .find(|path| path.is_file())
 }
+
+/// With `RATE_LIMIT_REDIS_URL` and Redis working, `partner_center_rate_limit_shared` is 1 from
+/// the first scrape, before any call, in a process of its own (in this test process another
+/// test's server may have set the gauge already).
+#[tokio::test]
+async fn the_shared_rate_limit_gauge_is_1_from_the_first_scrape() {
+    let Some(redis) = std::env::var("PC_TEST_REDIS_URL").ok().filter(|url| !url.is_empty()) else {
+        eprintln!("PC_TEST_REDIS_URL is unset: the shared rate limit's gauge is not tested");
+        return;
+    };
+    let app = pc_tests::spawn_app().await;
+    let env =
+        [("RATE_LIMIT_PER_SECOND", "100"), ("RATE_LIMIT_REDIS_URL", redis.as_str()), ("METRICS_ADDR", "127.0.0.1:0")];
+    let server = pc_tests::ServerProcess::start(&app.database_url(), &env).await;
+    let addr = server.metrics_addr.expect("metrics are served");
+    let shared = |body: &str| {
+        let present = body.lines().any(|line| line.starts_with("partner_center_rate_limit_shared "));
+        present.then(|| sample(body, "partner_center_rate_limit_shared", &[]))
+    };
+    let first = scrape(addr).await;
+    assert_eq!(shared(&first), Some(1.0), "{first}");
+    let mut client = pc_api::partner::v1::partner_service_client::PartnerServiceClient::with_interceptor(
+        server.channel.clone(),
+        pc_tests::Bearer::signed_with_test_secret("operator"),
+    );
+    client.list_partners(ListPartnersRequest::default()).await.expect("a call within the limit");
+    let after = scrape(addr).await;
+    assert_eq!(shared(&after), Some(1.0), "{after}");
+}

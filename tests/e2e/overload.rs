@@ -206,3 +206,83 @@ async fn a_connection_is_told_how_many_calls_it_may_open() {
     }
     assert_eq!(connection.max_concurrent_send_streams(), 32);
 }
+
+/// One gRPC call on a raw HTTP/2 connection: `grpc.health.v1.Health/Check` for the whole server,
+/// its request head sent now, its message when the returned stream is finished.
+fn open_health_check(
+    client: &mut h2::client::SendRequest<bytes::Bytes>,
+    addr: std::net::SocketAddr,
+) -> Result<(h2::client::ResponseFuture, h2::SendStream<bytes::Bytes>), h2::Error> {
+    let request = http::Request::post(format!("http://{addr}/grpc.health.v1.Health/Check"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .expect("a request head");
+    client.send_request(request, false)
+}
+
+/// Sends the call's message (an empty HealthCheckRequest) and reads its answer: the grpc-status
+/// the server ended it with.
+async fn finish_health_check(
+    response: h2::client::ResponseFuture,
+    mut sending: h2::SendStream<bytes::Bytes>,
+) -> Result<String, h2::Error> {
+    sending.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]), true)?;
+    let mut body = response.await?.into_body();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk?;
+        body.flow_control().release_capacity(chunk.len())?;
+    }
+    let trailers = body.trailers().await?.unwrap_or_default();
+    Ok(trailers.get("grpc-status").and_then(|status| status.to_str().ok()).unwrap_or("none").to_owned())
+}
+
+/// `MAX_CONNECTION_AGE_SECS` drains a connection: GOAWAY at the age, the calls it carries finish
+/// (one held open across the age here), new calls go to a new connection, and only a call still
+/// open past the drain window (`SHUTDOWN_TIMEOUT_SECS`) is cut, when the connection is closed.
+#[tokio::test]
+async fn an_aged_connection_is_asked_to_go_away_and_its_calls_finish() {
+    let (age, drain) = (Duration::from_secs(2), Duration::from_secs(3));
+    let app = spawn_app().await;
+    let env = [("MAX_CONNECTION_AGE_SECS", "2"), ("SHUTDOWN_TIMEOUT_SECS", "3")];
+    let server = pc_tests::ServerProcess::start(&app.database_url(), &env).await;
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    let connected = Instant::now();
+    let (mut client, connection) = h2::client::handshake(tcp).await.expect("an HTTP/2 connection");
+    let connection = tokio::spawn(connection);
+
+    // Two calls held open from the start: one finishes after the age, one after the drain.
+    let (across_age, across_age_sending) = open_health_check(&mut client, server.addr).expect("a first call");
+    let (past_drain, _past_drain_sending) = open_health_check(&mut client, server.addr).expect("a second call");
+
+    // Calls every 200 ms succeed on the connection until the server asks it to go away.
+    let goaway = loop {
+        match open_health_check(&mut client, server.addr) {
+            Ok((response, sending)) => {
+                assert_eq!(finish_health_check(response, sending).await.expect("a call before GOAWAY"), "0");
+            }
+            Err(error) => {
+                assert!(error.is_go_away() && error.is_remote(), "not a GOAWAY from the server: {error:?}");
+                break connected.elapsed();
+            }
+        }
+        assert!(connected.elapsed() < age + drain, "no GOAWAY within the age");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(goaway >= age - Duration::from_millis(100), "GOAWAY after {goaway:?}, before the age");
+
+    // The call opened before GOAWAY finishes after it: nothing it carried fails.
+    let status = finish_health_check(across_age, across_age_sending).await.expect("the held call is answered");
+    assert_eq!(status, "0");
+    // A new connection takes new calls at once.
+    let fresh = tonic::transport::Channel::from_shared(format!("http://{}", server.addr)).expect("an endpoint");
+    let mut health = HealthClient::new(fresh.connect().await.expect("a new connection"));
+    health.check(HealthCheckRequest::default()).await.expect("a call on the new connection");
+
+    // The call still open when the drain window ends is cut with the connection.
+    let cut = tokio::time::timeout(age + drain + Duration::from_secs(5), past_drain).await;
+    assert!(matches!(cut, Ok(Err(_))), "a call past the drain window was not cut: {cut:?}");
+    let closed = tokio::time::timeout(Duration::from_secs(5), connection).await;
+    assert!(closed.is_ok(), "the connection outlived its drain window");
+    assert!(connected.elapsed() >= age + drain - Duration::from_millis(200), "closed before the drain window ended");
+}

@@ -70,6 +70,7 @@ async fn together(calls: Vec<Call>) -> Vec<Result<(), Status>> {
                 matches!(status.code(), Code::FailedPrecondition | Code::Aborted | Code::PermissionDenied),
                 "a racing call failed with neither a rule nor a conflict: {status:?}"
             );
+            pc_tests::assert_error_info(status);
         }
         outcomes.push(outcome);
     }

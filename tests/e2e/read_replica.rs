@@ -111,3 +111,57 @@ async fn lists_read_a_fresh_replica_and_the_primary_when_it_lags_or_stops() {
     }
     assert!(!replica_in_use(&server).await);
 }
+
+/// A replica that hangs (SIGSTOP: connections stay open, nothing answers) fails no List: the
+/// Lists in flight wait at most REPLICA_READ_TIMEOUT_MS, then read the primary, and the replica
+/// is left until it answers again.
+#[tokio::test]
+async fn a_hung_replica_fails_no_list() {
+    let primary = TempPostgres::start();
+    let replica = TempPostgres::replica_of(&primary);
+    let replica_url = replica.url();
+    let env = [
+        ("DATABASE_REPLICA_URL", replica_url.as_str()),
+        ("REPLICA_MAX_LAG_MS", "3000"),
+        ("REPLICA_READ_TIMEOUT_MS", "300"),
+        ("CALL_TIMEOUT_SECS", "5"),
+        ("METRICS_ADDR", "127.0.0.1:0"),
+    ];
+    let server = ServerProcess::start(&primary.url(), &env).await;
+    let mut client = operator(&server);
+    let created = create(&mut client).await;
+    wait_until_replica_in_use(&server, true).await;
+
+    // Eight clients list without pause while the replica freezes under them.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listers: Vec<_> = (0..8)
+        .map(|_| {
+            let (mut client, stop, name) = (operator(&server), stop.clone(), created.name.clone());
+            tokio::spawn(async move {
+                let (mut lists, mut slowest) = (0, Duration::ZERO);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let request = ListPartnersRequest { page_size: 1000, ..Default::default() };
+                    let page = client.list_partners(request).await.map_err(|status| format!("{status:?}"))?;
+                    assert!(page.into_inner().partners.iter().any(|partner| partner.name == name));
+                    slowest = slowest.max(started.elapsed());
+                    lists += 1;
+                }
+                Ok::<_, String>((lists, slowest))
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    replica.freeze();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!replica_in_use(&server).await, "Lists still read the frozen replica");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for lister in listers {
+        let (lists, slowest) =
+            lister.await.expect("a lister").unwrap_or_else(|status| panic!("a List failed: {status}"));
+        assert!(lists > 0);
+        assert!(slowest < Duration::from_secs(3), "a List waited {slowest:?} for the frozen replica");
+    }
+    replica.thaw();
+    wait_until_replica_in_use(&server, true).await;
+}

@@ -35,7 +35,11 @@ async fn one_principals_calls_spread_over_three_replicas_are_limited_as_one() {
         request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("ascii"));
         match PartnerServiceClient::new(channels[call % 3].clone()).list_partners(request).await {
             Ok(_) => admitted += 1,
-            Err(status) if status.code() == Code::ResourceExhausted => limited += 1,
+            Err(status) if status.code() == Code::ResourceExhausted => {
+                // A client tells its own budget from a server shedding load by the reason alone.
+                assert_eq!(pc_tests::reason(&status), "RATE_LIMITED", "{status:?}");
+                limited += 1;
+            }
             Err(status) => panic!("neither admitted nor limited: {status:?}"),
         }
     }
@@ -76,4 +80,20 @@ async fn every_replica_sweeps_expired_keys_and_each_key_is_deleted_once() {
         deleted.push(metric_sample(&body, "partner_center_idempotency_keys_forgotten_total", &[]));
     }
     assert_eq!(deleted.iter().sum::<f64>(), KEYS as f64, "deleted by each process: {deleted:?}");
+}
+
+/// Replicas started together on an empty PostgreSQL database (a Deployment's first rollout, or a
+/// restart of every replica after an upgrade) each migrate on start: all three come up, one
+/// migrating while the others wait for its advisory lock, and serve.
+#[tokio::test]
+async fn replicas_started_together_on_an_empty_database_all_come_up() {
+    let postgres = pc_tests::postgres::TempPostgres::start();
+    let url = postgres.url();
+    let start = || pc_tests::ServerProcess::start(&url, &[]);
+    let (first, second, third) = tokio::join!(start(), start(), start());
+    let token = pc_tests::Bearer::signed_with_test_secret("operator");
+    for server in [&first, &second, &third] {
+        let mut client = PartnerServiceClient::with_interceptor(server.channel.clone(), token.clone());
+        client.list_partners(ListPartnersRequest::default()).await.expect("every replica serves");
+    }
 }

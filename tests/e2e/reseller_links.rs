@@ -301,6 +301,7 @@ async fn racing_invitations_for_one_pair_leave_exactly_one_link() {
     for outcome in &outcomes {
         if let Err(status) = outcome {
             assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+            pc_tests::assert_error_info(status);
         }
     }
     let listed =

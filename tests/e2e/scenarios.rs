@@ -270,6 +270,7 @@ async fn two_partners_racing_to_support_one_subscription_leave_exactly_one() {
             Ok(_) => winners += 1,
             Err(status) => {
                 assert!(matches!(status.code(), Code::FailedPrecondition | Code::Aborted), "{status:?}");
+                pc_tests::assert_error_info(&status);
             }
         }
     }

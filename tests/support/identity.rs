@@ -55,11 +55,28 @@ impl SigningKey {
         Self::new(Algorithm::EdDSA, EncodingKey::from_ed_der(&der))
     }
 
-    /// `claims` signed with this key, its `kid` in the header.
-    pub fn sign(&self, claims: &serde_json::Value) -> String {
+    /// The same key published under `kid` instead (a provider reusing a `kid` for a new key).
+    pub fn with_kid(mut self, kid: &str) -> Self {
+        self.kid = kid.to_owned();
+        self.jwk.common.key_id = Some(kid.to_owned());
+        self
+    }
+
+    /// The header this key signs with: its algorithm and its `kid`.
+    pub fn header(&self) -> Header {
         let mut header = Header::new(self.algorithm);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key).expect("sign a token")
+        header
+    }
+
+    /// `claims` signed with this key, its `kid` in the header.
+    pub fn sign(&self, claims: &serde_json::Value) -> String {
+        self.sign_with_header(&self.header(), claims)
+    }
+
+    /// `claims` signed with this key under `header` (which a test may have changed).
+    pub fn sign_with_header(&self, header: &Header, claims: &serde_json::Value) -> String {
+        jsonwebtoken::encode(header, claims, &self.key).expect("sign a token")
     }
 }
 

@@ -168,6 +168,7 @@ fn test_config(database_url: &str, options: &AppOptions, files: &mut Vec<PathBuf
         idempotency_sweep_interval_secs: 600,
         database_replica_url: None,
         replica_max_lag_ms: 1000,
+        replica_read_timeout_ms: pc_server::config::DEFAULT_REPLICA_READ_TIMEOUT_MS,
         rate_limit_per_second,
         rate_limit_burst,
         tls_cert_file: tls.map(|tls| write("cert", &tls.cert)),
@@ -177,6 +178,7 @@ fn test_config(database_url: &str, options: &AppOptions, files: &mut Vec<PathBuf
         metrics_addr: options.metrics.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
         max_in_flight: options.max_in_flight.unwrap_or(0),
         max_concurrent_streams: pc_server::config::DEFAULT_MAX_CONCURRENT_STREAMS,
+        max_header_list_bytes: pc_server::config::DEFAULT_MAX_HEADER_LIST_BYTES,
         call_timeout_secs: options.call_timeout_secs.unwrap_or(30),
         overload_retry_delay_ms: 250,
         http2_keepalive_interval_secs: 60,
@@ -779,16 +781,52 @@ pub fn new_customer(cloud: Cloud) -> Customer {
     }
 }
 
-/// Asserts a call failed with `code`, and returns the status for further checks.
+/// Asserts a call failed with `code` and a documented ErrorInfo ([`assert_error_info`]), and
+/// returns the status for further checks.
 #[track_caller]
 pub fn expect_code<T: std::fmt::Debug>(result: Result<T, Status>, code: tonic::Code) -> Status {
     match result {
         Ok(value) => panic!("expected {code:?}, got Ok({value:?})"),
         Err(status) => {
             assert_eq!(status.code(), code, "unexpected status: {status:?}");
+            assert_error_info(&status);
             status
         }
     }
+}
+
+/// The error reasons README's "Error reasons" table documents, each with its gRPC code's name.
+pub fn documented_error_reasons() -> &'static [(String, String)] {
+    static REASONS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    REASONS.get_or_init(|| {
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let readme = std::fs::read_to_string(&readme).expect("read README.md");
+        let table = readme.split("### Error reasons").nth(1).expect("README has an Error reasons section");
+        table
+            .lines()
+            .skip_while(|line| !line.starts_with('|'))
+            .take_while(|line| line.starts_with('|'))
+            .filter_map(|line| {
+                let mut cells = line.split('|').map(str::trim).filter(|cell| !cell.is_empty());
+                let reason = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((reason.to_owned(), cells.next()?.to_owned()))
+            })
+            .collect()
+    })
+}
+
+/// Asserts `status` carries a `google.rpc.ErrorInfo` in the partnercenter domain whose reason
+/// README documents for its code (AIP-193: a client switches on the reason).
+#[track_caller]
+pub fn assert_error_info(status: &Status) {
+    use tonic_types::StatusExt;
+    let info = status.get_details_error_info().unwrap_or_else(|| panic!("no ErrorInfo on {status:?}"));
+    assert_eq!(info.domain, pc_domain::error::ERROR_DOMAIN, "{status:?}");
+    let code = format!("{:?}", status.code());
+    let documented = documented_error_reasons()
+        .iter()
+        .any(|(reason, documented)| *reason == info.reason && documented.replace('_', "").eq_ignore_ascii_case(&code));
+    assert!(documented, "reason {} with code {code} is not in README's Error reasons: {status:?}", info.reason);
 }
 
 /// The field named by an INVALID_ARGUMENT status's first `google.rpc.BadRequest` violation.
@@ -801,9 +839,11 @@ pub fn violated_field(status: &Status) -> String {
         .unwrap_or_default()
 }
 
-/// The `google.rpc.ErrorInfo` reason of a status.
+/// The `google.rpc.ErrorInfo` reason of a status (a documented one: [`assert_error_info`]).
+#[track_caller]
 pub fn reason(status: &Status) -> String {
     use tonic_types::StatusExt;
+    assert_error_info(status);
     status.get_details_error_info().map(|info| info.reason).unwrap_or_default()
 }
 

@@ -77,6 +77,26 @@ impl TempPostgres {
         self.run("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "-t", "60", "stop"]);
     }
 
+    /// Freezes the server (SIGSTOP to the postmaster and every backend), as a hung host or a
+    /// partition that drops packets looks to its clients: connections stay open, nothing answers.
+    pub fn freeze(&self) {
+        self.signal_all("-STOP");
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal_all("-CONT");
+    }
+
+    fn signal_all(&self, signal: &str) {
+        let pid_file = self.dir.join("data").join("postmaster.pid");
+        let pids = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        let Some(postmaster) = pids.lines().next().map(str::trim).filter(|pid| !pid.is_empty()) else { return };
+        // The backends first, so that none is left running behind a stopped postmaster.
+        let _ = Command::new("pkill").args([signal, "-P", postmaster]).status();
+        let _ = Command::new("kill").args([signal, postmaster]).status();
+    }
+
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
@@ -84,6 +104,8 @@ impl TempPostgres {
 
 impl Drop for TempPostgres {
     fn drop(&mut self) {
+        // A frozen server would not hear pg_ctl's stop.
+        self.thaw();
         let _ = Command::new(if self.as_postgres { "runuser" } else { "pg_ctl" })
             .args(if self.as_postgres { vec!["-u", "postgres", "--", "pg_ctl"] } else { vec![] })
             .args(["-D", &self.data(), "-m", "immediate", "stop"])

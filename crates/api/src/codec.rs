@@ -10,13 +10,24 @@ use std::marker::PhantomData;
 
 use prost::{Message, Name};
 use tonic::{
-    Status,
+    Code, Status,
     codec::{BufferSettings, DecodeBuf, Decoder as TonicDecoder},
 };
 use tonic_prost::ProstEncoder;
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// Largest request message accepted.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// The `google.rpc.ErrorInfo.domain` of the codec's refusals: `pc_domain::error::ERROR_DOMAIN`,
+/// which this crate does not depend on (pc-server's tests hold the two equal).
+pub const ERROR_DOMAIN: &str = "partnercenter";
+
+/// A refusal of the message itself, with the ErrorInfo every error carries.
+fn refused(code: Code, reason: &str, message: String) -> Status {
+    let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+    Status::with_error_details(code, message, details)
+}
 
 #[derive(Debug, Clone)]
 pub struct Codec<T, U>(PhantomData<(T, U)>);
@@ -56,13 +67,11 @@ impl<U: Message + Name + Default> TonicDecoder for Decoder<U> {
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
         let size = bytes::Buf::remaining(buf);
         if size > MAX_REQUEST_BYTES && U::NAME.ends_with("Request") {
-            return Err(Status::resource_exhausted(format!(
-                "{} is {size} bytes; requests are limited to {MAX_REQUEST_BYTES} bytes",
-                U::NAME
-            )));
+            let message = format!("{} is {size} bytes; requests are limited to {MAX_REQUEST_BYTES} bytes", U::NAME);
+            return Err(refused(Code::ResourceExhausted, "MESSAGE_TOO_LARGE", message));
         }
-        U::decode(buf)
-            .map(Some)
-            .map_err(|error| Status::invalid_argument(format!("malformed {} message: {error}", U::NAME)))
+        U::decode(buf).map(Some).map_err(|error| {
+            refused(Code::InvalidArgument, "MESSAGE_MALFORMED", format!("malformed {} message: {error}", U::NAME))
+        })
     }
 }

@@ -31,6 +31,19 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, for the documentation's list and its test.
+    pub const ALL: [Reason; 9] = [
+        Self::PartnerAsCustomer,
+        Self::CrossCloud,
+        Self::RoleNotAllowed,
+        Self::PartnerSuspended,
+        Self::NoActiveResellerLink,
+        Self::InvalidTransition,
+        Self::ActiveSubscriptions,
+        Self::NoActiveRelationship,
+        Self::SupportNotAllowed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PartnerAsCustomer => "PARTNER_AS_CUSTOMER",

@@ -19,6 +19,7 @@
 //!   answered however busy the services are.
 
 use std::{
+    collections::HashMap,
     future::Future,
     pin::Pin,
     sync::{
@@ -191,7 +192,7 @@ where
         if requested == Some(Duration::ZERO) {
             crate::metrics::deadline_exceeded();
             return Box::pin(async {
-                Ok(Status::deadline_exceeded("the call's deadline passed before it started").into_http())
+                Ok(deadline_exceeded("the call's deadline passed before it started").into_http())
             });
         }
         let deadline = match requested {
@@ -223,7 +224,13 @@ where
 /// first, or in [`crate::status`], when PostgreSQL's statement_timeout does. Counted either way.
 pub(crate) fn ran_out_of_time() -> Status {
     crate::metrics::deadline_exceeded();
-    Status::deadline_exceeded("the call's deadline passed before it finished")
+    deadline_exceeded("the call's deadline passed before it finished")
+}
+
+/// DEADLINE_EXCEEDED with its ErrorInfo.
+fn deadline_exceeded(message: &str) -> Status {
+    let details = ErrorDetails::with_error_info("DEADLINE_EXCEEDED", ERROR_DOMAIN, HashMap::new());
+    Status::with_error_details(Code::DeadlineExceeded, message, details)
 }
 
 /// The answer to a shed call: nothing was started, so any call may be retried after `retry_delay`,

@@ -75,6 +75,9 @@ impl App {
         };
         let metrics = match config.metrics_addr {
             Some(addr) => {
+                // Before anything records a figure at startup (the rate limit's `shared` gauge,
+                // set as its budget is built): the facade drops what comes before a recorder.
+                crate::metrics::install()?;
                 Some(TcpListener::bind(addr).await.map_err(|e| format!("cannot bind {addr} for metrics: {e}"))?)
             }
             None => None,

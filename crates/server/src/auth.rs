@@ -5,12 +5,13 @@
 //! - **Identity provider** (`AUTH_JWKS_URL` or `AUTH_JWKS_FILE`): RS256/384/512, ES256/384 and
 //!   EdDSA tokens, each verified with the key its `kid` names in the provider's key set
 //!   ([`jwks`]) and only with that key's algorithm, so neither `alg: none` nor an HS256 token
-//!   (signed, say, with the public key) is ever accepted. `iss` and `aud` are checked when
-//!   `AUTH_ISSUER` and `AUTH_AUDIENCE` are set; the principal is the claim `AUTH_PRINCIPAL_CLAIM`
-//!   (default `sub`). The shared secret then only signs page tokens.
+//!   (signed, say, with the public key) is ever accepted. `iss` (one string, RFC 7519) and `aud`
+//!   are checked when `AUTH_ISSUER` and `AUTH_AUDIENCE` are set; the principal is the claim
+//!   `AUTH_PRINCIPAL_CLAIM` (default `sub`). The shared secret then only signs page tokens.
 //!
 //! In both modes `exp` is required and `nbf` honoured, each with [`LEEWAY_SECS`] of clock skew,
-//! and the principal must be `operator`, `partners/{id}` or `customers/{id}`. Every refusal is
+//! a header naming critical extensions (`crit`) is refused, since this service understands none
+//! (RFC 7515, 4.1.11), and the principal must be `operator`, `partners/{id}` or `customers/{id}`. Every refusal is
 //! UNAUTHENTICATED with a reason that names what is wrong with the token, never what the service
 //! expected. [`Authenticator::authorize`] runs first in every partner-center handler (never in
 //! health or reflection), then applies the per-principal rate limit.
@@ -24,7 +25,7 @@ use std::{
 };
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
-use pc_domain::Principal;
+use pc_domain::{Principal, error::ERROR_DOMAIN};
 use serde::{Deserialize, Serialize};
 use tonic::{Code, Request, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -74,7 +75,8 @@ pub const LEEWAY_SECS: u64 = 30;
 /// verifying it (base64, JSON, a signature) was 7 % of the server's CPU time in a primary-key
 /// read with HMAC, more with RSA; a hit costs one hash lookup. Keyed by the exact token text, so
 /// it only ever answers for bytes that passed verification; expiry is still checked on every call,
-/// and a provider's token only while its key is still in the provider's set.
+/// and a provider's token only while the very key that verified it (by thumbprint, not only by
+/// `kid`) is still in the provider's set.
 #[derive(Default)]
 struct VerifiedTokens {
     by_token: Mutex<HashMap<Box<str>, Verified>>,
@@ -85,7 +87,15 @@ struct Verified {
     principal: Principal,
     expires: u64,
     /// The provider key that verified it (none in shared-secret mode).
-    kid: Option<Arc<str>>,
+    key: Option<KeyUsed>,
+}
+
+/// Which of the provider's keys verified a token: its `kid`, and its thumbprint, since a provider
+/// may publish another key under the same `kid`.
+#[derive(Clone)]
+struct KeyUsed {
+    kid: Arc<str>,
+    thumbprint: Arc<str>,
 }
 
 impl VerifiedTokens {
@@ -117,24 +127,33 @@ impl std::fmt::Debug for Authenticator {
     }
 }
 
-/// UNAUTHENTICATED with `reason`.
-fn refused(reason: impl Into<String>) -> Status {
-    Status::unauthenticated(reason)
+/// UNAUTHENTICATED for a token that does not verify (`TOKEN_INVALID`), with `message`.
+fn refused(message: impl Into<String>) -> Status {
+    unauthenticated("TOKEN_INVALID", message)
+}
+
+/// UNAUTHENTICATED with an ErrorInfo `reason` a client can switch on (README, Error reasons).
+fn unauthenticated(reason: &str, message: impl Into<String>) -> Status {
+    Status::with_error_details(
+        Code::Unauthenticated,
+        message,
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()),
+    )
 }
 
 /// Why a token failed verification, in words that help its holder and reveal nothing the
 /// service is configured with.
 fn rejection(error: &jsonwebtoken::errors::Error) -> Status {
-    refused(match error.kind() {
-        ErrorKind::ExpiredSignature => "token expired",
-        ErrorKind::ImmatureSignature => "token not valid yet (nbf)",
-        ErrorKind::InvalidIssuer => "token issuer is not trusted here",
-        ErrorKind::InvalidAudience => "token audience is not this service",
-        ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim",
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => "token algorithm is not accepted",
-        ErrorKind::InvalidSignature => "token signature does not verify",
-        _ => "token is malformed",
-    })
+    match error.kind() {
+        ErrorKind::ExpiredSignature => unauthenticated("TOKEN_EXPIRED", "token expired"),
+        ErrorKind::ImmatureSignature => unauthenticated("TOKEN_NOT_YET_VALID", "token not valid yet (nbf)"),
+        ErrorKind::InvalidIssuer => refused("token issuer is not trusted here"),
+        ErrorKind::InvalidAudience => refused("token audience is not this service"),
+        ErrorKind::MissingRequiredClaim(_) => refused("token lacks a required claim"),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => refused("token algorithm is not accepted"),
+        ErrorKind::InvalidSignature => refused("token signature does not verify"),
+        _ => refused("token is malformed"),
+    }
 }
 
 impl Authenticator {
@@ -164,11 +183,12 @@ impl Authenticator {
 
     /// The principal a raw `authorization` header value stands for.
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, Status> {
-        let header = header.ok_or_else(|| refused("missing `authorization: Bearer <token>`"))?;
+        let header =
+            header.ok_or_else(|| unauthenticated("TOKEN_MISSING", "missing `authorization: Bearer <token>`"))?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| refused("authorization must be `Bearer <token>`"))?
+            .ok_or_else(|| unauthenticated("TOKEN_MISSING", "authorization must be `Bearer <token>`"))?
             .trim();
         if let Some(verified) = self.verified.get(token, unix_now())
             && self.still_trusted(&verified)
@@ -177,8 +197,9 @@ impl Authenticator {
         }
         let verified = match &*self.verifier {
             Verifier::Secret { key, validation } => {
+                refuse_critical_extensions(&jsonwebtoken::decode_header(token).map_err(|e| rejection(&e))?)?;
                 let claims = jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|e| rejection(&e))?.claims;
-                Verified { principal: principal_named(&claims.sub)?, expires: claims.exp, kid: None }
+                Verified { principal: principal_named(&claims.sub)?, expires: claims.exp, key: None }
             }
             Verifier::Provider { keys, claims } => verify_with_provider(token, keys, claims).await?,
         };
@@ -186,10 +207,13 @@ impl Authenticator {
         Ok(verified.principal)
     }
 
-    /// Whether a cached verification still holds: its provider key is still in the set.
+    /// Whether a cached verification still holds: the key that verified it is still in the set
+    /// under its `kid`, the same key and not another published under that `kid` since.
     fn still_trusted(&self, verified: &Verified) -> bool {
-        match (&*self.verifier, &verified.kid) {
-            (Verifier::Provider { keys, .. }, Some(kid)) => keys.cached(kid).is_some(),
+        match (&*self.verifier, &verified.key) {
+            (Verifier::Provider { keys, .. }, Some(used)) => {
+                keys.cached(&used.kid).is_some_and(|key| *key.thumbprint == *used.thumbprint)
+            }
             _ => true,
         }
     }
@@ -206,10 +230,13 @@ impl Authenticator {
             && let Err(wait) = limiter.check(principal).await
         {
             crate::metrics::rate_limited();
+            // RATE_LIMITED, not the SERVER_OVERLOADED of admission: this caller's own budget.
+            let mut details = ErrorDetails::with_retry_info(Some(wait));
+            details.set_error_info("RATE_LIMITED", ERROR_DOMAIN, HashMap::new());
             return Err(Status::with_error_details(
                 Code::ResourceExhausted,
                 format!("rate limit exceeded for {principal}; retry in {} ms", wait.as_millis().max(1)),
-                ErrorDetails::with_retry_info(Some(wait)),
+                details,
             ));
         }
         Ok(principal)
@@ -222,10 +249,20 @@ fn principal_named(subject: &str) -> Result<Principal, Status> {
         .map_err(|_| refused("token principal is not `operator`, `partners/{id}` or `customers/{id}`"))
 }
 
+/// Refuses a token whose header names critical extensions: this service implements none, and
+/// RFC 7515 (4.1.11) says a recipient that does not understand one must reject the token.
+fn refuse_critical_extensions(header: &Header) -> Result<(), Status> {
+    match &header.crit {
+        None => Ok(()),
+        Some(_) => Err(refused("token names critical header extensions (`crit`) this service does not implement")),
+    }
+}
+
 /// Verifies a provider's token: the key its `kid` names, that key's one algorithm, then the
 /// claims.
 async fn verify_with_provider(token: &str, keys: &KeySet, claims: &ProviderClaims) -> Result<Verified, Status> {
     let header = jsonwebtoken::decode_header(token).map_err(|e| rejection(&e))?;
+    refuse_critical_extensions(&header)?;
     let kid = header.kid.ok_or_else(|| refused("token has no `kid`; it cannot be matched to a key"))?;
     let key = keys.key(&kid).await.ok_or_else(|| refused("token is signed by a key this service does not know"))?;
     let mut validation = Validation::new(key.algorithm);
@@ -246,13 +283,20 @@ async fn verify_with_provider(token: &str, keys: &KeySet, claims: &ProviderClaim
     validation.set_required_spec_claims(&required);
     let data = jsonwebtoken::decode::<HashMap<String, serde_json::Value>>(token, &key.key, &validation)
         .map_err(|e| rejection(&e))?;
+    // jsonwebtoken also takes an array holding the issuer; RFC 7519 makes `iss` one string.
+    if let Some(issuer) = &claims.issuer
+        && data.claims.get("iss").and_then(serde_json::Value::as_str) != Some(issuer.as_str())
+    {
+        return Err(refused("token issuer is not trusted here"));
+    }
     let subject = data
         .claims
         .get(&claims.principal_claim)
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| refused(format!("token has no `{}` claim naming the principal", claims.principal_claim)))?;
     let expires = data.claims.get("exp").and_then(serde_json::Value::as_u64).unwrap_or_default();
-    Ok(Verified { principal: principal_named(subject)?, expires, kid: Some(kid.into()) })
+    let used = KeyUsed { kid: kid.into(), thumbprint: key.thumbprint.as_str().into() };
+    Ok(Verified { principal: principal_named(subject)?, expires, key: Some(used) })
 }
 
 /// Mints tokens with the configured secret (the `token` command, tests, benchmarks).
@@ -326,6 +370,18 @@ mod tests {
         let other_last = if token.ends_with('A') { 'Q' } else { 'A' };
         let forged = format!("{}{other_last}", &token[..token.len() - 1]);
         assert!(auth.authenticate(Some(&format!("Bearer {forged}"))).await.is_err(), "other bytes are verified afresh");
+    }
+
+    #[tokio::test]
+    async fn a_token_naming_critical_extensions_is_refused() {
+        let key = EncodingKey::from_secret(SECRET.as_bytes());
+        let claims = serde_json::json!({ "sub": "operator", "exp": unix_now() + 600 });
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(vec!["b64".to_owned()]);
+        let token = jsonwebtoken::encode(&header, &claims, &key).map(|t| format!("Bearer {t}")).ok();
+        let status = Authenticator::new(SECRET).authenticate(token.as_deref()).await.err();
+        assert_eq!(status.as_ref().map(Status::code), Some(Code::Unauthenticated));
+        assert!(status.is_some_and(|s| s.message().contains("crit")));
     }
 
     #[tokio::test]

@@ -29,6 +29,15 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// more connections.
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 32;
 
+/// The most header bytes one call may send unless `MAX_HEADER_LIST_BYTES` says otherwise: a
+/// bearer token and gRPC's own headers need about 2 KiB; 16 KiB is hyper's default, written down
+/// where it is decided. An identity provider whose tokens carry many groups or roles may need more.
+pub const DEFAULT_MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+
+/// How long a List waits for the read replica unless `REPLICA_READ_TIMEOUT_MS` says otherwise:
+/// a List answers in milliseconds, so a second is a replica that has stopped answering.
+pub const DEFAULT_REPLICA_READ_TIMEOUT_MS: u64 = 1000;
+
 #[derive(Debug, Clone, Args)]
 pub struct ServerConfig {
     /// Address to listen on for gRPC.
@@ -94,6 +103,12 @@ pub struct ServerConfig {
     #[arg(long, env = "REPLICA_MAX_LAG_MS", default_value_t = 1000)]
     pub replica_max_lag_ms: u64,
 
+    /// Milliseconds a List may wait for the read replica before it is read from the primary
+    /// instead (and the replica left until measured again): a hung or partitioned replica costs
+    /// that much, never a failed call.
+    #[arg(long, env = "REPLICA_READ_TIMEOUT_MS", default_value_t = DEFAULT_REPLICA_READ_TIMEOUT_MS)]
+    pub replica_read_timeout_ms: u64,
+
     /// Seconds between deletions of expired idempotency keys. Every replica sweeps; a key is
     /// deleted by one of them.
     #[arg(long, env = "IDEMPOTENCY_SWEEP_INTERVAL_SECS", default_value_t = 600)]
@@ -143,6 +158,12 @@ pub struct ServerConfig {
     #[arg(long, env = "OVERLOAD_RETRY_DELAY_MS", default_value_t = 250)]
     pub overload_retry_delay_ms: u64,
 
+    /// The most header bytes one call may send (SETTINGS_MAX_HEADER_LIST_SIZE), the bearer token
+    /// included. A call over it is answered HTTP 431 (gRPC clients report UNKNOWN); far over it,
+    /// the connection is closed.
+    #[arg(long, env = "MAX_HEADER_LIST_BYTES", default_value_t = DEFAULT_MAX_HEADER_LIST_BYTES)]
+    pub max_header_list_bytes: u32,
+
     /// Seconds between HTTP/2 pings on an idle connection; 0 sends none.
     #[arg(long, env = "HTTP2_KEEPALIVE_INTERVAL_SECS", default_value_t = 60)]
     pub http2_keepalive_interval_secs: u64,
@@ -191,17 +212,21 @@ impl ServerConfig {
 }
 
 impl ServerConfig {
+    /// Where the identity provider's key set is read from, if tokens come from one.
+    pub fn jwks_source(&self) -> Result<Option<JwksSource>, String> {
+        let file = self.auth_jwks_file.clone().filter(|path| !path.as_os_str().is_empty());
+        match (set(&self.auth_jwks_url), file) {
+            (Some(_), Some(_)) => Err("set AUTH_JWKS_URL or AUTH_JWKS_FILE, not both".into()),
+            (Some(url), None) => Ok(Some(JwksSource::Url(url))),
+            (None, Some(path)) => Ok(Some(JwksSource::File(path))),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// The authenticator: the identity provider's key set when one is configured (read now and
     /// then in the background), else the shared `secret`; with the configured rate limit.
     pub async fn authenticator(&self, secret: &str) -> Result<Authenticator, String> {
-        let file = self.auth_jwks_file.clone().filter(|path| !path.as_os_str().is_empty());
-        let source = match (set(&self.auth_jwks_url), file) {
-            (Some(_), Some(_)) => return Err("set AUTH_JWKS_URL or AUTH_JWKS_FILE, not both".into()),
-            (Some(url), None) => Some(JwksSource::Url(url)),
-            (None, Some(path)) => Some(JwksSource::File(path)),
-            (None, None) => None,
-        };
-        let authenticator = match source {
+        let authenticator = match self.jwks_source()? {
             Some(source) => {
                 let keys = KeySet::load(source).await?;
                 keys.refresh_every(Duration::from_secs(self.auth_jwks_refresh_secs.max(1)));
@@ -264,6 +289,7 @@ impl ServerConfig {
         Some(pc_store::ReplicaOptions {
             url: set(&self.database_replica_url)?,
             max_lag: Duration::from_millis(self.replica_max_lag_ms),
+            read_timeout: Duration::from_millis(self.replica_read_timeout_ms.max(1)),
             max_connections: pool.max_connections,
             statement_timeout: pool.statement_timeout,
         })
@@ -277,6 +303,7 @@ impl ServerConfig {
             tls: self.tls()?,
             admission: self.admission(),
             max_concurrent_streams: self.max_concurrent_streams.max(1),
+            max_header_list_size: self.max_header_list_bytes.max(1024),
             http2_keepalive_interval: seconds(self.http2_keepalive_interval_secs),
             http2_keepalive_timeout: Duration::from_secs(self.http2_keepalive_timeout_secs.max(1)),
             max_connection_age: seconds(self.max_connection_age_secs),

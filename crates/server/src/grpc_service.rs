@@ -62,7 +62,7 @@ macro_rules! grpc_service {
                     request: $crate::macro_support::tonic::Request<$request>,
                 ) -> Result<$crate::macro_support::tonic::Response<$response>, $crate::macro_support::tonic::Status> {
                     let service = <$server<$api> as $crate::macro_support::tonic::server::NamedService>::NAME;
-                    let span = $crate::telemetry::rpc_span(service, stringify!($method), &request);
+                    let span = $crate::telemetry::rpc_span(service, $crate::grpc_service!(@proto_name $method), &request);
                     $crate::metrics::observe(service, stringify!($method), span, async {
                         let caller = self.auth.authorize(&request).await?;
                         let message = request.into_inner();
@@ -77,7 +77,7 @@ macro_rules! grpc_service {
                     request: $crate::macro_support::tonic::Request<$lifecycle_request>,
                 ) -> Result<$crate::macro_support::tonic::Response<$resource>, $crate::macro_support::tonic::Status> {
                     let service = <$server<$api> as $crate::macro_support::tonic::server::NamedService>::NAME;
-                    let span = $crate::telemetry::rpc_span(service, stringify!($lifecycle_method), &request);
+                    let span = $crate::telemetry::rpc_span(service, $crate::grpc_service!(@proto_name $lifecycle_method), &request);
                     $crate::metrics::observe(service, stringify!($lifecycle_method), span, async {
                         let caller = self.auth.authorize(&request).await?;
                         let message = request.into_inner();
@@ -92,6 +92,11 @@ macro_rules! grpc_service {
             )+)*
         }
     };
+    // The method as the proto spells it (`CreatePartner`), made once per method.
+    (@proto_name $method:ident) => {{
+        static NAME: ::std::sync::OnceLock<::std::string::String> = ::std::sync::OnceLock::new();
+        NAME.get_or_init(|| $crate::telemetry::proto_method_name(stringify!($method))).as_str()
+    }};
     (@call retried $handler:path, $api:ident, $caller:ident, $message:ident) => {
         $crate::macro_support::with_retries(|| $handler(&$api.db, $caller, $message.clone())).await
     };

@@ -12,6 +12,7 @@ pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod connection_age;
 pub mod convert;
 pub mod grpc_service;
 pub mod lifecycle;

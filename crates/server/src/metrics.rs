@@ -38,8 +38,9 @@ const DURATION_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.
 
 static RECORDER: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
-/// The process's recorder, installed on first use.
-fn handle() -> Result<PrometheusHandle, String> {
+/// The process's recorder, installed on first use: by [`crate::App::build`], before any figure
+/// is recorded, when metrics are served.
+pub(crate) fn install() -> Result<PrometheusHandle, String> {
     RECORDER
         .get_or_init(|| {
             PrometheusBuilder::new()
@@ -94,7 +95,7 @@ fn describe() {
 /// Serves the metrics on `listener` for as long as the process runs, and refreshes the gauges
 /// that are read rather than recorded (the pools) every second.
 pub fn serve(listener: TcpListener, db: Database) -> Result<(), String> {
-    let handle = handle()?;
+    let handle = install()?;
     let upkeep = handle.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(1));

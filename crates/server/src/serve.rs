@@ -7,13 +7,17 @@ use std::{future::Future, time::Duration};
 use pc_domain::Error;
 use pc_store::Database;
 use tokio::{net::TcpListener, sync::oneshot};
+use tokio_stream::StreamExt;
 use tonic::{
     service::RoutesBuilder,
     transport::{ServerTlsConfig, server::TcpIncoming},
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::admission::{AdmissionLayer, AdmissionPolicy};
+use crate::{
+    admission::{AdmissionLayer, AdmissionPolicy},
+    connection_age::AgingConnection,
+};
 
 /// How often health re-checks the database.
 const DB_CHECK_INTERVAL: Duration = Duration::from_secs(2);
@@ -43,18 +47,17 @@ pub struct ServeOptions {
     pub admission: AdmissionPolicy,
     /// Calls one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
     pub max_concurrent_streams: u32,
+    /// The most header bytes one call may send (SETTINGS_MAX_HEADER_LIST_SIZE).
+    pub max_header_list_size: u32,
     /// Pings on a quiet connection, and how long one may go unanswered before it is closed.
     pub http2_keepalive_interval: Option<Duration>,
     pub http2_keepalive_timeout: Duration,
-    /// Connections older than this are asked to go away (GOAWAY) and reconnect.
+    /// Connections older than this are asked to go away (GOAWAY) and reconnect; the calls they
+    /// carry get `drain` to finish before the connection is closed.
     pub max_connection_age: Option<Duration>,
     /// How often expired idempotency keys are deleted.
     pub key_sweep_interval: Duration,
 }
-
-/// The most header bytes one call may send (SETTINGS_MAX_HEADER_LIST_SIZE): a bearer token and
-/// gRPC's own headers need about 2 KiB; hyper's default, written down where it is decided.
-pub const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 
 /// Serves `services` on `listener` until `shutdown` resolves, then marks health NOT_SERVING, stops
 /// accepting, and gives in-flight calls `options.drain` to finish. With `health_listener`, health
@@ -102,32 +105,39 @@ pub async fn serve(
     let (stop_accepting, stopped) = oneshot::channel::<()>();
     let mut builder = tonic::transport::Server::builder()
         .max_concurrent_streams(options.max_concurrent_streams)
-        .http2_max_header_list_size(MAX_HEADER_LIST_SIZE)
+        .http2_max_header_list_size(options.max_header_list_size)
         .http2_keepalive_interval(options.http2_keepalive_interval)
         .http2_keepalive_timeout(Some(options.http2_keepalive_timeout))
         // The kernel's probes find a peer that vanished while its connection was quiet and unpinged.
         .tcp_keepalive(Some(Duration::from_secs(60)));
+    // GOAWAY at the age (tonic), then `drain` for the calls under way before the connection is
+    // closed ([`AgingConnection`]; tonic's own grace would skip the GOAWAY).
     if let Some(age) = options.max_connection_age {
-        builder = builder.max_connection_age(age).max_connection_age_grace(drain);
+        builder = builder.max_connection_age(age);
     }
+    let lifetime = options.max_connection_age.map(|age| age + drain);
     if let Some(tls) = options.tls {
         builder = builder.tls_config(tls).map_err(|e| Error::internal(format!("TLS configuration: {e}")))?;
     }
     let server = builder
+        // No span here: each partner-center call makes its own (`telemetry::rpc_span`), and health
+        // and reflection make none.
         .layer(AdmissionLayer::new(options.admission))
-        .trace_fn(
-            |request| tracing::info_span!("rpc", method = %request.uri().path(), principal = tracing::field::Empty),
-        )
         .add_routes(services.routes.routes())
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         // Nagle's algorithm on accepted sockets held small responses back until the client's delayed
         // ACK (a 40 ms tail on every latency figure); tonic only disables it on listeners it binds.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async {
-            // A dropped sender also stops the server.
-            let _ = stopped.await;
-        });
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener)
+                .with_nodelay(Some(true))
+                .map(move |accepted| accepted.map(|stream| AgingConnection::new(stream, lifetime))),
+            async {
+                // A dropped sender also stops the server.
+                let _ = stopped.await;
+            },
+        );
     tracing::info!(
         %addr,
         services = ?services.names,

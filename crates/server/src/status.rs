@@ -1,5 +1,7 @@
 //! Mapping [`Error`] to `tonic::Status`, in one function: every handler's error passes through
-//! [`status`] at the gRPC boundary, with rich details (`google.rpc.BadRequest`, `ErrorInfo`).
+//! [`status`] at the gRPC boundary, with rich details. Every status carries a `google.rpc.ErrorInfo`
+//! (AIP-193) whose reason a client can switch on, beside `BadRequest`, `ResourceInfo` or
+//! `RetryInfo` where they apply; README's "Error reasons" lists every reason with its code.
 
 use std::collections::HashMap;
 
@@ -17,16 +19,18 @@ fn error_info(reason: &str, metadata: HashMap<String, String>) -> ErrorDetails {
 pub fn status(error: Error) -> Status {
     let message = error.to_string();
     match error {
-        Error::InvalidArgument { field, description } => Status::with_error_details(
-            Code::InvalidArgument,
-            message,
-            ErrorDetails::with_bad_request_violation(field, description),
-        ),
-        Error::NotFound { name } => Status::with_error_details(
-            Code::NotFound,
-            message,
-            ErrorDetails::with_resource_info("", name, "", "not found"),
-        ),
+        Error::InvalidArgument { field, description } => {
+            let mut details = ErrorDetails::with_bad_request_violation(field.clone(), description);
+            details.set_error_info("FIELD_INVALID", ERROR_DOMAIN, HashMap::from([("field".to_owned(), field)]));
+            Status::with_error_details(Code::InvalidArgument, message, details)
+        }
+        // The same reason whether the resource does not exist or the caller may not read it: the
+        // answer never tells which. The name is the caller's own.
+        Error::NotFound { name } => {
+            let mut details = ErrorDetails::with_resource_info("", name.clone(), "", "not found");
+            details.set_error_info("RESOURCE_NOT_FOUND", ERROR_DOMAIN, HashMap::from([("resource".to_owned(), name)]));
+            Status::with_error_details(Code::NotFound, message, details)
+        }
         Error::AlreadyExists { reason, .. } => {
             Status::with_error_details(Code::AlreadyExists, message, error_info(reason, HashMap::new()))
         }
@@ -41,11 +45,15 @@ pub fn status(error: Error) -> Status {
         Error::Conflict(_) => {
             Status::with_error_details(Code::Aborted, message, error_info("CONCURRENT_MODIFICATION", HashMap::new()))
         }
-        Error::PermissionDenied(_) => Status::permission_denied(message),
-        Error::Unauthenticated(_) => Status::unauthenticated(message),
+        Error::PermissionDenied(_) => {
+            Status::with_error_details(Code::PermissionDenied, message, error_info("PERMISSION_DENIED", HashMap::new()))
+        }
+        Error::Unauthenticated(_) => {
+            Status::with_error_details(Code::Unauthenticated, message, error_info("TOKEN_INVALID", HashMap::new()))
+        }
         Error::Internal(detail) => {
             tracing::error!(%detail, "internal error");
-            Status::internal("internal error")
+            internal()
         }
         Error::Database(error) => match classify(error.as_ref()) {
             DatabaseFailure::Transient => Status::with_error_details(
@@ -55,15 +63,24 @@ pub fn status(error: Error) -> Status {
             ),
             DatabaseFailure::Unreachable => {
                 tracing::warn!(%error, "database unavailable");
-                Status::unavailable("service temporarily unavailable, retry later")
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "service temporarily unavailable, retry later",
+                    error_info("DATABASE_UNAVAILABLE", HashMap::new()),
+                )
             }
             DatabaseFailure::TimedOut => crate::admission::ran_out_of_time(),
             DatabaseFailure::Other => {
                 tracing::error!(%error, "database error");
-                Status::internal("internal error")
+                internal()
             }
         },
     }
+}
+
+/// INTERNAL, saying nothing of what went wrong (it is logged where it is decided).
+fn internal() -> Status {
+    Status::with_error_details(Code::Internal, "internal error", error_info("INTERNAL", HashMap::new()))
 }
 
 /// A handler's result as the gRPC answer: its value, or the status of its error.
@@ -76,6 +93,11 @@ mod tests {
     use pc_domain::Reason;
 
     use super::*;
+
+    #[test]
+    fn the_codec_refuses_in_the_same_error_domain() {
+        assert_eq!(pc_api::codec::ERROR_DOMAIN, ERROR_DOMAIN);
+    }
 
     #[test]
     fn internal_details_never_reach_the_caller() {

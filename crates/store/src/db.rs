@@ -4,7 +4,10 @@
 use std::{sync::Arc, time::Duration};
 
 use pc_domain::Error;
-use sea_orm::{ConnectOptions, DatabaseConnection, EntityTrait, PrimaryKeyTrait, TryIntoModel};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PrimaryKeyTrait, Statement,
+    TryIntoModel,
+};
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
 
@@ -50,7 +53,8 @@ impl Database {
 
     /// Runs a List's `read` on the read replica while it is within `REPLICA_MAX_LAG_MS` of the
     /// primary, else (no replica, a stale one, or one that cannot be reached) on [`Self::reader`].
-    /// A List the replica fails to answer is run on the primary: it still succeeds.
+    /// A List the replica fails to answer, or does not answer within `REPLICA_READ_TIMEOUT_MS`, is
+    /// run on the primary: it still succeeds.
     /// (`read` gets its own handle on the pool: a closure over a borrowed one would make the
     /// calls' futures not `Send`.)
     pub async fn list<T, Read, Reading>(&self, read: Read) -> Result<T, Error>
@@ -59,15 +63,18 @@ impl Database {
         Reading: Future<Output = Result<T, Error>>,
     {
         if let Some(replica) = self.replica.as_ref().filter(|replica| replica.is_fresh()) {
-            match read(replica.pool.clone()).await {
+            match tokio::time::timeout(replica.read_timeout, read(replica.pool.clone())).await {
+                // A replica that does not answer in time (stopped, partitioned) is left until
+                // measured again; the primary answers this List.
+                Err(_elapsed) => replica.set_unreachable("did not answer within REPLICA_READ_TIMEOUT_MS"),
                 // The replica failed where the primary may not: unreachable, or a query cancelled
                 // by a conflict with recovery (40001 on a hot standby). The primary answers.
-                Err(ref error) if let Some(failure) = crate::errors::database_error(error) => {
+                Ok(Err(ref error)) if let Some(failure) = crate::errors::database_error(error) => {
                     if crate::errors::is_connectivity(failure) {
-                        replica.set_unreachable();
+                        replica.set_unreachable("cannot be reached");
                     }
                 }
-                answered => return answered,
+                Ok(answered) => return answered,
             }
         }
         read(self.reader.clone()).await
@@ -288,9 +295,36 @@ fn pool_options(url: &str, max: u32, min: u32, backend: Backend) -> ConnectOptio
     options
 }
 
-/// Applies every pending migration.
+/// The PostgreSQL advisory lock every process holds while it migrates (any constant, the same in
+/// every version: "pc-migr" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0070_632d_6d69_6772;
+
+/// Applies every pending migration. On PostgreSQL, under [`MIGRATION_LOCK`]: replicas started
+/// together on an empty database (a Deployment's first rollout, a restart of all of them after an
+/// upgrade) each migrate on start, and without it two of them create the same tables at once and
+/// fail on the catalogue's unique index. With it the first migrates, the others wait, then find
+/// nothing left to do. The lock is a session lock on a connection of its own, so migrations keep
+/// their own transactions (and a future one may run outside a transaction).
 pub async fn migrate(db: &Database) -> Result<(), Error> {
-    Ok(Migrator::up(&db.primary, None).await?)
+    if db.primary.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(Migrator::up(&db.primary, None).await?);
+    }
+    let options = (*db.primary.get_postgres_connection_pool().connect_options()).clone();
+    let one = sea_orm::sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(|error| Error::Database(Box::new(error)))?;
+    let session = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(one);
+    let statement = |sql: String| Statement::from_string(DbBackend::Postgres, sql);
+    session.execute_raw(statement(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))).await?;
+    let migrated = Migrator::up(&session, None).await;
+    // Closing the session would release the lock too; unlocking says so.
+    let unlocked = session.execute_raw(statement(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))).await;
+    session.close().await.ok();
+    migrated?;
+    unlocked?;
+    Ok(())
 }
 
 /// Whether the database answers a trivial query (for health reporting), on the health check's

@@ -6,7 +6,11 @@
 //! write). A List may miss what was committed within the last `max_lag`, never more: a task
 //! measures the replica every [`MEASURE_EVERY`], and Lists use the replica only while it is known
 //! to be within the bound; otherwise, and whenever the replica cannot be reached, they read the
-//! primary. A replica that is down costs no errors, only its share of the load.
+//! primary. A replica that is down costs no errors, only its share of the load; nor does one that
+//! hangs (a stopped process, a partition that drops packets): a List waits for it at most
+//! `read_timeout`, then reads the primary, and the replica is left until measured again. The
+//! measurement itself gives up after the same time, so a hung replica reads as unmeasured, not as
+//! a measurement still under way.
 //!
 //! How: the primary's WAL write position is sampled with the time of each sample. Once the
 //! replica has replayed up to a sample's position, everything committed before that sample's
@@ -36,6 +40,8 @@ pub const MEASURE_EVERY: Duration = Duration::from_millis(100);
 pub struct ReplicaOptions {
     pub url: String,
     pub max_lag: Duration,
+    /// The longest a List waits for the replica before it reads the primary instead.
+    pub read_timeout: Duration,
     pub max_connections: u32,
     /// As the primary's pool ([`crate::PoolOptions::statement_timeout`]).
     pub statement_timeout: Option<Duration>,
@@ -45,6 +51,8 @@ pub struct ReplicaOptions {
 #[derive(Debug)]
 pub(crate) struct Replica {
     pub(crate) pool: DatabaseConnection,
+    /// [`ReplicaOptions::read_timeout`].
+    pub(crate) read_timeout: Duration,
     /// What `fresh_until` counts from.
     epoch: Instant,
     /// Nanoseconds after `epoch` until which the replica is within the bound (0: not now).
@@ -58,7 +66,12 @@ impl Replica {
     pub(crate) async fn open(options: &ReplicaOptions, primary: DatabaseConnection) -> Result<Arc<Self>, Error> {
         let pool =
             crate::db::open_lazily(&options.url, options.max_connections.max(1), options.statement_timeout).await?;
-        let replica = Arc::new(Self { pool, epoch: Instant::now(), fresh_until: AtomicU64::new(0) });
+        let replica = Arc::new(Self {
+            pool,
+            read_timeout: options.read_timeout,
+            epoch: Instant::now(),
+            fresh_until: AtomicU64::new(0),
+        });
         tokio::spawn(follow(Arc::downgrade(&replica), primary, options.max_lag));
         Ok(replica)
     }
@@ -69,9 +82,9 @@ impl Replica {
     }
 
     /// Stops sending Lists here until the next measurement finds the replica again.
-    pub(crate) fn set_unreachable(&self) {
+    pub(crate) fn set_unreachable(&self, why: &'static str) {
         if self.fresh_until.swap(0, Ordering::Relaxed) > nanos(self.epoch.elapsed()) {
-            tracing::warn!("the read replica cannot be reached: Lists read the primary");
+            tracing::warn!("the read replica {why}: Lists read the primary");
         }
     }
 }
@@ -109,8 +122,10 @@ async fn follow(replica: Weak<Replica>, primary: DatabaseConnection, max_lag: Du
         while written.front().is_some_and(|(at, _)| now.duration_since(*at) > max_lag) {
             written.pop_front();
         }
-        // The newest moment up to which the replica has everything.
-        let caught_up_to = match position(&replica.pool, REPLAYED).await {
+        // The newest moment up to which the replica has everything. A replica that does not
+        // answer within a List's budget has nothing to prove.
+        let replayed = tokio::time::timeout(replica.read_timeout, position(&replica.pool, REPLAYED)).await;
+        let caught_up_to = match replayed.ok().flatten() {
             Some(replayed) => written.iter().rev().find(|(_, position)| *position <= replayed).map(|(at, _)| *at),
             None => None,
         };

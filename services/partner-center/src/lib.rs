@@ -4,7 +4,8 @@
 //!
 //! - `serve` (the default): every implemented service on one port (127.0.0.1:50050) over an
 //!   embedded SQLite file it creates and migrates itself. Without `AUTH_JWT_SECRET` it makes one up
-//!   and prints an operator token to paste into grpcurl.
+//!   and prints an operator token to paste into grpcurl (unless tokens come from an identity
+//!   provider, which that secret could not sign for).
 //! - `demo`: fills an empty database with the README's scenarios through the API and prints an
 //!   `export` line with a token per principal (and the secret, when it made one up).
 //! - `migrate`: applies migrations to `DATABASE_URL` (the one-shot job of a deployment).
@@ -107,6 +108,13 @@ fn database_url(config: &ServerConfig) -> &str {
 async fn serve(config: ServerConfig) -> Result<(), String> {
     let secret = match config.jwt_secret()? {
         Some(secret) => secret.to_owned(),
+        None if config.jwks_source()?.is_some() => {
+            // Tokens come from the identity provider: a token signed with this secret would be
+            // refused. The secret only signs page tokens, which replicas then do not share.
+            println!("Bearer tokens come from the identity provider (AUTH_JWKS_URL / AUTH_JWKS_FILE).");
+            println!("AUTH_JWT_SECRET is not set: page tokens are signed with a secret generated for this run.");
+            random_secret()
+        }
         None => {
             let secret = random_secret();
             let token = TokenIssuer::new(&secret)

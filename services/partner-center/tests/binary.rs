@@ -336,9 +336,13 @@ async fn otlp_receiver() -> (
     (addr, received)
 }
 
-#[tokio::test]
-async fn spans_go_to_the_otlp_endpoint_under_the_callers_trace_with_a_child_per_transaction() {
-    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+/// The caller's trace context that [`traced_run`] sends with its CreatePartner.
+const CALLER_TRACE: (&str, &str) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+
+/// Runs the binary with traces exported to a receiver of the test's own, at log level `rust_log`:
+/// a few health checks, then one CreatePartner under [`CALLER_TRACE`], then SIGTERM. Returns every
+/// span exported and the process's log.
+async fn traced_run(rust_log: &str) -> (Vec<opentelemetry_proto::tonic::trace::v1::Span>, String) {
     let (collector, mut exports) = otlp_receiver().await;
     let file = std::env::temp_dir().join(format!("pc_traces_{}.db", uuid::Uuid::new_v4().simple()));
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_partner-center"))
@@ -346,9 +350,10 @@ async fn spans_go_to_the_otlp_endpoint_under_the_callers_trace_with_a_child_per_
         .env("AUTH_JWT_SECRET", SECRET)
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", rust_log)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env_remove(pc_server::telemetry::TRACES_FILTER_VAR)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -362,8 +367,11 @@ async fn spans_go_to_the_otlp_endpoint_under_the_callers_trace_with_a_child_per_
         }
     };
     let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(health_of(&channel).await, Some(ServingStatus::Serving));
+    }
 
-    let (trace_id, caller_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let (trace_id, caller_span) = CALLER_TRACE;
     let mut request = Request::new(new_partner());
     let token = TokenIssuer::new(SECRET).mint("operator", Duration::from_secs(600)).unwrap();
     request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -384,29 +392,104 @@ async fn spans_go_to_the_otlp_endpoint_under_the_callers_trace_with_a_child_per_
             }
         }
     }
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    std::fs::remove_file(&file).ok();
+    (spans, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The one span named `name` among `spans`.
+fn only_span<'a>(
+    spans: &'a [opentelemetry_proto::tonic::trace::v1::Span],
+    name: &str,
+) -> &'a opentelemetry_proto::tonic::trace::v1::Span {
+    let names: Vec<_> = spans.iter().map(|span| span.name.as_str()).collect();
+    let mut named = spans.iter().filter(|span| span.name == name);
+    let span = named.next().unwrap_or_else(|| panic!("no span {name} among {names:?}"));
+    assert!(named.next().is_none(), "more than one span {name} among {names:?}");
+    span
+}
+
+#[tokio::test]
+async fn spans_go_to_the_otlp_endpoint_under_the_callers_trace_with_a_child_per_transaction() {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    let (spans, logs) = traced_run("info").await;
+    let (trace_id, caller_span) = CALLER_TRACE;
     let names: Vec<_> = spans.iter().map(|span| span.name.clone()).collect();
-    let rpc = spans
-        .iter()
-        .find(|span| span.name == "partnercenter.partner.v1.PartnerService/create_partner")
-        .unwrap_or_else(|| panic!("no RPC span among {names:?}"));
+    let rpc = only_span(&spans, "partnercenter.partner.v1.PartnerService/CreatePartner");
     assert_eq!(hex(&rpc.trace_id), trace_id, "the caller's trace");
     assert_eq!(hex(&rpc.parent_span_id), caller_span, "the caller's span is the parent");
     let attribute = |key: &str| {
         rpc.attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.clone()).and_then(|v| v.value)
     };
-    assert_eq!(attribute("rpc.method"), Some(Value::StringValue("create_partner".into())));
+    assert_eq!(attribute("rpc.system"), Some(Value::StringValue("grpc".into())));
+    assert_eq!(attribute("rpc.service"), Some(Value::StringValue("partnercenter.partner.v1.PartnerService".into())));
+    assert_eq!(attribute("rpc.method"), Some(Value::StringValue("CreatePartner".into())));
     assert_eq!(attribute("principal.kind"), Some(Value::StringValue("operator".into())));
     assert_eq!(attribute("rpc.grpc.status_code"), Some(Value::IntValue(0)));
-    let transaction = spans
-        .iter()
-        .find(|span| span.name == "db.transaction")
-        .unwrap_or_else(|| panic!("no transaction span among {names:?}"));
+    let transaction = only_span(&spans, "db.transaction");
     assert_eq!(transaction.parent_span_id, rpc.span_id, "the transaction is a child of the RPC");
-    assert_eq!(hex(&transaction.trace_id), trace_id);
+    // One trace per call: nothing else was exported, and the health checks exported nothing.
+    assert_eq!(spans.len(), 2, "exactly the RPC and its transaction: {names:?}");
+    assert!(spans.iter().all(|span| hex(&span.trace_id) == trace_id), "a span outside the caller's trace: {names:?}");
 
-    let logs = String::from_utf8_lossy(&output.stderr);
     let enrolled = logs.lines().find(|line| line.contains("partner enrolled")).unwrap_or_else(|| panic!("{logs}"));
     assert!(enrolled.contains(trace_id), "the log line carries the trace id: {enrolled}");
-    std::fs::remove_file(&file).ok();
+}
+
+#[tokio::test]
+async fn a_quiet_log_still_exports_every_calls_trace() {
+    let (spans, logs) = traced_run("warn").await;
+    let rpc = only_span(&spans, "partnercenter.partner.v1.PartnerService/CreatePartner");
+    assert_eq!(hex(&rpc.trace_id), CALLER_TRACE.0);
+    let transaction = only_span(&spans, "db.transaction");
+    assert_eq!(transaction.parent_span_id, rpc.span_id);
+    assert!(!logs.contains("partner enrolled"), "the log kept its own level: {logs}");
+}
+
+/// What `serve` prints on stdout before it listens, run with `env` and no AUTH_JWT_SECRET.
+async fn printed_before_listening(env: &[(&str, &str)]) -> Vec<String> {
+    let file = std::env::temp_dir().join(format!("pc_printed_{}.db", uuid::Uuid::new_v4().simple()));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_partner-center"))
+        .arg("serve")
+        .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", file.display()))
+        .env_remove("AUTH_JWT_SECRET")
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start partner-center");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    loop {
+        let line = lines.next_line().await.unwrap().expect("partner-center exited before listening");
+        if line.starts_with("partner-center listening on ") {
+            break;
+        }
+        printed.push(line);
+    }
+    child.kill().await.ok();
+    for suffix in ["", "-wal", "-shm"] {
+        std::fs::remove_file(format!("{}{suffix}", file.display())).ok();
+    }
+    printed
+}
+
+#[tokio::test]
+async fn serve_prints_an_operator_token_only_when_it_would_accept_it() {
+    let printed = printed_before_listening(&[]).await;
+    assert!(printed.iter().any(|line| line.starts_with("export TOKEN=")), "{printed:?}");
+
+    // Tokens come from an identity provider: a token signed with the made-up secret would be
+    // refused, so none is printed.
+    let keys = std::env::temp_dir().join(format!("pc_jwks_{}.json", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&keys, r#"{"keys":[]}"#).unwrap();
+    let printed = printed_before_listening(&[("AUTH_JWKS_FILE", keys.to_str().unwrap())]).await;
+    std::fs::remove_file(&keys).ok();
+    assert!(!printed.iter().any(|line| line.contains("TOKEN")), "{printed:?}");
+    assert!(printed.iter().any(|line| line.contains("identity provider")), "{printed:?}");
 }

@@ -19,7 +19,7 @@ use std::{
 
 use jsonwebtoken::{
     Algorithm, DecodingKey,
-    jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse},
+    jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse, ThumbprintHash},
 };
 
 /// The shortest time between two reads of the set caused by unknown kids.
@@ -36,6 +36,9 @@ pub enum JwksSource {
 pub struct VerificationKey {
     pub key: DecodingKey,
     pub algorithm: Algorithm,
+    /// The key's RFC 7638 thumbprint (SHA-256): what a token verified with it remembers, so that a
+    /// different key published later under the same `kid` does not vouch for it.
+    pub thumbprint: String,
 }
 
 /// The provider's keys by `kid`, refreshed in place.
@@ -162,7 +165,8 @@ fn usable(jwk: &Jwk) -> Option<(String, Arc<VerificationKey>)> {
         return None;
     }
     let key = DecodingKey::from_jwk(jwk).ok()?;
-    Some((kid, Arc::new(VerificationKey { key, algorithm })))
+    let thumbprint = jwk.thumbprint(ThumbprintHash::SHA256).ok()?;
+    Some((kid, Arc::new(VerificationKey { key, algorithm, thumbprint })))
 }
 
 #[cfg(test)]
