@@ -19,7 +19,6 @@
 //!   answered however busy the services are.
 
 use std::{
-    collections::HashMap,
     future::Future,
     pin::Pin,
     sync::{
@@ -229,8 +228,7 @@ pub(crate) fn ran_out_of_time() -> Status {
 
 /// DEADLINE_EXCEEDED with its ErrorInfo.
 fn deadline_exceeded(message: &str) -> Status {
-    let details = ErrorDetails::with_error_info("DEADLINE_EXCEEDED", ERROR_DOMAIN, HashMap::new());
-    Status::with_error_details(Code::DeadlineExceeded, message, details)
+    crate::status::with_reason(Code::DeadlineExceeded, "DEADLINE_EXCEEDED", message)
 }
 
 /// The answer to a shed call: nothing was started, so any call may be retried after `retry_delay`,

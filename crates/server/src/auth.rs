@@ -134,11 +134,7 @@ fn refused(message: impl Into<String>) -> Status {
 
 /// UNAUTHENTICATED with an ErrorInfo `reason` a client can switch on (README, Error reasons).
 fn unauthenticated(reason: &str, message: impl Into<String>) -> Status {
-    Status::with_error_details(
-        Code::Unauthenticated,
-        message,
-        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()),
-    )
+    crate::status::with_reason(Code::Unauthenticated, reason, message)
 }
 
 /// Why a token failed verification, in words that help its holder and reveal nothing the

@@ -14,6 +14,12 @@ fn error_info(reason: &str, metadata: HashMap<String, String>) -> ErrorDetails {
     ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata)
 }
 
+/// `code` with `message` and an ErrorInfo of `reason` alone: most answers' shape, here and in
+/// authentication and admission, which refuse before a handler runs.
+pub(crate) fn with_reason(code: Code, reason: &str, message: impl Into<String>) -> Status {
+    Status::with_error_details(code, message, error_info(reason, HashMap::new()))
+}
+
 /// The status of `error`: the one place every code is decided. Internal and unexpected database
 /// errors are logged here and never shown to callers.
 pub fn status(error: Error) -> Status {
@@ -31,43 +37,29 @@ pub fn status(error: Error) -> Status {
             details.set_error_info("RESOURCE_NOT_FOUND", ERROR_DOMAIN, HashMap::from([("resource".to_owned(), name)]));
             Status::with_error_details(Code::NotFound, message, details)
         }
-        Error::AlreadyExists { reason, .. } => {
-            Status::with_error_details(Code::AlreadyExists, message, error_info(reason, HashMap::new()))
-        }
-        Error::FailedPrecondition { reason, .. } => {
-            Status::with_error_details(Code::FailedPrecondition, message, error_info(reason.as_str(), HashMap::new()))
-        }
+        Error::AlreadyExists { reason, .. } => with_reason(Code::AlreadyExists, reason, message),
+        Error::FailedPrecondition { reason, .. } => with_reason(Code::FailedPrecondition, reason.as_str(), message),
         Error::StaleEtag { name } => Status::with_error_details(
             Code::Aborted,
             message,
             error_info("STALE_ETAG", HashMap::from([("resource".to_owned(), name)])),
         ),
-        Error::Conflict(_) => {
-            Status::with_error_details(Code::Aborted, message, error_info("CONCURRENT_MODIFICATION", HashMap::new()))
-        }
-        Error::PermissionDenied(_) => {
-            Status::with_error_details(Code::PermissionDenied, message, error_info("PERMISSION_DENIED", HashMap::new()))
-        }
-        Error::Unauthenticated(_) => {
-            Status::with_error_details(Code::Unauthenticated, message, error_info("TOKEN_INVALID", HashMap::new()))
-        }
+        Error::Conflict(_) => with_reason(Code::Aborted, "CONCURRENT_MODIFICATION", message),
+        Error::PermissionDenied(_) => with_reason(Code::PermissionDenied, "PERMISSION_DENIED", message),
+        Error::Unauthenticated(_) => with_reason(Code::Unauthenticated, "TOKEN_INVALID", message),
         Error::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             internal()
         }
         Error::Database(error) => match classify(error.as_ref()) {
-            DatabaseFailure::Transient => Status::with_error_details(
+            DatabaseFailure::Transient => with_reason(
                 Code::Aborted,
+                "TRANSIENT_CONFLICT",
                 "the database aborted the transaction under contention; retry",
-                error_info("TRANSIENT_CONFLICT", HashMap::new()),
             ),
             DatabaseFailure::Unreachable => {
                 tracing::warn!(%error, "database unavailable");
-                Status::with_error_details(
-                    Code::Unavailable,
-                    "service temporarily unavailable, retry later",
-                    error_info("DATABASE_UNAVAILABLE", HashMap::new()),
-                )
+                with_reason(Code::Unavailable, "DATABASE_UNAVAILABLE", "service temporarily unavailable, retry later")
             }
             DatabaseFailure::TimedOut => crate::admission::ran_out_of_time(),
             DatabaseFailure::Other => {
@@ -80,7 +72,7 @@ pub fn status(error: Error) -> Status {
 
 /// INTERNAL, saying nothing of what went wrong (it is logged where it is decided).
 fn internal() -> Status {
-    Status::with_error_details(Code::Internal, "internal error", error_info("INTERNAL", HashMap::new()))
+    with_reason(Code::Internal, "INTERNAL", "internal error")
 }
 
 /// A handler's result as the gRPC answer: its value, or the status of its error.
