@@ -1,7 +1,7 @@
 //! Authentication: every PartnerService method refuses calls without a valid bearer token.
 
 use pc_api::partner::v1::*;
-use pc_tests::{AuthChannel, TEST_SECRET, expect_code, spawn_app};
+use pc_tests::{AuthChannel, Reply, TEST_SECRET, expect_code, spawn_app};
 use tonic::{Code, Request, metadata::MetadataValue};
 
 /// The status code of one call (`Ok` when it succeeded).
@@ -63,7 +63,7 @@ async fn bad_tokens_are_unauthenticated() {
 #[tokio::test]
 async fn a_valid_token_is_accepted() {
     let app = spawn_app().await;
-    let listed = app.partners().list_partners(ListPartnersRequest::default()).await.unwrap().into_inner();
+    let listed = app.partners().list_partners(ListPartnersRequest::default()).await.reply();
     assert!(listed.partners.is_empty());
 }
 

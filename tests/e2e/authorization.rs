@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use pc_api::{channel::v1::*, partner::v1::*, relationship::v1::*, types::v1::Cloud};
 use pc_tests::identity::{IdentityProvider, SigningKey};
-use pc_tests::{AppOptions, TestApp, new_customer, new_partner, spawn_app, spawn_app_with};
+use pc_tests::{AppOptions, Reply, TestApp, new_customer, new_partner, spawn_app, spawn_app_with};
 use prost::Message;
 use tonic::Code;
 
@@ -116,14 +116,12 @@ impl World {
                 request_id: String::new(),
             })
             .await
-            .expect("request support")
-            .into_inner();
+            .reply();
         let assignment = app
             .channel_as(Some(&customer.name))
             .accept_support_assignment(AcceptSupportAssignmentRequest { name: requested.name, etag: String::new() })
             .await
-            .expect("accept support")
-            .into_inner();
+            .reply();
         Self {
             provider,
             reseller,

@@ -14,7 +14,7 @@ use std::{
 
 use pc_api::partner::v1::{CreatePartnerRequest, GetPartnerRequest, ProgramRole};
 use pc_api::types::v1::Cloud;
-use pc_tests::{TestApp, metric_sample, new_partner, scrape_metrics, spawn_app};
+use pc_tests::{Reply, TestApp, metric_sample, new_partner, scrape_metrics, spawn_app};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
 use tonic_health::ServingStatus;
@@ -151,8 +151,7 @@ async fn one_client_channels_calls_reach_every_healthy_replica_through_the_proxy
             request_id: String::new(),
         })
         .await
-        .expect("create a partner")
-        .into_inner();
+        .reply();
     app.spread_over_processes(3, &[("METRICS_ADDR", "127.0.0.1:0")]).await;
     let mut servers: Vec<_> =
         app.processes().iter().enumerate().map(|(i, process)| (format!("replica{i}"), process.addr)).collect();

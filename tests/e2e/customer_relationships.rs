@@ -6,7 +6,7 @@ use pc_api::{
     relationship::v1::{customer_relationship::State, *},
     types::v1::Cloud,
 };
-use pc_tests::{audit_actions, expect_code, reason, spawn_app, violated_field};
+use pc_tests::{Reply, audit_actions, expect_code, reason, spawn_app, violated_field};
 use tonic::Code;
 
 fn ask(partner: &Partner, customer: &Customer, provider: Option<&Partner>) -> RequestCustomerRelationshipRequest {
@@ -43,34 +43,19 @@ async fn a_direct_bill_partner_asks_the_customer_accepts_and_either_side_ends() 
         .relationships_as(Some(&partner.name))
         .request_customer_relationship(ask(&partner, &customer, None))
         .await
-        .unwrap()
-        .into_inner();
+        .reply();
     assert!(pending.name.starts_with("customerRelationships/"));
     assert_eq!((pending.state(), pending.indirect_provider.as_str()), (State::Pending, ""));
 
-    let active = app
-        .relationships_as(Some(&customer.name))
-        .accept_customer_relationship(accept(&pending.name))
-        .await
-        .unwrap()
-        .into_inner();
+    let active =
+        app.relationships_as(Some(&customer.name)).accept_customer_relationship(accept(&pending.name)).await.reply();
     assert_eq!(active.state(), State::Active);
     assert!(active.accept_time.is_some());
     for reader in ["operator", partner.name.as_str(), customer.name.as_str()] {
-        let fetched = app
-            .relationships_as(Some(reader))
-            .get_customer_relationship(get(&pending.name))
-            .await
-            .unwrap()
-            .into_inner();
+        let fetched = app.relationships_as(Some(reader)).get_customer_relationship(get(&pending.name)).await.reply();
         assert_eq!(fetched, active, "{reader}");
     }
-    let ended = app
-        .relationships_as(Some(&customer.name))
-        .end_customer_relationship(end(&pending.name))
-        .await
-        .unwrap()
-        .into_inner();
+    let ended = app.relationships_as(Some(&customer.name)).end_customer_relationship(end(&pending.name)).await.reply();
     assert_eq!(ended.state(), State::Ended);
     assert_eq!(
         audit_actions(&app, &pending.name).await,
@@ -79,12 +64,7 @@ async fn a_direct_bill_partner_asks_the_customer_accepts_and_either_side_ends() 
 
     // The partner may end its own, too.
     let again = app.relate(&partner, &customer, None).await;
-    let ended = app
-        .relationships_as(Some(&partner.name))
-        .end_customer_relationship(end(&again.name))
-        .await
-        .unwrap()
-        .into_inner();
+    let ended = app.relationships_as(Some(&partner.name)).end_customer_relationship(end(&again.name)).await.reply();
     assert_eq!(ended.state(), State::Ended);
 }
 
@@ -109,26 +89,17 @@ async fn a_reseller_names_a_provider_it_actively_works_with_who_then_sees_the_re
     assert_eq!(reason(&status), "NO_ACTIVE_RESELLER_LINK");
 
     app.link(&provider, &reseller).await;
-    let pending = as_reseller
-        .request_customer_relationship(ask(&reseller, &customer, Some(&provider)))
-        .await
-        .unwrap()
-        .into_inner();
+    let pending = as_reseller.request_customer_relationship(ask(&reseller, &customer, Some(&provider))).await.reply();
     assert_eq!(pending.indirect_provider, provider.name);
 
-    let seen_by_provider = app
-        .relationships_as(Some(&provider.name))
-        .get_customer_relationship(get(&pending.name))
-        .await
-        .unwrap()
-        .into_inner();
+    let seen_by_provider =
+        app.relationships_as(Some(&provider.name)).get_customer_relationship(get(&pending.name)).await.reply();
     assert_eq!(seen_by_provider, pending);
     let listed = app
         .relationships_as(Some(&provider.name))
         .list_customer_relationships(ListCustomerRelationshipsRequest::default())
         .await
-        .unwrap()
-        .into_inner();
+        .reply();
     assert_eq!(listed.customer_relationships, std::slice::from_ref(&pending));
     // The billing provider watches but does not answer or end.
     expect_code(
@@ -148,12 +119,8 @@ async fn a_reseller_whose_link_ended_cannot_have_its_relationship_accepted() {
     let reseller = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
     let customer = app.customer_by("operator", Cloud::Global).await;
     let link = app.link(&provider, &reseller).await;
-    let pending = app
-        .relationships()
-        .request_customer_relationship(ask(&reseller, &customer, Some(&provider)))
-        .await
-        .unwrap()
-        .into_inner();
+    let pending =
+        app.relationships().request_customer_relationship(ask(&reseller, &customer, Some(&provider))).await.reply();
     app.relationships()
         .end_reseller_link(EndResellerLinkRequest { name: link.name, etag: String::new() })
         .await
@@ -219,7 +186,7 @@ async fn a_customer_works_with_several_partners_and_each_partner_sees_only_its_o
             let mut names = Vec::new();
             let mut request = ListCustomerRelationshipsRequest { page_size: 1, ..request };
             loop {
-                let page = client.list_customer_relationships(request.clone()).await.unwrap().into_inner();
+                let page = client.list_customer_relationships(request.clone()).await.reply();
                 names.extend(page.customer_relationships.into_iter().map(|r| r.name));
                 if page.next_page_token.is_empty() {
                     return names;
@@ -263,8 +230,7 @@ async fn the_customer_answers_a_request_and_a_declined_one_is_final() {
     let partner = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
     let customer = app.customer_by("operator", Cloud::Global).await;
     let other_customer = app.customer_by("operator", Cloud::Global).await;
-    let pending =
-        app.relationships().request_customer_relationship(ask(&partner, &customer, None)).await.unwrap().into_inner();
+    let pending = app.relationships().request_customer_relationship(ask(&partner, &customer, None)).await.reply();
 
     expect_code(
         app.relationships_as(Some(&partner.name)).accept_customer_relationship(accept(&pending.name)).await,
@@ -279,7 +245,7 @@ async fn the_customer_answers_a_request_and_a_declined_one_is_final() {
         Code::AlreadyExists,
     );
     let mut as_customer = app.relationships_as(Some(&customer.name));
-    let declined = as_customer.decline_customer_relationship(decline(&pending.name)).await.unwrap().into_inner();
+    let declined = as_customer.decline_customer_relationship(decline(&pending.name)).await.reply();
     assert_eq!(declined.state(), State::Declined);
     for status in [
         expect_code(as_customer.accept_customer_relationship(accept(&pending.name)).await, Code::FailedPrecondition),
@@ -315,7 +281,7 @@ async fn a_tenant_with_an_active_relationship_cannot_enrol_as_a_partner_until_it
     app.partners().create_partner(enrol_customer(Cloud::China)).await.unwrap();
 
     app.relationships().end_customer_relationship(end(&relationship.name)).await.unwrap();
-    let enrolled = app.partners().create_partner(enrol_customer(Cloud::Global)).await.unwrap().into_inner();
+    let enrolled = app.partners().create_partner(enrol_customer(Cloud::Global)).await.reply();
 
     // Now that the tenant is a partner, nobody may take it on as a customer.
     let status = expect_code(
@@ -331,8 +297,7 @@ async fn a_pending_relationship_of_a_tenant_that_enrolled_meanwhile_cannot_be_ac
     let app = spawn_app().await;
     let partner = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
     let customer = app.customer_by("operator", Cloud::Global).await;
-    let pending =
-        app.relationships().request_customer_relationship(ask(&partner, &customer, None)).await.unwrap().into_inner();
+    let pending = app.relationships().request_customer_relationship(ask(&partner, &customer, None)).await.reply();
     let mut as_partner = pc_tests::new_partner(ProgramRole::IndirectReseller, Cloud::Global);
     as_partner.tenant_id = customer.tenant_id.clone();
     app.partners()

@@ -2,7 +2,7 @@
 //! cloud, and who may read which customer.
 
 use pc_api::{partner::v1::*, types::v1::Cloud};
-use pc_tests::{audit_actions, expect_code, new_customer, reason, spawn_app, violated_field};
+use pc_tests::{Reply, audit_actions, expect_code, new_customer, reason, spawn_app, violated_field};
 use tonic::Code;
 
 #[tokio::test]
@@ -13,13 +13,11 @@ async fn an_operator_creates_a_customer_and_reads_it_back() {
         .partners()
         .create_customer(CreateCustomerRequest { customer: Some(input.clone()), ..Default::default() })
         .await
-        .unwrap()
-        .into_inner();
+        .reply();
     assert!(created.name.starts_with("customers/"));
     assert_eq!(created.primary_domain, "contoso.com", "domains are stored lower case");
     assert_eq!(created.tenant_id, input.tenant_id);
-    let fetched =
-        app.partners().get_customer(GetCustomerRequest { name: created.name.clone() }).await.unwrap().into_inner();
+    let fetched = app.partners().get_customer(GetCustomerRequest { name: created.name.clone() }).await.reply();
     assert_eq!(fetched, created);
     assert_eq!(audit_actions(&app, &created.name).await, ["CreateCustomer"]);
 }
@@ -37,7 +35,7 @@ async fn a_partners_tenant_cannot_be_a_customer_in_the_same_cloud() {
     );
     assert_eq!(reason(&status), "PARTNER_AS_CUSTOMER");
     assert!(status.message().contains("PARTNER_AS_CUSTOMER"));
-    let listed = app.partners().list_customers(ListCustomersRequest::default()).await.unwrap().into_inner();
+    let listed = app.partners().list_customers(ListCustomersRequest::default()).await.reply();
     assert!(listed.customers.is_empty(), "the refused customer was written");
 
     // The same tenant in another cloud is another tenant.
@@ -138,7 +136,7 @@ async fn a_customer_is_visible_to_operators_itself_and_the_partner_that_created_
     let get = |name: &str| GetCustomerRequest { name: name.to_owned() };
 
     for subject in ["operator", creator.name.as_str(), customer.name.as_str()] {
-        let fetched = app.partners_as(Some(subject)).get_customer(get(&customer.name)).await.unwrap().into_inner();
+        let fetched = app.partners_as(Some(subject)).get_customer(get(&customer.name)).await.reply();
         assert_eq!(fetched, customer, "{subject}");
     }
     expect_code(app.partners_as(Some(&stranger.name)).get_customer(get(&customer.name)).await, Code::PermissionDenied);
@@ -174,8 +172,7 @@ async fn list_customers_shows_each_caller_only_what_it_may_see_page_by_page() {
                 let page = client
                     .list_customers(ListCustomersRequest { page_size: 2, page_token, cloud: cloud as i32 })
                     .await
-                    .unwrap()
-                    .into_inner();
+                    .reply();
                 names.extend(page.customers.into_iter().map(|c| c.name));
                 if page.next_page_token.is_empty() {
                     return names;
@@ -197,7 +194,7 @@ async fn sees(app: &pc_tests::TestApp, subject: &str, customer: &Customer) -> bo
     let mut client = app.partners_as(Some(subject));
     let got = client.get_customer(GetCustomerRequest { name: customer.name.clone() }).await;
     let listed = client.list_customers(ListCustomersRequest { page_size: 1000, ..Default::default() }).await;
-    let in_list = listed.unwrap().into_inner().customers.iter().any(|c| c.name == customer.name);
+    let in_list = listed.reply().customers.iter().any(|c| c.name == customer.name);
     match got {
         Ok(got) => {
             assert_eq!(got.into_inner(), *customer);

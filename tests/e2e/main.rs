@@ -6,6 +6,7 @@
 mod auth;
 mod authorization;
 mod balancing;
+mod changes;
 mod customer_relationships;
 mod customers;
 mod hostile_input;

@@ -4,7 +4,7 @@ use pc_api::{
     partner::v1::{partner::State, *},
     types::v1::Cloud,
 };
-use pc_tests::{audit_actions, expect_code, new_partner, reason, spawn_app, violated_field};
+use pc_tests::{Reply, audit_actions, expect_code, new_partner, reason, spawn_app, violated_field};
 use prost_types::FieldMask;
 use tonic::Code;
 
@@ -20,8 +20,7 @@ async fn create_partner_enrols_an_active_partner_that_get_returns() {
         .partners()
         .create_partner(CreatePartnerRequest { partner: Some(input.clone()), ..Default::default() })
         .await
-        .unwrap()
-        .into_inner();
+        .reply();
     assert!(created.name.starts_with("partners/"));
     assert_eq!(created.display_name, input.display_name);
     assert_eq!(created.tenant_id, input.tenant_id);
@@ -33,8 +32,7 @@ async fn create_partner_enrols_an_active_partner_that_get_returns() {
         .partners_as(Some(&created.name))
         .get_partner(GetPartnerRequest { name: created.name.clone() })
         .await
-        .unwrap()
-        .into_inner();
+        .reply();
     assert_eq!(fetched, created);
     assert_eq!(audit_actions(&app, &created.name).await, ["CreatePartner"]);
 }
@@ -80,7 +78,7 @@ async fn create_partner_rejects_each_invalid_field_by_name_and_writes_nothing() 
         );
         assert_eq!(violated_field(&status), field, "{status:?}");
     }
-    let listed = app.partners().list_partners(ListPartnersRequest::default()).await.unwrap().into_inner();
+    let listed = app.partners().list_partners(ListPartnersRequest::default()).await.reply();
     assert!(listed.partners.is_empty(), "a refused create wrote something");
 }
 
@@ -114,8 +112,7 @@ async fn list_partners_pages_through_every_partner_in_creation_order() {
             .partners()
             .list_partners(ListPartnersRequest { page_size: 3, page_token, ..Default::default() })
             .await
-            .unwrap()
-            .into_inner();
+            .reply();
         pages += 1;
         assert!(page.partners.len() <= 3);
         seen.extend(page.partners.into_iter().map(|p| p.name));
@@ -142,7 +139,7 @@ async fn list_partners_filters_by_cloud_role_and_state() {
     let names = |request: ListPartnersRequest| {
         let mut client = app.partners();
         async move {
-            let listed = client.list_partners(request).await.unwrap().into_inner();
+            let listed = client.list_partners(request).await.reply();
             listed.partners.into_iter().map(|p| p.name).collect::<Vec<_>>()
         }
     };
@@ -177,12 +174,7 @@ async fn list_partners_refuses_bad_page_sizes_and_tokens_of_another_query() {
     );
     assert_eq!(violated_field(&status), "page_size");
 
-    let first = app
-        .partners()
-        .list_partners(ListPartnersRequest { page_size: 1, ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner();
+    let first = app.partners().list_partners(ListPartnersRequest { page_size: 1, ..Default::default() }).await.reply();
     assert!(!first.next_page_token.is_empty());
     let other_filter = ListPartnersRequest {
         page_size: 1,
@@ -210,14 +202,13 @@ async fn update_partner_changes_only_the_masked_fields_and_bumps_the_etag() {
         }),
         update_mask: mask(&["display_name"]),
     };
-    let updated = app.partners().update_partner(request).await.unwrap().into_inner();
+    let updated = app.partners().update_partner(request).await.reply();
     assert_eq!(updated.display_name, "Renamed Ltd");
     assert_eq!(updated.country_code, partner.country_code, "country_code was not in the mask");
     assert_ne!(updated.etag, partner.etag);
     assert_eq!(updated.tenant_id, partner.tenant_id);
 
-    let fetched =
-        app.partners().get_partner(GetPartnerRequest { name: partner.name.clone() }).await.unwrap().into_inner();
+    let fetched = app.partners().get_partner(GetPartnerRequest { name: partner.name.clone() }).await.reply();
     assert_eq!(fetched, updated);
     assert_eq!(audit_actions(&app, &partner.name).await, ["CreatePartner", "UpdatePartner"]);
 }
@@ -238,8 +229,7 @@ async fn update_partner_with_a_stale_etag_is_aborted_and_changes_nothing() {
     app.partners().update_partner(rename("First", &partner.etag)).await.unwrap();
     expect_code(app.partners().update_partner(rename("Second", &partner.etag)).await, Code::Aborted);
 
-    let fetched =
-        app.partners().get_partner(GetPartnerRequest { name: partner.name.clone() }).await.unwrap().into_inner();
+    let fetched = app.partners().get_partner(GetPartnerRequest { name: partner.name.clone() }).await.reply();
     assert_eq!(fetched.display_name, "First");
     let status = expect_code(app.partners().update_partner(rename("Third", "garbage")).await, Code::InvalidArgument);
     assert_eq!(violated_field(&status), "partner.etag");
@@ -277,7 +267,7 @@ async fn suspend_and_reactivate_move_between_states_and_refuse_other_transitions
     let status = expect_code(app.partners().reactivate_partner(reactivate()).await, Code::FailedPrecondition);
     assert_eq!(reason(&status), "INVALID_TRANSITION");
 
-    let suspended = app.partners().suspend_partner(suspend()).await.unwrap().into_inner();
+    let suspended = app.partners().suspend_partner(suspend()).await.reply();
     assert_eq!(suspended.state(), State::Suspended);
     let status = expect_code(app.partners().suspend_partner(suspend()).await, Code::FailedPrecondition);
     assert_eq!(reason(&status), "INVALID_TRANSITION");
@@ -285,7 +275,7 @@ async fn suspend_and_reactivate_move_between_states_and_refuse_other_transitions
     let stale = ReactivatePartnerRequest { name: partner.name.clone(), etag: partner.etag.clone() };
     expect_code(app.partners().reactivate_partner(stale).await, Code::Aborted);
     let current = ReactivatePartnerRequest { name: partner.name.clone(), etag: suspended.etag.clone() };
-    let active = app.partners().reactivate_partner(current).await.unwrap().into_inner();
+    let active = app.partners().reactivate_partner(current).await.reply();
     assert_eq!(active.state(), State::Active);
     assert_eq!(audit_actions(&app, &partner.name).await, ["CreatePartner", "SuspendPartner", "ReactivatePartner"]);
 }
@@ -298,9 +288,9 @@ async fn partners_and_customers_read_the_directory_but_only_operators_change_it(
 
     for subject in [partner.name.as_str(), customer.name.as_str()] {
         let mut client = app.partners_as(Some(subject));
-        let fetched = client.get_partner(GetPartnerRequest { name: partner.name.clone() }).await.unwrap().into_inner();
+        let fetched = client.get_partner(GetPartnerRequest { name: partner.name.clone() }).await.reply();
         assert_eq!(fetched.name, partner.name);
-        assert_eq!(client.list_partners(ListPartnersRequest::default()).await.unwrap().into_inner().partners.len(), 1);
+        assert_eq!(client.list_partners(ListPartnersRequest::default()).await.reply().partners.len(), 1);
 
         let create = CreatePartnerRequest {
             partner: Some(new_partner(ProgramRole::IndirectProvider, Cloud::Global)),
@@ -317,7 +307,6 @@ async fn partners_and_customers_read_the_directory_but_only_operators_change_it(
         let reactivate = ReactivatePartnerRequest { name: partner.name.clone(), etag: String::new() };
         expect_code(client.reactivate_partner(reactivate).await, Code::PermissionDenied);
     }
-    let unchanged =
-        app.partners().get_partner(GetPartnerRequest { name: partner.name.clone() }).await.unwrap().into_inner();
+    let unchanged = app.partners().get_partner(GetPartnerRequest { name: partner.name.clone() }).await.reply();
     assert_eq!(unchanged, partner);
 }

@@ -1,6 +1,6 @@
 //! Health and reflection: served without credentials, so probes and grpcurl work out of the box.
 
-use pc_tests::spawn_app;
+use pc_tests::{Reply, spawn_app};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 use tonic_reflection::pb::{v1, v1alpha};
 
@@ -20,7 +20,7 @@ async fn health_reports_serving_without_credentials() {
 async fn health_turns_not_serving_when_the_server_shuts_down() {
     let app = spawn_app().await;
     let mut health = HealthClient::new(app.channel.clone());
-    let mut watch = health.watch(HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
+    let mut watch = health.watch(HealthCheckRequest { service: String::new() }).await.reply();
     let first = watch.message().await.unwrap().unwrap();
     assert_eq!(first.status(), ServingStatus::Serving);
     // Shutdown first tells watchers NOT_SERVING, then drains; the open watch stream itself is one
@@ -48,7 +48,7 @@ async fn reflection_v1_lists_the_served_services_without_credentials() {
         host: String::new(),
         message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(String::new())),
     };
-    let mut responses = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let mut responses = client.server_reflection_info(tokio_stream::iter([request])).await.reply();
     let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
         responses.message().await.unwrap().unwrap().message_response
     else {
@@ -70,7 +70,7 @@ async fn reflection_v1alpha_describes_partner_messages_for_older_grpcurl() {
             "partnercenter.partner.v1.PartnerService".into(),
         )),
     };
-    let mut responses = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let mut responses = client.server_reflection_info(tokio_stream::iter([request])).await.reply();
     let response = responses.message().await.unwrap().unwrap();
     let Some(v1alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) =
         response.message_response

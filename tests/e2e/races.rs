@@ -30,7 +30,7 @@ use pc_domain::{Lifecycle, LinkState, PartnerState, RelationshipState, Subscript
 use pc_store::entity::{
     audit_event, customer, customer_relationship, partner, reseller_link, subscription, support_assignment,
 };
-use pc_tests::{TestApp, spawn_app};
+use pc_tests::{Reply, TestApp, spawn_app};
 use sea_orm::{AccessMode, DatabaseTransaction, EntityTrait, IsolationLevel, TransactionTrait};
 use tokio::sync::Barrier;
 use tonic::{Code, Status};
@@ -378,12 +378,8 @@ async fn accepting_support_racing_the_end_of_the_relationship_never_leaves_an_ac
 async fn support_acceptance_vs_end_of_the_relationship(app: &TestApp) {
     let round = async |app: &TestApp| {
         let (customer, subscription, supporter, relationship) = supportable(app).await;
-        let requested = app
-            .channel_as(Some(&supporter.name))
-            .request_support(support(&subscription, &supporter))
-            .await
-            .expect("request support")
-            .into_inner();
+        let requested =
+            app.channel_as(Some(&supporter.name)).request_support(support(&subscription, &supporter)).await.reply();
         let (mut client, name) = (app.channel_as(Some(&customer.name)), requested.name);
         let accept = call(async move {
             client

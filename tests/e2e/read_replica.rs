@@ -12,7 +12,7 @@ use pc_api::partner::v1::{
 };
 use pc_api::types::v1::Cloud;
 use pc_tests::{
-    AuthChannel, Bearer, ServerProcess, metric_sample, new_partner, postgres::TempPostgres, scrape_metrics,
+    AuthChannel, Bearer, Reply, ServerProcess, metric_sample, new_partner, postgres::TempPostgres, scrape_metrics,
 };
 use sea_orm::ConnectionTrait;
 
@@ -29,13 +29,13 @@ fn operator(server: &ServerProcess) -> Operator {
 async fn create(client: &mut Operator) -> Partner {
     let partner = new_partner(ProgramRole::DirectBillPartner, Cloud::Global);
     let request = CreatePartnerRequest { partner: Some(partner), request_id: String::new() };
-    client.create_partner(request).await.expect("CreatePartner").into_inner()
+    client.create_partner(request).await.reply()
 }
 
 /// The names ListPartners returns (one page holds them all here).
 async fn listed(client: &mut Operator) -> Vec<String> {
     let request = ListPartnersRequest { page_size: 1000, ..Default::default() };
-    let page = client.list_partners(request).await.expect("ListPartners never fails").into_inner();
+    let page = client.list_partners(request).await.reply();
     page.partners.into_iter().map(|partner| partner.name).collect()
 }
 

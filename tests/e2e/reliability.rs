@@ -2,7 +2,9 @@
 //! limits, request size and encoding limits, tamper-evident page tokens, TLS and mTLS.
 
 use pc_api::{partner::v1::*, types::v1::Cloud};
-use pc_tests::{AppOptions, TEST_SECRET, TlsPem, expect_code, new_partner, spawn_app, spawn_app_with, violated_field};
+use pc_tests::{
+    AppOptions, Reply, TEST_SECRET, TlsPem, expect_code, new_partner, spawn_app, spawn_app_with, violated_field,
+};
 use tonic::{
     Code, Request,
     transport::{Certificate, Channel, ClientTlsConfig, Identity},
@@ -15,7 +17,7 @@ fn enrol_with(request_id: &str, partner: &Partner) -> CreatePartnerRequest {
 
 async fn partner_count(app: &pc_tests::TestApp) -> usize {
     let listed = app.partners().list_partners(ListPartnersRequest { page_size: 1000, ..Default::default() }).await;
-    listed.unwrap().into_inner().partners.len()
+    listed.reply().partners.len()
 }
 
 #[tokio::test]
@@ -23,8 +25,8 @@ async fn a_retried_create_returns_the_original_result_and_changes_nothing() {
     let app = spawn_app().await;
     let request_id = uuid::Uuid::new_v4().to_string();
     let partner = new_partner(ProgramRole::DirectBillPartner, Cloud::Global);
-    let first = app.partners().create_partner(enrol_with(&request_id, &partner)).await.unwrap().into_inner();
-    let retried = app.partners().create_partner(enrol_with(&request_id, &partner)).await.unwrap().into_inner();
+    let first = app.partners().create_partner(enrol_with(&request_id, &partner)).await.reply();
+    let retried = app.partners().create_partner(enrol_with(&request_id, &partner)).await.reply();
     assert_eq!(retried, first);
     assert_eq!(partner_count(&app).await, 1);
     assert_eq!(pc_tests::audit_actions(&app, &first.name).await, ["CreatePartner"]);
@@ -34,7 +36,7 @@ async fn a_retried_create_returns_the_original_result_and_changes_nothing() {
         .suspend_partner(SuspendPartnerRequest { name: first.name.clone(), etag: String::new() })
         .await
         .unwrap();
-    let late_retry = app.partners().create_partner(enrol_with(&request_id, &partner)).await.unwrap().into_inner();
+    let late_retry = app.partners().create_partner(enrol_with(&request_id, &partner)).await.reply();
     assert_eq!(late_retry, first);
 }
 
@@ -68,7 +70,7 @@ async fn request_ids_belong_to_their_caller() {
             customer: Some(pc_tests::new_customer(Cloud::Global)),
             request_id: request_id.clone(),
         };
-        created.push(app.partners_as(Some(&partner.name)).create_customer(request).await.unwrap().into_inner().name);
+        created.push(app.partners_as(Some(&partner.name)).create_customer(request).await.reply().name);
     }
     assert_ne!(created[0], created[1]);
 }
@@ -87,7 +89,7 @@ async fn racing_retries_of_one_request_create_one_resource_and_all_see_it() {
         .collect();
     let mut names = Vec::new();
     for call in calls {
-        names.push(call.await.unwrap().expect("every retry succeeds").into_inner().name);
+        names.push(call.await.unwrap().reply().name);
     }
     names.dedup();
     assert_eq!(names.len(), 1, "{names:?}");
@@ -152,12 +154,8 @@ async fn altered_or_borrowed_page_tokens_are_refused_and_never_widen_a_view() {
     for _ in 0..3 {
         app.customer_by("operator", Cloud::Global).await;
     }
-    let first = app
-        .partners()
-        .list_customers(ListCustomersRequest { page_size: 1, ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner();
+    let first =
+        app.partners().list_customers(ListCustomersRequest { page_size: 1, ..Default::default() }).await.reply();
     let token = first.next_page_token;
     let mut altered = token.clone().into_bytes();
     altered[2] = if altered[2] == b'A' { b'B' } else { b'A' };
@@ -267,7 +265,7 @@ async fn a_request_id_is_one_uuid_however_it_is_spelled_and_never_the_nil_uuid()
     let app = spawn_app().await;
     let id = uuid::Uuid::new_v4();
     let partner = new_partner(ProgramRole::DirectBillPartner, Cloud::Global);
-    let first = app.partners().create_partner(enrol_with(&id.to_string(), &partner)).await.unwrap().into_inner();
+    let first = app.partners().create_partner(enrol_with(&id.to_string(), &partner)).await.reply();
     let spellings = [
         id.hyphenated().to_string().to_uppercase(),
         id.simple().to_string(),
@@ -276,7 +274,7 @@ async fn a_request_id_is_one_uuid_however_it_is_spelled_and_never_the_nil_uuid()
     ];
     for spelling in spellings {
         let retried = app.partners().create_partner(enrol_with(&spelling, &partner)).await;
-        assert_eq!(retried.unwrap().into_inner(), first, "{spelling}");
+        assert_eq!(retried.reply(), first, "{spelling}");
     }
     assert_eq!(partner_count(&app).await, 1);
     let nil = uuid::Uuid::nil().to_string();

@@ -2,7 +2,7 @@
 //! indirect resellers.
 
 use pc_api::{partner::v1::*, relationship::v1::reseller_link::State, relationship::v1::*, types::v1::Cloud};
-use pc_tests::{TestApp, audit_actions, expect_code, reason, spawn_app, violated_field};
+use pc_tests::{Reply, TestApp, audit_actions, expect_code, reason, spawn_app, violated_field};
 use tonic::Code;
 
 fn invite(provider: &Partner, reseller: &Partner) -> InviteResellerRequest {
@@ -29,12 +29,8 @@ async fn provider_and_reseller(app: &TestApp, cloud: Cloud) -> (Partner, Partner
 async fn a_provider_invites_the_reseller_accepts_and_either_side_ends() {
     let app = spawn_app().await;
     let (provider, reseller) = provider_and_reseller(&app, Cloud::Global).await;
-    let invited = app
-        .relationships_as(Some(&provider.name))
-        .invite_reseller(invite(&provider, &reseller))
-        .await
-        .unwrap()
-        .into_inner();
+    let invited =
+        app.relationships_as(Some(&provider.name)).invite_reseller(invite(&provider, &reseller)).await.reply();
     assert!(invited.name.starts_with("resellerLinks/"));
     assert_eq!(
         (invited.state(), invited.provider.as_str(), invited.reseller.as_str()),
@@ -42,25 +38,18 @@ async fn a_provider_invites_the_reseller_accepts_and_either_side_ends() {
     );
     assert!(invited.accept_time.is_none() && invited.end_time.is_none());
 
-    let accepted = app
-        .relationships_as(Some(&reseller.name))
-        .accept_reseller_link(accept(&invited.name))
-        .await
-        .unwrap()
-        .into_inner();
+    let accepted = app.relationships_as(Some(&reseller.name)).accept_reseller_link(accept(&invited.name)).await.reply();
     assert_eq!(accepted.state(), State::Active);
     assert!(accepted.accept_time.is_some());
 
-    let ended =
-        app.relationships_as(Some(&provider.name)).end_reseller_link(end(&invited.name)).await.unwrap().into_inner();
+    let ended = app.relationships_as(Some(&provider.name)).end_reseller_link(end(&invited.name)).await.reply();
     assert_eq!(ended.state(), State::Ended);
     assert!(ended.end_time.is_some());
     let fetched = app
         .relationships_as(Some(&reseller.name))
         .get_reseller_link(GetResellerLinkRequest { name: invited.name.clone() })
         .await
-        .unwrap()
-        .into_inner();
+        .reply();
     assert_eq!(fetched, ended);
     assert_eq!(audit_actions(&app, &invited.name).await, ["InviteReseller", "AcceptResellerLink", "EndResellerLink"]);
 }
@@ -70,13 +59,12 @@ async fn the_reseller_may_end_and_a_declined_invitation_is_final() {
     let app = spawn_app().await;
     let (provider, reseller) = provider_and_reseller(&app, Cloud::Global).await;
     let active = app.link(&provider, &reseller).await;
-    let ended =
-        app.relationships_as(Some(&reseller.name)).end_reseller_link(end(&active.name)).await.unwrap().into_inner();
+    let ended = app.relationships_as(Some(&reseller.name)).end_reseller_link(end(&active.name)).await.reply();
     assert_eq!(ended.state(), State::Ended);
 
-    let invited = app.relationships().invite_reseller(invite(&provider, &reseller)).await.unwrap().into_inner();
+    let invited = app.relationships().invite_reseller(invite(&provider, &reseller)).await.reply();
     let mut as_reseller = app.relationships_as(Some(&reseller.name));
-    let declined = as_reseller.decline_reseller_link(decline(&invited.name)).await.unwrap().into_inner();
+    let declined = as_reseller.decline_reseller_link(decline(&invited.name)).await.reply();
     assert_eq!(declined.state(), State::Declined);
     assert!(declined.end_time.is_some());
     for status in [
@@ -113,8 +101,7 @@ async fn invitations_need_an_active_provider_and_reseller_of_one_cloud() {
         assert_eq!(reason(&status), expected, "{request:?}");
         assert!(status.message().contains(expected));
     }
-    let listed =
-        app.relationships().list_reseller_links(ListResellerLinksRequest::default()).await.unwrap().into_inner();
+    let listed = app.relationships().list_reseller_links(ListResellerLinksRequest::default()).await.reply();
     assert!(listed.reseller_links.is_empty(), "a refused invitation was written");
 
     let unknown = Partner { name: format!("partners/{}", uuid::Uuid::now_v7()), ..reseller.clone() };
@@ -134,7 +121,7 @@ async fn invitations_need_an_active_provider_and_reseller_of_one_cloud() {
 async fn a_suspended_side_cannot_accept_an_open_invitation() {
     let app = spawn_app().await;
     let (provider, reseller) = provider_and_reseller(&app, Cloud::Global).await;
-    let invited = app.relationships().invite_reseller(invite(&provider, &reseller)).await.unwrap().into_inner();
+    let invited = app.relationships().invite_reseller(invite(&provider, &reseller)).await.reply();
     app.partners()
         .suspend_partner(SuspendPartnerRequest { name: provider.name.clone(), etag: String::new() })
         .await
@@ -150,12 +137,12 @@ async fn a_suspended_side_cannot_accept_an_open_invitation() {
 async fn one_live_link_per_pair_and_a_new_one_after_it_ends() {
     let app = spawn_app().await;
     let (provider, reseller) = provider_and_reseller(&app, Cloud::Global).await;
-    let first = app.relationships().invite_reseller(invite(&provider, &reseller)).await.unwrap().into_inner();
+    let first = app.relationships().invite_reseller(invite(&provider, &reseller)).await.reply();
     expect_code(app.relationships().invite_reseller(invite(&provider, &reseller)).await, Code::AlreadyExists);
     app.relationships_as(Some(&reseller.name)).accept_reseller_link(accept(&first.name)).await.unwrap();
     expect_code(app.relationships().invite_reseller(invite(&provider, &reseller)).await, Code::AlreadyExists);
     app.relationships().end_reseller_link(end(&first.name)).await.unwrap();
-    let second = app.relationships().invite_reseller(invite(&provider, &reseller)).await.unwrap().into_inner();
+    let second = app.relationships().invite_reseller(invite(&provider, &reseller)).await.reply();
     assert_ne!(second.name, first.name);
 }
 
@@ -171,8 +158,7 @@ async fn a_reseller_works_with_several_providers_and_each_side_lists_its_own() {
         providers.push(provider);
     }
     app.link(&providers[0], &other_reseller).await;
-    let pending =
-        app.relationships().invite_reseller(invite(&providers[1], &other_reseller)).await.unwrap().into_inner();
+    let pending = app.relationships().invite_reseller(invite(&providers[1], &other_reseller)).await.reply();
 
     let list = |subject: String, request: ListResellerLinksRequest| {
         let mut client = app.relationships_as(Some(&subject));
@@ -180,7 +166,7 @@ async fn a_reseller_works_with_several_providers_and_each_side_lists_its_own() {
             let mut links = Vec::new();
             let mut request = ListResellerLinksRequest { page_size: 2, ..request };
             loop {
-                let page = client.list_reseller_links(request.clone()).await.unwrap().into_inner();
+                let page = client.list_reseller_links(request.clone()).await.reply();
                 links.extend(page.reseller_links);
                 if page.next_page_token.is_empty() {
                     return links;
@@ -237,12 +223,8 @@ async fn only_the_parties_act_on_a_link_and_only_the_reseller_answers() {
         app.relationships_as(Some(&reseller.name)).invite_reseller(invite(&provider, &reseller)).await,
         Code::PermissionDenied,
     );
-    let invited = app
-        .relationships_as(Some(&provider.name))
-        .invite_reseller(invite(&provider, &reseller))
-        .await
-        .unwrap()
-        .into_inner();
+    let invited =
+        app.relationships_as(Some(&provider.name)).invite_reseller(invite(&provider, &reseller)).await.reply();
 
     let mut as_provider = app.relationships_as(Some(&provider.name));
     expect_code(as_provider.accept_reseller_link(accept(&invited.name)).await, Code::PermissionDenied);
@@ -270,7 +252,7 @@ async fn only_the_parties_act_on_a_link_and_only_the_reseller_answers() {
         Code::PermissionDenied,
     );
     // An operator may act for anyone.
-    let accepted = app.relationships().accept_reseller_link(accept(&invited.name)).await.unwrap().into_inner();
+    let accepted = app.relationships().accept_reseller_link(accept(&invited.name)).await.reply();
     assert_eq!(accepted.state(), State::Active);
 }
 
@@ -283,7 +265,7 @@ async fn a_stale_etag_on_a_transition_is_aborted() {
     let stale = EndResellerLinkRequest { name: active.name.clone(), etag: "W/\"r1\"".into() };
     expect_code(app.relationships().end_reseller_link(stale).await, Code::Aborted);
     let current = EndResellerLinkRequest { name: active.name.clone(), etag: active.etag.clone() };
-    assert_eq!(app.relationships().end_reseller_link(current).await.unwrap().into_inner().state(), State::Ended);
+    assert_eq!(app.relationships().end_reseller_link(current).await.reply().state(), State::Ended);
 }
 
 #[tokio::test]
@@ -304,8 +286,7 @@ async fn racing_invitations_for_one_pair_leave_exactly_one_link() {
             pc_tests::assert_error_info(status);
         }
     }
-    let listed =
-        app.relationships().list_reseller_links(ListResellerLinksRequest::default()).await.unwrap().into_inner();
+    let listed = app.relationships().list_reseller_links(ListResellerLinksRequest::default()).await.reply();
     assert_eq!(listed.reseller_links.len(), 1);
 }
 
@@ -314,7 +295,7 @@ async fn an_accept_racing_an_end_leaves_one_consistent_outcome() {
     let app = spawn_app().await;
     let (provider, reseller) = provider_and_reseller(&app, Cloud::Global).await;
     for _ in 0..6 {
-        let invited = app.relationships().invite_reseller(invite(&provider, &reseller)).await.unwrap().into_inner();
+        let invited = app.relationships().invite_reseller(invite(&provider, &reseller)).await.reply();
         let mut as_reseller = app.relationships_as(Some(&reseller.name));
         let mut as_provider = app.relationships_as(Some(&provider.name));
         let (accept_name, end_name) = (invited.name.clone(), invited.name.clone());
@@ -324,12 +305,8 @@ async fn an_accept_racing_an_end_leaves_one_consistent_outcome() {
         for loser in [accepted.as_ref().err(), ended.as_ref().err()].into_iter().flatten() {
             assert!(matches!(loser.code(), Code::Aborted | Code::FailedPrecondition), "{loser:?}");
         }
-        let last = app
-            .relationships()
-            .get_reseller_link(GetResellerLinkRequest { name: invited.name.clone() })
-            .await
-            .unwrap()
-            .into_inner();
+        let last =
+            app.relationships().get_reseller_link(GetResellerLinkRequest { name: invited.name.clone() }).await.reply();
         let expected = match (accepted.is_ok(), ended.is_ok()) {
             (true, false) => State::Active,
             (_, true) => State::Ended,

@@ -8,7 +8,7 @@ use pc_api::{
     relationship::v1::*,
     types::v1::Cloud,
 };
-use pc_tests::{TestApp, expect_code, new_customer, reason, spawn_app};
+use pc_tests::{Reply, TestApp, expect_code, new_customer, reason, spawn_app};
 use tonic::Code;
 
 async fn visible_names(app: &TestApp, subject: &str) -> Vec<String> {
@@ -84,7 +84,7 @@ async fn multi_partner(cloud: Cloud) {
     assert_eq!(can_read(&app, &partner_b.name, &suite.name).await, Err(Code::PermissionDenied));
     // A partner cannot widen its view by filtering on another partner.
     let snooping = ListSubscriptionsRequest { partner: partner_b.name.clone(), ..Default::default() };
-    let listed = app.channel_as(Some(&partner_a.name)).list_subscriptions(snooping).await.unwrap().into_inner();
+    let listed = app.channel_as(Some(&partner_a.name)).list_subscriptions(snooping).await.reply();
     assert!(listed.subscriptions.is_empty());
 }
 
@@ -117,8 +117,7 @@ async fn multi_channel(cloud: Cloud) {
             ..Default::default()
         })
         .await
-        .unwrap()
-        .into_inner();
+        .reply();
     assert_eq!(requested.state(), AssignmentState::Requested);
     assert_eq!(can_read(&app, &partner_c.name, &bought.name).await, Err(Code::PermissionDenied), "not yet ACTIVE");
 
@@ -126,8 +125,7 @@ async fn multi_channel(cloud: Cloud) {
         .channel_as(Some(&customer.name))
         .accept_support_assignment(AcceptSupportAssignmentRequest { name: requested.name.clone(), etag: String::new() })
         .await
-        .unwrap()
-        .into_inner();
+        .reply();
     assert_eq!(active.state(), AssignmentState::Active);
     assert_eq!(can_read(&app, &partner_c.name, &bought.name).await, Ok(bought.clone()));
     assert_eq!(visible_names(&app, &partner_c.name).await, [bought.name.as_str()]);
@@ -252,8 +250,7 @@ async fn two_partners_racing_to_support_one_subscription_leave_exactly_one() {
                 ..Default::default()
             })
             .await
-            .unwrap()
-            .into_inner();
+            .reply();
         requests.push(requested.name);
     }
     let accepts: Vec<_> = requests
@@ -283,7 +280,6 @@ async fn two_partners_racing_to_support_one_subscription_leave_exactly_one() {
             ..Default::default()
         })
         .await
-        .unwrap()
-        .into_inner();
+        .reply();
     assert_eq!(active.support_assignments.len(), 1);
 }

@@ -7,7 +7,7 @@ use pc_api::{
     relationship::v1::{customer_relationship::State as RelationshipState, *},
     types::v1::Cloud,
 };
-use pc_tests::{TestApp, audit_actions, expect_code, reason, spawn_app, violated_field};
+use pc_tests::{Reply, TestApp, audit_actions, expect_code, reason, spawn_app, violated_field};
 use prost_types::FieldMask;
 use tonic::Code;
 
@@ -60,7 +60,7 @@ async fn create_subscription_validates_every_field_by_name() {
         Code::InvalidArgument,
     );
     assert_eq!(violated_field(&status), "subscription");
-    let listed = app.channel().list_subscriptions(ListSubscriptionsRequest::default()).await.unwrap().into_inner();
+    let listed = app.channel().list_subscriptions(ListSubscriptionsRequest::default()).await.reply();
     assert!(listed.subscriptions.is_empty());
 }
 
@@ -166,7 +166,7 @@ async fn partners_sell_only_as_themselves_and_only_operators_register_external_p
         );
         assert_eq!(violated_field(&status), field);
     }
-    let registered = app.channel().register_external_subscription(register(external)).await.unwrap().into_inner();
+    let registered = app.channel().register_external_subscription(register(external)).await.reply();
     assert_eq!(registered.sales_channel(), SalesChannel::EnterpriseAgreement);
     assert_eq!(audit_actions(&app, &registered.name).await, ["RegisterExternalSubscription"]);
 }
@@ -190,12 +190,10 @@ async fn the_transacting_partners_change_quantities_with_etags() {
         update_mask: Some(FieldMask { paths: vec!["quantity".into()] }),
     };
 
-    let by_reseller =
-        app.channel_as(Some(&reseller.name)).update_subscription(resize(20, &sold.etag)).await.unwrap().into_inner();
+    let by_reseller = app.channel_as(Some(&reseller.name)).update_subscription(resize(20, &sold.etag)).await.reply();
     assert_eq!(by_reseller.quantity, 20);
     expect_code(app.channel_as(Some(&reseller.name)).update_subscription(resize(30, &sold.etag)).await, Code::Aborted);
-    let by_provider =
-        app.channel_as(Some(&provider.name)).update_subscription(resize(30, "")).await.unwrap().into_inner();
+    let by_provider = app.channel_as(Some(&provider.name)).update_subscription(resize(30, "")).await.reply();
     assert_eq!(by_provider.quantity, 30);
     expect_code(app.channel_as(Some(&customer.name)).update_subscription(resize(40, "")).await, Code::PermissionDenied);
 
@@ -224,8 +222,7 @@ async fn cancelling_is_final_and_for_the_transacting_partners() {
         app.channel_as(Some(&customer.name)).cancel_subscription(cancel(&sold.name)).await,
         Code::PermissionDenied,
     );
-    let cancelled =
-        app.channel_as(Some(&partner.name)).cancel_subscription(cancel(&sold.name)).await.unwrap().into_inner();
+    let cancelled = app.channel_as(Some(&partner.name)).cancel_subscription(cancel(&sold.name)).await.reply();
     assert_eq!(cancelled.state(), State::Cancelled);
     let status = expect_code(app.channel().cancel_subscription(cancel(&sold.name)).await, Code::FailedPrecondition);
     assert_eq!(reason(&status), "INVALID_TRANSITION");
@@ -238,15 +235,7 @@ async fn cancelling_is_final_and_for_the_transacting_partners() {
         "INVALID_TRANSITION"
     );
     let active = ListSubscriptionsRequest { state: State::Active as i32, ..Default::default() };
-    assert!(
-        app.channel_as(Some(&partner.name))
-            .list_subscriptions(active)
-            .await
-            .unwrap()
-            .into_inner()
-            .subscriptions
-            .is_empty()
-    );
+    assert!(app.channel_as(Some(&partner.name)).list_subscriptions(active).await.reply().subscriptions.is_empty());
 }
 
 #[tokio::test]
@@ -269,7 +258,7 @@ async fn active_subscriptions_keep_their_relationship_and_link_from_ending() {
         assert!(status.message().contains("ACTIVE_SUBSCRIPTIONS"));
     }
     app.channel().cancel_subscription(cancel(&sold.name)).await.unwrap();
-    let ended = app.relationships().end_customer_relationship(end_relationship()).await.unwrap().into_inner();
+    let ended = app.relationships().end_customer_relationship(end_relationship()).await.reply();
     assert_eq!(ended.state(), RelationshipState::Ended);
     app.relationships().end_reseller_link(end_link()).await.unwrap();
 }
@@ -294,8 +283,7 @@ async fn ending_a_relationship_ends_that_partners_support_assignments_for_the_cu
         .channel()
         .get_support_assignment(GetSupportAssignmentRequest { name: assignment.name.clone() })
         .await
-        .unwrap()
-        .into_inner();
+        .reply();
     assert_eq!(after.state(), AssignmentState::Ended);
     assert!(after.end_time.is_some());
     assert_eq!(
@@ -325,7 +313,7 @@ async fn a_partner_pages_through_its_subscriptions_filtered_by_customer() {
     let mut names = Vec::new();
     let mut request = ListSubscriptionsRequest { page_size: 2, customer: customer.name.clone(), ..Default::default() };
     loop {
-        let page = app.channel_as(Some(&partner.name)).list_subscriptions(request.clone()).await.unwrap().into_inner();
+        let page = app.channel_as(Some(&partner.name)).list_subscriptions(request.clone()).await.reply();
         names.extend(page.subscriptions.into_iter().map(|s| s.name));
         if page.next_page_token.is_empty() {
             break;
@@ -339,7 +327,7 @@ async fn a_partner_pages_through_its_subscriptions_filtered_by_customer() {
 async fn all_pages(app: &TestApp, subject: &str, mut request: ListSubscriptionsRequest) -> Vec<String> {
     let mut names = Vec::new();
     loop {
-        let page = app.channel_as(Some(subject)).list_subscriptions(request.clone()).await.unwrap().into_inner();
+        let page = app.channel_as(Some(subject)).list_subscriptions(request.clone()).await.reply();
         assert!(page.subscriptions.len() <= 2, "a page holds at most page_size");
         names.extend(page.subscriptions.into_iter().map(|s| s.name));
         if page.next_page_token.is_empty() {
@@ -372,7 +360,7 @@ async fn a_partners_pages_hold_what_it_sells_bills_or_supports_once_each_in_crea
         app.sell(&other, &customer, &format!("unrelated-{round}"), ProductFamily::Azure).await;
         let supported = app.sell(&other, &customer, &format!("supported-{round}"), ProductFamily::Security).await;
         let mut channel = app.channel_as(Some(&partner.name));
-        let asked = channel.request_support(support(supported.name.clone(), &partner)).await.unwrap().into_inner();
+        let asked = channel.request_support(support(supported.name.clone(), &partner)).await.reply();
         app.channel_as(Some(&customer.name))
             .accept_support_assignment(AcceptSupportAssignmentRequest { name: asked.name.clone(), etag: String::new() })
             .await
@@ -409,7 +397,7 @@ async fn a_suspended_partner_may_lower_a_quantity_but_not_raise_it() {
     let app = spawn_app().await;
     let (partner, customer) = seller_and_customer(&app).await;
     let sold = app.channel_as(Some(&partner.name)).create_subscription(create(order(&partner, &customer))).await;
-    let sold = sold.unwrap().into_inner();
+    let sold = sold.reply();
     app.partners()
         .suspend_partner(SuspendPartnerRequest { name: partner.name.clone(), etag: String::new() })
         .await
@@ -417,7 +405,7 @@ async fn a_suspended_partner_may_lower_a_quantity_but_not_raise_it() {
     let mut seller = app.channel_as(Some(&partner.name));
     let status = expect_code(seller.update_subscription(quantity(&sold, 6)).await, Code::FailedPrecondition);
     assert_eq!(reason(&status), "PARTNER_SUSPENDED");
-    let lowered = seller.update_subscription(quantity(&sold, 4)).await.unwrap().into_inner();
+    let lowered = seller.update_subscription(quantity(&sold, 4)).await.reply();
     assert_eq!(lowered.quantity, 4);
     assert_eq!(audit_actions(&app, &sold.name).await, ["CreateSubscription", "UpdateSubscription"]);
 }
@@ -449,7 +437,7 @@ async fn a_subscription_bought_elsewhere_is_not_registered_for_an_enrolled_partn
         Code::FailedPrecondition,
     );
     assert_eq!(reason(&status), "PARTNER_AS_CUSTOMER");
-    let listed = app.channel().list_subscriptions(ListSubscriptionsRequest::default()).await.unwrap().into_inner();
+    let listed = app.channel().list_subscriptions(ListSubscriptionsRequest::default()).await.reply();
     assert!(listed.subscriptions.is_empty());
 }
 
@@ -475,7 +463,7 @@ async fn selling_to_a_customer_the_partner_may_not_read_is_denied_alike_whether_
     let status =
         expect_code(app.channel().create_subscription(create(order(&partner, &missing))).await, Code::NotFound);
     assert!(status.message().contains(&missing.name));
-    let listed = app.channel().list_subscriptions(ListSubscriptionsRequest::default()).await.unwrap().into_inner();
+    let listed = app.channel().list_subscriptions(ListSubscriptionsRequest::default()).await.reply();
     assert!(listed.subscriptions.is_empty());
 }
 
@@ -491,7 +479,7 @@ async fn a_partner_filter_narrows_the_callers_own_view_and_never_shows_what_anot
         let mut client = app.channel_as(Some(subject));
         let request = ListSubscriptionsRequest { partner: partner.name.clone(), ..Default::default() };
         async move {
-            let listed = client.list_subscriptions(request).await.unwrap().into_inner();
+            let listed = client.list_subscriptions(request).await.reply();
             listed.subscriptions.into_iter().map(|s| s.name).collect::<Vec<_>>()
         }
     };

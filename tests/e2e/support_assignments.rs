@@ -5,7 +5,7 @@ use pc_api::{
     partner::v1::*,
     types::v1::Cloud,
 };
-use pc_tests::{TestApp, expect_code, reason, spawn_app};
+use pc_tests::{Reply, TestApp, expect_code, reason, spawn_app};
 use tonic::Code;
 
 fn ask(subscription: &Subscription, partner: &Partner) -> RequestSupportRequest {
@@ -66,7 +66,7 @@ async fn support_is_for_related_partners_on_active_subscriptions_they_did_not_se
 async fn the_customer_answers_and_either_side_ends() {
     let app = spawn_app().await;
     let (customer, _seller, subscription, supporter) = setting(&app).await;
-    let requested = app.channel().request_support(ask(&subscription, &supporter)).await.unwrap().into_inner();
+    let requested = app.channel().request_support(ask(&subscription, &supporter)).await.reply();
     expect_code(
         app.channel_as(Some(&supporter.name)).accept_support_assignment(accept(&requested.name)).await,
         Code::PermissionDenied,
@@ -79,8 +79,7 @@ async fn the_customer_answers_and_either_side_ends() {
             etag: String::new(),
         })
         .await
-        .unwrap()
-        .into_inner();
+        .reply();
     assert_eq!(declined.state(), State::Declined);
     let status = expect_code(
         app.channel_as(Some(&customer.name)).accept_support_assignment(accept(&requested.name)).await,
@@ -88,16 +87,14 @@ async fn the_customer_answers_and_either_side_ends() {
     );
     assert_eq!(reason(&status), "INVALID_TRANSITION");
 
-    let again = app.channel().request_support(ask(&subscription, &supporter)).await.unwrap().into_inner();
-    let active =
-        app.channel_as(Some(&customer.name)).accept_support_assignment(accept(&again.name)).await.unwrap().into_inner();
+    let again = app.channel().request_support(ask(&subscription, &supporter)).await.reply();
+    let active = app.channel_as(Some(&customer.name)).accept_support_assignment(accept(&again.name)).await.reply();
     assert_eq!(active.state(), State::Active);
     let ended = app
         .channel_as(Some(&customer.name))
         .end_support_assignment(EndSupportAssignmentRequest { name: again.name.clone(), etag: active.etag.clone() })
         .await
-        .unwrap()
-        .into_inner();
+        .reply();
     assert_eq!(ended.state(), State::Ended);
 }
 
@@ -107,8 +104,8 @@ async fn a_subscription_has_at_most_one_active_support_partner() {
     let (customer, _seller, subscription, first) = setting(&app).await;
     let second = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
     app.relate(&second, &customer, None).await;
-    let first_request = app.channel().request_support(ask(&subscription, &first)).await.unwrap().into_inner();
-    let second_request = app.channel().request_support(ask(&subscription, &second)).await.unwrap().into_inner();
+    let first_request = app.channel().request_support(ask(&subscription, &first)).await.reply();
+    let second_request = app.channel().request_support(ask(&subscription, &second)).await.reply();
     app.channel_as(Some(&customer.name)).accept_support_assignment(accept(&first_request.name)).await.unwrap();
     let status = expect_code(
         app.channel_as(Some(&customer.name)).accept_support_assignment(accept(&second_request.name)).await,
@@ -121,16 +118,15 @@ async fn a_subscription_has_at_most_one_active_support_partner() {
 async fn assignments_are_visible_to_their_partner_the_customer_and_operators_only() {
     let app = spawn_app().await;
     let (customer, seller, subscription, supporter) = setting(&app).await;
-    let requested = app.channel().request_support(ask(&subscription, &supporter)).await.unwrap().into_inner();
+    let requested = app.channel().request_support(ask(&subscription, &supporter)).await.reply();
     let get = || GetSupportAssignmentRequest { name: requested.name.clone() };
     for reader in ["operator", supporter.name.as_str(), customer.name.as_str()] {
-        assert_eq!(app.channel_as(Some(reader)).get_support_assignment(get()).await.unwrap().into_inner(), requested);
+        assert_eq!(app.channel_as(Some(reader)).get_support_assignment(get()).await.reply(), requested);
         let listed = app
             .channel_as(Some(reader))
             .list_support_assignments(ListSupportAssignmentsRequest::default())
             .await
-            .unwrap()
-            .into_inner();
+            .reply();
         assert_eq!(listed.support_assignments, std::slice::from_ref(&requested), "{reader}");
     }
     expect_code(app.channel_as(Some(&seller.name)).get_support_assignment(get()).await, Code::PermissionDenied);

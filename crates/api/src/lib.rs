@@ -7,6 +7,7 @@
 #![allow(clippy::large_enum_variant, clippy::doc_lazy_continuation)]
 
 pub mod codec;
+pub mod requests;
 
 pub mod partnercenter {
     /// Shared types (`partnercenter.type.v1`).

@@ -200,47 +200,7 @@ fn backoff() -> ExponentialBuilder {
         .with_jitter()
 }
 
-/// A List request: it asks for the page after a token.
-pub trait ListRequest: Clone {
-    type Response: ListResponse;
-    fn set_page_token(&mut self, token: String);
-}
-
-/// A List response: one page of items and the token of the next page (empty on the last).
-pub trait ListResponse {
-    type Item;
-    fn into_page(self) -> (Vec<Self::Item>, String);
-}
-
-macro_rules! lists {
-    ($($request:ty => $response:ty { $items:ident: $item:ty }),+ $(,)?) => {$(
-        impl ListRequest for $request {
-            type Response = $response;
-            fn set_page_token(&mut self, token: String) {
-                self.page_token = token;
-            }
-        }
-        impl ListResponse for $response {
-            type Item = $item;
-            fn into_page(self) -> (Vec<$item>, String) {
-                (self.$items, self.next_page_token)
-            }
-        }
-    )+};
-}
-
-lists!(
-    pc_api::partner::v1::ListPartnersRequest => pc_api::partner::v1::ListPartnersResponse { partners: pc_api::partner::v1::Partner },
-    pc_api::partner::v1::ListCustomersRequest => pc_api::partner::v1::ListCustomersResponse { customers: pc_api::partner::v1::Customer },
-    pc_api::relationship::v1::ListResellerLinksRequest =>
-        pc_api::relationship::v1::ListResellerLinksResponse { reseller_links: pc_api::relationship::v1::ResellerLink },
-    pc_api::relationship::v1::ListCustomerRelationshipsRequest =>
-        pc_api::relationship::v1::ListCustomerRelationshipsResponse { customer_relationships: pc_api::relationship::v1::CustomerRelationship },
-    pc_api::channel::v1::ListSubscriptionsRequest =>
-        pc_api::channel::v1::ListSubscriptionsResponse { subscriptions: pc_api::channel::v1::Subscription },
-    pc_api::channel::v1::ListSupportAssignmentsRequest =>
-        pc_api::channel::v1::ListSupportAssignmentsResponse { support_assignments: pc_api::channel::v1::SupportAssignment },
-);
+pub use pc_api::requests::{ListRequest, ListResponse};
 
 /// Walks a List: each [`ListPager::next_page`] asks for the page after the last one, until the
 /// server says there is none. Every page is retried like [`retry_idempotent`] (a List is safe to

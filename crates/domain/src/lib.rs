@@ -4,6 +4,7 @@
 //! and the single error enum that the server maps to a gRPC status. It knows neither gRPC nor
 //! the database (the `persistence` feature adds only SeaORM's derives, for the store).
 
+pub mod change;
 pub mod error;
 pub mod etag;
 pub mod facts;
@@ -14,13 +15,16 @@ pub mod rules;
 pub mod states;
 pub mod values;
 
+pub use change::{Change, Origin, Parties, Role};
 pub use error::{Error, Reason, Result};
 pub use etag::Etag;
-pub use names::{CustomerId, CustomerRelationshipId, PartnerId, ResellerLinkId, SubscriptionId, SupportAssignmentId};
+pub use names::{
+    CustomerId, CustomerRelationshipId, PartnerId, ResellerLinkId, ResourceKind, SubscriptionId, SupportAssignmentId,
+};
 pub use page::{PageKey, PageRequest, PageToken};
 pub use principal::Principal;
 pub use states::{
-    AssignmentState, Cloud, Lifecycle, LinkState, PartnerState, ProductFamily, ProgramRole, RelationshipState,
-    SalesChannel, SubscriptionState, Transition,
+    AssignmentState, Cloud, Lifecycle, LinkState, Move, PartnerState, ProductFamily, ProgramRole, RelationshipState,
+    SalesChannel, Stamp, SubscriptionState, Transition,
 };
 pub use values::{CountryCode, DisplayName, DomainName, OfferId, Quantity, TenantId};

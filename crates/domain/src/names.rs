@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::Error;
 
 macro_rules! resource_id {
-    ($(#[$doc:meta])* $type:ident, $collection:literal) => {
+    ($(#[$doc:meta])* $type:ident, $collection:literal, $kind:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $type(pub Uuid);
@@ -48,12 +48,18 @@ macro_rules! resource_id {
         }
 
         impl ResourceId for $type {
+            const KIND: ResourceKind = ResourceKind::$kind;
+
             fn parse(field: &str, name: &str) -> Result<Self, Error> {
                 Self::parse(field, name)
             }
 
             fn uuid(self) -> Uuid {
                 self.0
+            }
+
+            fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
             }
         }
     };
@@ -62,41 +68,78 @@ macro_rules! resource_id {
 /// What code generic over resources knows of their ids: how to read one from a name, and the
 /// UUID a row is keyed by.
 pub trait ResourceId: Copy + fmt::Display + Send + Sync + 'static {
+    /// The kind of resource it names.
+    const KIND: ResourceKind;
     /// Parses `collection/{uuid}` from the request field `field`.
     fn parse(field: &str, name: &str) -> Result<Self, Error>;
     fn uuid(self) -> Uuid;
+    fn from_uuid(uuid: Uuid) -> Self;
 }
 
-resource_id!(
+/// Every resource the program keeps: its typed id, the collection its names start with, and its
+/// [`ResourceKind`]. A new resource is one line here.
+macro_rules! resources {
+    ($($(#[$doc:meta])* $type:ident, $collection:literal, $kind:ident, $stored:literal;)+) => {
+        $(resource_id!($(#[$doc])* $type, $collection, $kind);)+
+
+        /// The kinds of resource, as a change names them (`pc_domain::Change::kind`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ResourceKind {
+            $($kind),+
+        }
+
+        impl ResourceKind {
+            pub const ALL: &'static [Self] = &[$(Self::$kind),+];
+
+            /// The stored name (`CUSTOMER_RELATIONSHIP`).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$kind => $stored),+
+                }
+            }
+
+            /// The collection its names start with (`customerRelationships`).
+            pub fn collection(self) -> &'static str {
+                match self {
+                    $(Self::$kind => $collection),+
+                }
+            }
+        }
+    };
+}
+
+resources! {
     /// `partners/{id}`
-    PartnerId,
-    "partners"
-);
-resource_id!(
+    PartnerId, "partners", Partner, "PARTNER";
     /// `customers/{id}`
-    CustomerId,
-    "customers"
-);
-resource_id!(
+    CustomerId, "customers", Customer, "CUSTOMER";
     /// `resellerLinks/{id}`
-    ResellerLinkId,
-    "resellerLinks"
-);
-resource_id!(
+    ResellerLinkId, "resellerLinks", ResellerLink, "RESELLER_LINK";
     /// `customerRelationships/{id}`
-    CustomerRelationshipId,
-    "customerRelationships"
-);
-resource_id!(
+    CustomerRelationshipId, "customerRelationships", CustomerRelationship, "CUSTOMER_RELATIONSHIP";
     /// `subscriptions/{id}`
-    SubscriptionId,
-    "subscriptions"
-);
-resource_id!(
+    SubscriptionId, "subscriptions", Subscription, "SUBSCRIPTION";
     /// `supportAssignments/{id}`
-    SupportAssignmentId,
-    "supportAssignments"
-);
+    SupportAssignmentId, "supportAssignments", SupportAssignment, "SUPPORT_ASSIGNMENT";
+}
+
+impl ResourceKind {
+    pub fn from_name(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|kind| kind.as_str() == text)
+    }
+
+    /// The kind of the resource named `name`, from its collection.
+    pub fn of_name(name: &str) -> Option<Self> {
+        let collection = name.split('/').next()?;
+        Self::ALL.iter().copied().find(|kind| kind.collection() == collection)
+    }
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 fn parse_name(collection: &str, field: &str, name: &str) -> Result<Uuid, Error> {
     if name.is_empty() {

@@ -3,9 +3,10 @@
 //! `INDIRECT_RESELLER`, `ACTIVE`), so the schema reads as the domain does and a typo is a compile
 //! error, not a row no query finds. Proto enums appear only at the API edge (`pc_server::convert`).
 //!
-//! The two-party resources (reseller links, customer relationships, support assignments) share one
-//! lifecycle, [`Lifecycle`]: a waiting state the invited side accepts or declines, ACTIVE, and
-//! ENDED by either side.
+//! A resource with a lifecycle declares its states' table ([`Lifecycle`], with [`lifecycle!`]):
+//! which move leads from which state to which. The two-party resources (reseller links, customer
+//! relationships, support assignments) share one table and one set of moves ([`Transition`]): a
+//! waiting state the invited side accepts or declines, ACTIVE, and ENDED by either side.
 
 /// Declares a stored enumeration: `Name::Variant` is stored as the given text (SeaORM's
 /// `DeriveActiveEnum`, with the `persistence` feature the store turns on).
@@ -112,7 +113,39 @@ stored_enum!(
     }
 );
 
-/// A move of a two-party resource (rule 5).
+/// A resource's moves, declared per resource: each has a method verb and stamps a time. The
+/// two-party resources share [`Transition`]; a resource that its creator cancels or that expires
+/// declares its own enum (Accept, Decline, Cancel, Expire) and its own [`Lifecycle`] table.
+pub trait Move: Copy + PartialEq + std::fmt::Debug + Send + Sync + 'static {
+    /// The verb its method starts with (`Accept` in `AcceptResellerLink`).
+    fn method_verb(self) -> &'static str;
+    /// The verb in messages ("cannot accept ...").
+    fn verb(self) -> &'static str;
+    /// The time column the move stamps.
+    fn stamps(self) -> Stamp;
+}
+
+/// The time a move stamps on its row, besides `update_time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamp {
+    /// `accept_time`: the resource became ACTIVE.
+    AcceptTime,
+    /// `end_time`: the resource left the live states for good.
+    EndTime,
+}
+
+impl Stamp {
+    /// The stored column.
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::AcceptTime => "accept_time",
+            Self::EndTime => "end_time",
+        }
+    }
+}
+
+/// The moves of a two-party resource (rule 5): the invited side accepts or declines, either side
+/// ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
     Accept,
@@ -120,69 +153,92 @@ pub enum Transition {
     End,
 }
 
-impl Transition {
-    pub fn verb(self) -> &'static str {
+impl Move for Transition {
+    fn method_verb(self) -> &'static str {
+        match self {
+            Self::Accept => "Accept",
+            Self::Decline => "Decline",
+            Self::End => "End",
+        }
+    }
+
+    fn verb(self) -> &'static str {
         match self {
             Self::Accept => "accept",
             Self::Decline => "decline",
             Self::End => "end",
         }
     }
+
+    fn stamps(self) -> Stamp {
+        match self {
+            Self::Accept => Stamp::AcceptTime,
+            Self::Decline | Self::End => Stamp::EndTime,
+        }
+    }
 }
 
-/// The states of a two-party resource: waiting (INVITED, PENDING, REQUESTED), ACTIVE, DECLINED,
-/// ENDED. Rule 5 is written once, here, for all of them.
-pub trait Lifecycle: Copy + PartialEq + std::fmt::Display + Sized {
-    const WAITING: Self;
-    const ACTIVE: Self;
-    const DECLINED: Self;
-    const ENDED: Self;
+/// The states of a resource with a lifecycle and the moves between them, declared per resource
+/// with [`lifecycle!`]: rule 5 is the table, written once per resource.
+pub trait Lifecycle: Copy + PartialEq + std::fmt::Display + Send + Sync + Sized + 'static {
+    /// The moves this resource makes.
+    type Transition: Move;
 
     /// The stored name.
     fn name(self) -> &'static str;
 
-    /// The state after `transition`.
-    fn after(transition: Transition) -> Self {
-        match transition {
-            Transition::Accept => Self::ACTIVE,
-            Transition::Decline => Self::DECLINED,
-            Transition::End => Self::ENDED,
-        }
-    }
+    /// The state `transition` leads to from this one, or `None` when it may not be made from here.
+    fn after(self, transition: Self::Transition) -> Option<Self>;
 
-    /// Rule 5: only a waiting resource is accepted or declined; only a live one (waiting or
-    /// ACTIVE) ends.
-    fn allows(self, transition: Transition) -> bool {
-        match transition {
-            Transition::Accept | Transition::Decline => self == Self::WAITING,
-            Transition::End => self == Self::WAITING || self == Self::ACTIVE,
-        }
-    }
-
-    /// Whether the resource is waiting or ACTIVE (what "one live ... per pair" counts).
-    fn is_live(self) -> bool {
-        self == Self::WAITING || self == Self::ACTIVE
-    }
+    /// Whether the resource is still live (what "one live ... per pair" counts).
+    fn is_live(self) -> bool;
 }
 
+/// Declares a resource's [`Lifecycle`]: its moves, each from the states it may be made in to the
+/// state it leads to, and its live states.
 macro_rules! lifecycle {
-    ($state:ident, $waiting:ident) => {
+    (
+        $state:ident by $transition:ident {
+            $($move:ident: $($from:ident)|+ => $to:ident,)+
+        }
+        live: $($live:ident)|+
+    ) => {
         impl Lifecycle for $state {
-            const WAITING: Self = Self::$waiting;
-            const ACTIVE: Self = Self::Active;
-            const DECLINED: Self = Self::Declined;
-            const ENDED: Self = Self::Ended;
+            type Transition = $transition;
 
             fn name(self) -> &'static str {
                 self.as_str()
+            }
+
+            fn after(self, transition: $transition) -> Option<Self> {
+                match (transition, self) {
+                    $(($transition::$move, $(Self::$from)|+) => Some(Self::$to),)+
+                    _ => None,
+                }
+            }
+
+            fn is_live(self) -> bool {
+                matches!(self, $(Self::$live)|+)
             }
         }
     };
 }
 
-lifecycle!(LinkState, Invited);
-lifecycle!(RelationshipState, Pending);
-lifecycle!(AssignmentState, Requested);
+/// The one table of the two-party resources: a waiting state the invited side accepts or
+/// declines, ACTIVE, and ENDED by either side from either live state.
+macro_rules! two_party_lifecycle {
+    ($state:ident, $waiting:ident) => {
+        lifecycle!($state by Transition {
+            Accept: $waiting => Active,
+            Decline: $waiting => Declined,
+            End: $waiting | Active => Ended,
+        } live: $waiting | Active);
+    };
+}
+
+two_party_lifecycle!(LinkState, Invited);
+two_party_lifecycle!(RelationshipState, Pending);
+two_party_lifecycle!(AssignmentState, Requested);
 
 #[cfg(test)]
 mod tests {
@@ -201,15 +257,16 @@ mod tests {
     #[test]
     fn only_waiting_resources_are_accepted_or_declined_and_only_live_ones_end() {
         for transition in [Transition::Accept, Transition::Decline] {
-            assert!(LinkState::Invited.allows(transition));
+            assert!(LinkState::Invited.after(transition).is_some());
             for state in [LinkState::Active, LinkState::Declined, LinkState::Ended] {
-                assert!(!state.allows(transition), "{transition:?} from {state}");
+                assert_eq!(state.after(transition), None, "{transition:?} from {state}");
             }
         }
-        assert!(RelationshipState::Pending.allows(Transition::End));
-        assert!(RelationshipState::Active.allows(Transition::End));
-        assert!(!RelationshipState::Ended.allows(Transition::End));
-        assert!(!RelationshipState::Declined.allows(Transition::End));
-        assert_eq!(AssignmentState::after(Transition::Accept), AssignmentState::Active);
+        assert_eq!(RelationshipState::Pending.after(Transition::End), Some(RelationshipState::Ended));
+        assert_eq!(RelationshipState::Active.after(Transition::End), Some(RelationshipState::Ended));
+        assert_eq!(RelationshipState::Ended.after(Transition::End), None);
+        assert_eq!(RelationshipState::Declined.after(Transition::End), None);
+        assert_eq!(AssignmentState::Requested.after(Transition::Accept), Some(AssignmentState::Active));
+        assert!(AssignmentState::Requested.is_live() && !AssignmentState::Declined.is_live());
     }
 }

@@ -3,13 +3,13 @@
 //! `*_UNSPECIFIED` and never valid input), field masks, and idempotency keys.
 
 use chrono::{DateTime, Utc};
+pub use pc_api::requests::{IdempotentRequest, ListRequest, ListResponse};
 use pc_api::{channel::v1 as channel, partner::v1 as partner, relationship::v1 as relationship, types::v1 as types};
 use pc_domain::{
     AssignmentState, Cloud, Error, LinkState, PageKey, PageRequest, PartnerState, Principal, ProductFamily,
     ProgramRole, RelationshipState, SalesChannel, SubscriptionState,
 };
 use pc_store::{Database, DatabaseConnection, entity::Keyed, idempotency::IdempotencyKey};
-use prost::Message;
 use prost_types::{FieldMask, Timestamp};
 
 /// A domain enum and the proto enum that carries it over the API.
@@ -53,47 +53,6 @@ proto_enum! {
     AssignmentState => channel::support_assignment::State { Requested, Active, Declined, Ended };
 }
 
-/// A List request: its page size and page token, and the response that carries one page.
-pub trait PagedRequest {
-    /// The message of one listed resource.
-    type Item;
-    type Response;
-    fn page(&self) -> (i32, &str);
-    fn respond(items: Vec<Self::Item>, next_page_token: String) -> Self::Response;
-}
-
-macro_rules! paged_requests {
-    ($($request:ty => $response:ident { $items:ident: $item:ty }),+ $(,)?) => {$(
-        impl PagedRequest for $request {
-            type Item = $item;
-            type Response = $response;
-
-            fn page(&self) -> (i32, &str) {
-                (self.page_size, &self.page_token)
-            }
-
-            fn respond($items: Vec<$item>, next_page_token: String) -> $response {
-                $response { $items, next_page_token }
-            }
-        }
-    )+};
-}
-
-use channel::{ListSubscriptionsResponse, ListSupportAssignmentsResponse};
-use partner::{ListCustomersResponse, ListPartnersResponse};
-use relationship::{ListCustomerRelationshipsResponse, ListResellerLinksResponse};
-
-paged_requests!(
-    partner::ListPartnersRequest => ListPartnersResponse { partners: partner::Partner },
-    partner::ListCustomersRequest => ListCustomersResponse { customers: partner::Customer },
-    relationship::ListResellerLinksRequest => ListResellerLinksResponse { reseller_links: relationship::ResellerLink },
-    relationship::ListCustomerRelationshipsRequest =>
-        ListCustomerRelationshipsResponse { customer_relationships: relationship::CustomerRelationship },
-    channel::ListSubscriptionsRequest => ListSubscriptionsResponse { subscriptions: channel::Subscription },
-    channel::ListSupportAssignmentsRequest =>
-        ListSupportAssignmentsResponse { support_assignments: channel::SupportAssignment },
-);
-
 /// Answers a List with one page ([`pc_domain::page::list`]): `filter` says whose rows and which
 /// (its `Debug` form binds the page token to it, so a token is refused under another caller or
 /// filter), `fetch` reads the rows after the page token on the connection it is given (the read
@@ -104,50 +63,21 @@ pub async fn list_page<R, M, Fetch, Fetching>(
     pages: &PageKey,
     filter: &impl std::fmt::Debug,
     fetch: Fetch,
-    shape: impl FnMut(M) -> Result<R::Item, Error>,
+    shape: impl FnMut(M) -> Result<<R::Response as ListResponse>::Item, Error>,
 ) -> Result<R::Response, Error>
 where
-    R: PagedRequest,
+    R: ListRequest,
     M: Keyed,
     Fetch: Fn(DatabaseConnection, PageRequest) -> Fetching,
     Fetching: Future<Output = Result<Vec<M>, Error>>,
 {
-    let (page_size, page_token) = request.page();
+    let (page_size, page_token) = (request.page_size(), request.page_token());
     let query = format!("{filter:?}");
     let read = async |page| db.list(|connection| fetch(connection, page)).await;
     let (items, next_page_token) =
         pc_domain::page::list(page_size, page_token, &query, pages, read, Keyed::key, shape).await?;
-    Ok(R::respond(items, next_page_token))
+    Ok(R::Response::from_page(items, next_page_token))
 }
-
-/// A request that carries an AIP-155 `request_id`.
-pub trait IdempotentRequest: Message + Clone {
-    fn request_id(&self) -> &str;
-    fn clear_request_id(&mut self);
-}
-
-macro_rules! idempotent_requests {
-    ($($request:ty),+ $(,)?) => {$(
-        impl IdempotentRequest for $request {
-            fn request_id(&self) -> &str {
-                &self.request_id
-            }
-            fn clear_request_id(&mut self) {
-                self.request_id.clear();
-            }
-        }
-    )+};
-}
-
-idempotent_requests!(
-    partner::CreatePartnerRequest,
-    partner::CreateCustomerRequest,
-    relationship::InviteResellerRequest,
-    relationship::RequestCustomerRelationshipRequest,
-    channel::CreateSubscriptionRequest,
-    channel::RegisterExternalSubscriptionRequest,
-    channel::RequestSupportRequest,
-);
 
 /// The idempotency key of `request` to `method` by `caller`, or `None` without a `request_id`.
 /// The request is hashed without its `request_id`, so any spelling of one UUID is one key.

@@ -15,9 +15,9 @@
 ///     rpc get_subscription(GetSubscriptionRequest) -> Subscription = once subscriptions::get_subscription;
 ///     rpc list_subscriptions(ListSubscriptionsRequest) -> ListSubscriptionsResponse = list subscriptions::list_subscriptions;
 ///     lifecycle SupportAssignments => support_assignments::to_proto, SupportAssignment {
-///         Accept accept_support_assignment(AcceptSupportAssignmentRequest),
-///         Decline decline_support_assignment(DeclineSupportAssignmentRequest),
-///         End end_support_assignment(EndSupportAssignmentRequest),
+///         accept_support_assignment(AcceptSupportAssignmentRequest) = Transition::Accept,
+///         decline_support_assignment(DeclineSupportAssignmentRequest) = Transition::Decline,
+///         end_support_assignment(EndSupportAssignmentRequest) = Transition::End,
 ///     }
 /// }
 /// ```
@@ -25,7 +25,8 @@
 /// A `retried` handler writes and is `fn(&Database, Principal, Request)`, run again on a
 /// transient conflict; a `once` handler reads, with the same arguments; a `list` handler also
 /// takes the page-token key, `fn(&Database, &PageKey, Principal, Request)`. A `lifecycle` names a
-/// [`crate::lifecycle::Workflow`] and the RPCs that make its transitions (their requests carry `name` and `etag`).
+/// [`crate::lifecycle::Workflow`] and the RPCs that make its moves, each with the move it makes (of the
+/// resource's own `pc_domain::Lifecycle`); their requests carry `name` and `etag`.
 #[macro_export]
 macro_rules! grpc_service {
     (
@@ -34,7 +35,7 @@ macro_rules! grpc_service {
         $(rpc $method:ident($request:ty) -> $response:ty = $kind:ident $handler:path;)*
         $(
             lifecycle $workflow:ty => $to_proto:path, $resource:ty {
-                $($transition:ident $lifecycle_method:ident($lifecycle_request:ty)),+ $(,)?
+                $($lifecycle_method:ident($lifecycle_request:ty) = $transition:path),+ $(,)?
             }
         )*
     ) => {
@@ -81,7 +82,7 @@ macro_rules! grpc_service {
                     $crate::metrics::observe(service, stringify!($lifecycle_method), span, async {
                         let caller = self.auth.authorize(&request).await?;
                         let message = request.into_inner();
-                        let transition = $crate::macro_support::Transition::$transition;
+                        let transition = $transition;
                         let done = $crate::lifecycle::run_retried::<$workflow, _>(
                             &self.db, caller, transition, &message.name, &message.etag, $to_proto,
                         );

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod connection_age;
 pub mod convert;
+pub mod create;
 pub mod grpc_service;
 pub mod lifecycle;
 pub mod metrics;
@@ -34,6 +35,6 @@ pub use status::{respond, status};
 #[doc(hidden)]
 pub mod macro_support {
     pub use pc_domain::PageKey;
-    pub use pc_store::{Database, lifecycle::Transition, retry::with_retries};
+    pub use pc_store::{Database, retry::with_retries};
     pub use tonic;
 }

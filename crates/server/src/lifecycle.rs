@@ -1,27 +1,30 @@
 //! The one lifecycle of reseller links, customer relationships and support assignments (and of
-//! any later two-party workflow): [`run`] is AcceptX, DeclineX and EndX for every X. It owns the
-//! order of the lock protocol, the etag check, rule 5, and the write with its audit event; a
-//! resource supplies only what it locks and which rules it asks, as a [`Workflow`] in its
-//! service's module. The API edge orchestrates: it reads and locks through `pc-store`, asks
-//! `pc-domain`'s rules, and writes through `pc-store`; neither of those calls back up here.
+//! any later resource with moves of its own, declared by its `pc_domain::Lifecycle` table): [`run`]
+//! makes every move of every such resource. It owns the order of the lock protocol, the etag check,
+//! rule 5, the write with its change, and the cascade; a resource supplies only what it locks,
+//! which rules it asks and what its moves end besides itself, as a [`Workflow`] in its service's
+//! module. The API edge orchestrates: it reads and locks through `pc-store`, asks `pc-domain`'s
+//! rules, and writes through `pc-store`; neither of those calls back up here.
 
 use std::future::Future;
 
-use pc_domain::rules::{self, TwoParty};
-use pc_domain::{Error, Etag, Principal, SupportAssignmentId, names::ResourceId};
-pub use pc_store::lifecycle::Transition;
+use pc_domain::rules::{self, Participants};
+use pc_domain::{Error, Etag, Origin, Principal, names::ResourceId};
+pub use pc_store::lifecycle::MoveOf;
 use pc_store::lifecycle::{self as store, LifecycleRow};
-use pc_store::{Database, DatabaseTransaction, retry::with_retries};
+use pc_store::{Database, DatabaseTransaction, retry::with_retries, write::Row};
 
-/// What one two-party resource supplies to [`run`]: its parties as the rules see them, what its
-/// rules lock before the row, and the rules themselves (pure functions of `pc_domain::rules`,
-/// called with what was read and locked).
+pub use pc_domain::Transition;
+
+/// What one resource with a lifecycle supplies to [`run`]: its parties as the rules see them, what
+/// its rules lock before the row, the rules themselves (pure functions of `pc_domain::rules`,
+/// called with what was read and locked), and what a move ends besides the row.
 pub trait Workflow {
     type Row: LifecycleRow;
-    /// Who the row's parties are, as rules 5 and 9 decide on them (`pc_domain::rules::TwoParty`).
-    type Parties: TwoParty + Send + Sync;
-    /// What the rules of a transition need, read under the locks that come before the row in the
-    /// lock protocol (`pc_store::locks`).
+    /// Who the row's parties are, as rules 5 and 9 decide on them and its changes record them.
+    type Parties: Participants<Transition = MoveOf<Self::Row>> + Send + Sync;
+    /// What the rules of a move need, read under the locks that come before the row in the lock
+    /// protocol (`pc_store::locks::LockOrder`).
     type Grounds: Send;
 
     /// Reads the parties of `row`, without a lock: they never change.
@@ -33,18 +36,28 @@ pub trait Workflow {
     fn lock_grounds(
         txn: &DatabaseTransaction,
         parties: &Self::Parties,
-        transition: Transition,
+        transition: MoveOf<Self::Row>,
     ) -> impl Future<Output = Result<Self::Grounds, Error>> + Send;
 
-    /// The resource's rules on the locked row, and the writes that come with the transition
-    /// (rule 8: an ending ends what depended on the row). Returns the support assignments it ended,
-    /// audited as ended because of the row.
+    /// Decides: the resource's rules on the locked row. It may read (counts under the row's lock)
+    /// but writes nothing; what a move changes besides the row is [`Workflow::cascade`].
     fn check(
         txn: &DatabaseTransaction,
         row: &Self::Row,
-        transition: Transition,
+        transition: MoveOf<Self::Row>,
         grounds: Self::Grounds,
-    ) -> impl Future<Output = Result<Vec<SupportAssignmentId>, Error>> + Send;
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// What the move changes besides the row, after the row is written (rule 8: an ending ends
+    /// what depended on the row), each through the write path with `origin` as its cause.
+    fn cascade(
+        _txn: &DatabaseTransaction,
+        _row: &Self::Row,
+        _transition: MoveOf<Self::Row>,
+        _origin: &Origin,
+    ) -> impl Future<Output = Result<usize, Error>> + Send {
+        async { Ok(0) }
+    }
 
     /// What a failed write means for this resource (a unique index that lost a race).
     fn explain_write_error(_parties: &Self::Parties, error: Error) -> Error {
@@ -52,14 +65,14 @@ pub trait Workflow {
     }
 }
 
-/// AcceptX, DeclineX and EndX of every two-party resource X, in one transaction: read the row
-/// without a lock to authorize (rule 9, then rule 5's "who") and to know what to lock; lock the
-/// grounds, then the row FOR UPDATE (the lock protocol); check the etag, rule 5 and the
-/// resource's rules on the locked row; write the transition and its audit event; commit.
+/// Every move of a resource, in one transaction: read the row without a lock to authorize (rule 9,
+/// then rule 5's "who") and to know what to lock; lock the grounds, then the row FOR UPDATE (the
+/// lock protocol); check the etag, rule 5 and the resource's rules on the locked row; write the
+/// move and its change; run the cascade; commit.
 pub async fn run<W: Workflow>(
     db: &Database,
     caller: Principal,
-    transition: Transition,
+    transition: MoveOf<W::Row>,
     name: &str,
     etag: &str,
 ) -> Result<W::Row, Error> {
@@ -74,18 +87,18 @@ pub async fn run<W: Workflow>(
     let parties = rules::reveal(&caller, id, parties, |parties| parties.may_see(&caller))?;
     parties.may_transition(&caller, transition)?;
     let grounds = W::lock_grounds(&txn, &parties, transition).await?;
-    let mut row = store::lock::<W::Row>(&txn, id).await?;
+    let row = store::lock::<W::Row>(&txn, id).await?;
     Etag::check(etag, row.revision(), id)?;
-    rules::transition_allowed(row.state(), transition, id)?;
-    let ended = W::check(&txn, &row, transition, grounds).await?;
-    store::transition(&txn, &mut row, transition, &caller)
+    let to = rules::transition_allowed(row.state(), transition, id)?;
+    W::check(&txn, &row, transition, grounds).await?;
+    let origin = Origin::new(store::method::<W::Row>(transition), caller);
+    let moved = store::record_move(&txn, &row, transition, to, etag, &origin, parties.parties())
         .await
-        .map_err(|error| Etag::explain_conflict(W::explain_write_error(&parties, error), etag, id))?;
-    pc_store::audit::ended_because(&txn, &ended, &caller, &id.to_string()).await?;
+        .map_err(|error| W::explain_write_error(&parties, error))?;
+    let ended = W::cascade(&txn, &moved, transition, &origin).await?;
     txn.commit().await?;
-    let method = store::method::<W::Row>(transition);
-    tracing::info!(resource = %id, state = %row.state(), ended = ended.len(), %method, "state changed");
-    Ok(row)
+    tracing::info!(resource = %id, state = %to, ended, method = %origin.method, "state changed");
+    Ok(moved)
 }
 
 /// [`run`], retried on a transient conflict, its row shown through `to_proto`: what a
@@ -93,10 +106,33 @@ pub async fn run<W: Workflow>(
 pub async fn run_retried<W: Workflow, T>(
     db: &Database,
     caller: Principal,
-    transition: Transition,
+    transition: MoveOf<W::Row>,
     name: &str,
     etag: &str,
     to_proto: fn(W::Row) -> Result<T, Error>,
 ) -> Result<T, Error> {
     to_proto(with_retries(|| run::<W>(db, caller, transition, name, etag)).await?)
+}
+
+/// Ends each of `rows` because `cause` changed (rule 8's cascade: they depended on it), through
+/// the write path, each change recording `parties_of` its row and `cause`; returns how many it
+/// ended. `rows` were read without a lock: one that changed since is a retryable conflict.
+pub async fn end_each<R>(
+    txn: &DatabaseTransaction,
+    rows: Vec<R>,
+    origin: &Origin,
+    cause: &str,
+    parties_of: impl Fn(&R) -> pc_domain::Parties,
+) -> Result<usize, Error>
+where
+    R: LifecycleRow,
+    R::State: pc_domain::Lifecycle<Transition = Transition>,
+{
+    let count = rows.len();
+    let end = origin.caused(store::method::<R>(Transition::End), cause);
+    for row in rows {
+        let to = rules::transition_allowed(row.state(), Transition::End, row.name())?;
+        store::record_move(txn, &row, Transition::End, to, None, &end, parties_of(&row)).await?;
+    }
+    Ok(count)
 }

@@ -1,64 +1,198 @@
-//! The audit log: every state change appends one event in the same transaction as the change.
+//! The audit log: every state change appends one [`Change`] per changed resource, in the same
+//! transaction as the change, through [`record`] (the writes of [`crate::write`] call it; nothing
+//! else does). [`history`] reads a resource's changes back, oldest first.
+//!
+//! The stored form is versioned by the row's `schema` column. Schema 2 (written now) keeps the
+//! typed change as one JSON object: `kind`, `state` (`from`, `to`), `fields` (name to `from`,
+//! `to`), `parties` (role to name) and `cause`; the method, the resource and the principal have
+//! columns of their own. Schema 1 rows (written before the typed change, each handler its own JSON
+//! body) are read compatibly: their `state` (a name, or `from` and `to`), their `cause`, the
+//! parties they happened to name, and every other key as a field.
 
-use pc_domain::{Error, Principal};
+use pc_domain::change::Delta;
+use pc_domain::{Change, Error, Parties, ResourceKind, Role};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::entity::audit_event;
 
-/// Appends one event: `action` (the method) changed `resource`, as described by `change`.
-pub async fn append(
-    db: &impl ConnectionTrait,
-    resource: &str,
-    action: &str,
-    principal: &Principal,
-    change: serde_json::Value,
-) -> Result<(), Error> {
+/// The schema [`record`] writes.
+pub const SCHEMA: i32 = 2;
+
+/// Appends `change` to the audit log, in the caller's transaction.
+pub async fn record(db: &impl ConnectionTrait, change: &Change) -> Result<(), Error> {
     let event = audit_event::ActiveModel {
         id: Set(Uuid::now_v7()),
-        resource: Set(resource.to_owned()),
-        action: Set(action.to_owned()),
-        principal: Set(principal.to_string()),
-        change: Set(change.to_string()),
+        resource: Set(change.resource.clone()),
+        action: Set(change.method.clone()),
+        principal: Set(change.principal.clone()),
+        change: Set(encode(change).to_string()),
+        schema: Set(SCHEMA),
         create_time: Set(crate::db::now()),
     };
     audit_event::Entity::insert(event).exec_without_returning(db).await?;
     Ok(())
 }
 
-/// The events of one resource, oldest first.
-pub async fn events_of(db: &impl ConnectionTrait, resource: &str) -> Result<Vec<audit_event::Model>, Error> {
-    Ok(audit_event::Entity::find()
+/// The changes of one resource, oldest first, whatever schema each was written in.
+pub async fn history(db: &impl ConnectionTrait, resource: &str) -> Result<Vec<Change>, Error> {
+    let rows = audit_event::Entity::find()
         .filter(audit_event::Column::Resource.eq(resource))
         .order_by_asc(audit_event::Column::Id)
         .all(db)
-        .await?)
+        .await?;
+    rows.iter().map(decode).collect()
 }
 
-/// Appends the event of a state transition (`from` → `to`).
-pub async fn transition(
-    db: &impl ConnectionTrait,
-    resource: &str,
-    action: &str,
-    principal: &Principal,
-    from: &str,
-    to: &str,
-) -> Result<(), Error> {
-    append(db, resource, action, principal, serde_json::json!({ "state": { "from": from, "to": to } })).await
+fn delta(delta: &Delta) -> Value {
+    json!({ "from": delta.from, "to": delta.to })
 }
 
-/// Appends the events of support assignments that ended because `cause` changed (a relationship
-/// ended or a subscription was cancelled), in the same transaction as that change.
-pub async fn ended_because(
-    db: &impl ConnectionTrait,
-    assignments: &[pc_domain::SupportAssignmentId],
-    principal: &Principal,
-    cause: &str,
-) -> Result<(), Error> {
-    for assignment in assignments {
-        let change =
-            serde_json::json!({ "state": { "to": pc_domain::AssignmentState::Ended.as_str() }, "cause": cause });
-        append(db, &assignment.name(), "EndSupportAssignment", principal, change).await?;
+fn encode(change: &Change) -> Value {
+    let fields: Map<String, Value> = change.fields.iter().map(|(name, change)| (name.clone(), delta(change))).collect();
+    let parties: Map<String, Value> =
+        change.parties.iter().map(|(role, name)| (role.as_str().to_owned(), json!(name))).collect();
+    json!({
+        "kind": change.kind.as_str(),
+        "state": change.state.as_ref().map(delta),
+        "fields": fields,
+        "parties": parties,
+        "cause": change.cause,
+    })
+}
+
+/// The change a stored row describes, in either schema.
+pub fn decode(row: &audit_event::Model) -> Result<Change, Error> {
+    let body: Value = serde_json::from_str(&row.change)
+        .map_err(|e| Error::internal(format!("audit event {} does not parse: {e}", row.id)))?;
+    let object = body.as_object().cloned().unwrap_or_default();
+    let kind = match object.get("kind").and_then(Value::as_str) {
+        Some(kind) if row.schema >= 2 => ResourceKind::from_name(kind),
+        _ => ResourceKind::of_name(&row.resource),
     }
-    Ok(())
+    .ok_or_else(|| Error::internal(format!("audit event {} names no known kind of resource", row.id)))?;
+    let mut change = Change {
+        method: row.action.clone(),
+        kind,
+        resource: row.resource.clone(),
+        state: object.get("state").and_then(read_delta),
+        fields: Vec::new(),
+        principal: row.principal.clone(),
+        parties: Parties::default(),
+        cause: object.get("cause").and_then(Value::as_str).map(str::to_owned),
+    };
+    if row.schema >= 2 {
+        let fields = object.get("fields").and_then(Value::as_object).cloned().unwrap_or_default();
+        change.fields = fields.iter().filter_map(|(name, value)| Some((name.clone(), read_delta(value)?))).collect();
+        let parties = object.get("parties").and_then(Value::as_object).cloned().unwrap_or_default();
+        for (role, name) in &parties {
+            change.parties = change.parties.with(role_named(role)?, name.as_str());
+        }
+    } else {
+        for (key, value) in object.iter().filter(|(key, _)| !matches!(key.as_str(), "state" | "cause")) {
+            match Role::from_name(key).or((key == "indirect_provider").then_some(Role::Provider)) {
+                Some(role) => {
+                    change.parties = change.parties.with(role, value.as_str().filter(|name| !name.is_empty()))
+                }
+                None => change.fields.extend(read_delta(value).map(|delta| (key.clone(), delta))),
+            }
+        }
+    }
+    Ok(change)
+}
+
+fn role_named(name: &str) -> Result<Role, Error> {
+    Role::from_name(name).ok_or_else(|| Error::internal(format!("an audit event names an unknown role {name}")))
+}
+
+/// A value as text: strings as they are, numbers and booleans printed, null as `None`.
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(text) => Some(text.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// `{"from": .., "to": ..}`, or a bare value (schema 1's "set to"); `None` for null (schema 1's
+/// "left as it was"). A state name spelt as the proto spells it (`STATE_ACTIVE`) reads as the
+/// domain's.
+fn read_delta(value: &Value) -> Option<Delta> {
+    let domain = |text: Option<String>| text.map(|t| t.strip_prefix("STATE_").map(str::to_owned).unwrap_or(t));
+    match value {
+        Value::Null => None,
+        Value::Object(pair) if pair.contains_key("to") => {
+            Some(Delta { from: domain(pair.get("from").and_then(text)), to: domain(pair.get("to").and_then(text)) })
+        }
+        other => Some(Delta { from: None, to: domain(text(other)) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(schema: i32, resource: &str, action: &str, change: Value) -> audit_event::Model {
+        audit_event::Model {
+            id: Uuid::now_v7(),
+            resource: resource.into(),
+            action: action.into(),
+            principal: "operator".into(),
+            change: change.to_string(),
+            schema,
+            create_time: crate::db::now(),
+        }
+    }
+
+    #[test]
+    fn a_typed_change_reads_back_as_written() {
+        let change = Change {
+            method: "EndSupportAssignment".into(),
+            kind: ResourceKind::SupportAssignment,
+            resource: "supportAssignments/1".into(),
+            state: Some(Delta { from: Some("ACTIVE".into()), to: Some("ENDED".into()) }),
+            fields: vec![("quantity".into(), Delta { from: Some("1".into()), to: Some("2".into()) })],
+            principal: "operator".into(),
+            parties: Parties::default()
+                .with(Role::Customer, Some("customers/c"))
+                .with(Role::SupportPartner, Some("partners/p")),
+            cause: Some("customerRelationships/r".into()),
+        };
+        let row = stored(SCHEMA, &change.resource, &change.method, encode(&change));
+        assert_eq!(decode(&row).ok(), Some(change));
+    }
+
+    #[test]
+    fn schema_1_rows_read_compatibly() {
+        let created = stored(
+            1,
+            "customerRelationships/r",
+            "RequestCustomerRelationship",
+            json!({ "partner": "partners/p", "customer": "customers/c", "indirect_provider": "", "state": "PENDING" }),
+        );
+        let created = decode(&created).expect("decodes");
+        assert_eq!(created.kind, ResourceKind::CustomerRelationship);
+        assert_eq!(created.state, Some(Delta { from: None, to: Some("PENDING".into()) }));
+        assert_eq!(created.parties.get(Role::Partner), Some("partners/p"));
+        assert_eq!(created.parties.get(Role::Provider), None);
+
+        let partner = stored(1, "partners/p", "CreatePartner", json!({ "display_name": "A", "state": "STATE_ACTIVE" }));
+        let partner = decode(&partner).expect("decodes");
+        assert_eq!(partner.state.and_then(|state| state.to), Some("ACTIVE".into()));
+        assert_eq!(partner.fields, [("display_name".to_owned(), Delta { from: None, to: Some("A".into()) })]);
+
+        let ended = stored(
+            1,
+            "supportAssignments/a",
+            "EndSupportAssignment",
+            json!({ "state": { "to": "ENDED" }, "cause": "subscriptions/s" }),
+        );
+        let ended = decode(&ended).expect("decodes");
+        assert_eq!(ended.cause.as_deref(), Some("subscriptions/s"));
+        assert_eq!(ended.state, Some(Delta { from: None, to: Some("ENDED".into()) }));
+
+        let renamed = stored(1, "partners/p", "UpdatePartner", json!({ "display_name": "B", "country_code": null }));
+        assert_eq!(decode(&renamed).map(|change| change.fields.len()).ok(), Some(1));
+    }
 }

@@ -65,9 +65,10 @@ pub async fn find_locked(
     find_locked_row::<Entity>(db, id.0, lock).await
 }
 
-/// The ACTIVE relationship between `partner` and `customer`, if any, locked FOR SHARE: the
-/// caller's rule depends on it staying ACTIVE until the caller commits.
-pub async fn find_active(
+/// The ACTIVE relationship between `partner` and `customer`, if any, locked FOR SHARE
+/// (`LockOrder::CustomerRelationships`): the caller's rule depends on it staying ACTIVE until the
+/// caller commits.
+pub async fn lock_active(
     db: &impl ConnectionTrait,
     partner: PartnerId,
     customer: CustomerId,

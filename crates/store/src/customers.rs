@@ -2,7 +2,7 @@
 //! rule itself is `pc_domain::rules::customers::partner_sees`).
 
 use pc_domain::{Cloud, RelationshipState};
-use pc_domain::{CustomerId, Error, PageRequest, PartnerId, Principal, TenantId, facts, rules};
+use pc_domain::{CustomerId, Error, PageRequest, Principal, TenantId, facts};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     sea_query::Query,
@@ -77,16 +77,6 @@ pub async fn active_relationships(
         .all(db)
         .await?;
     Ok(active.iter().map(customer_relationship::Model::facts).collect())
-}
-
-/// Whether `partner` may read `customer` (`pc_domain::rules::customers::partner_sees`).
-pub async fn visible_to_partner(
-    db: &impl ConnectionTrait,
-    customer: &Model,
-    partner: PartnerId,
-) -> Result<bool, Error> {
-    let active = active_relationships(db, CustomerId(customer.id)).await?;
-    Ok(rules::customers::partner_sees(partner, &customer.facts(), &active))
 }
 
 /// One page of the customers `viewer` may read, in id (creation) order, plus one extra row.

@@ -59,7 +59,7 @@ impl IdempotencyKey {
 }
 
 /// Runs `create` in one transaction, once per key: a retry within the window gets what the first
-/// run committed, and changes nothing. The key is claimed first (order 1 of [`crate::locks`]) and
+/// run committed, and changes nothing. The key is claimed first (`LockOrder::IdempotencyKeys`, [`crate::locks`]) and
 /// the response stored in the same transaction as the change; `create` returning an error rolls
 /// everything back, the claim included. Without a key it simply runs in a transaction.
 pub async fn create_once<R: Message + Default>(

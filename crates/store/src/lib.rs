@@ -23,6 +23,7 @@ pub mod reseller_links;
 pub mod retry;
 pub mod subscriptions;
 pub mod support_assignments;
+pub mod write;
 
 pub use db::{Database, PoolOptions, connect};
 pub use migration::Migrator;

@@ -12,23 +12,25 @@
 //! engine with row locks. On SQLite the one writer connection runs transactions one at a time
 //! and the query builder leaves the lock clauses out.
 //!
-//! Deadlocks are avoided by one global order. A transaction takes its locks in this order and
-//! never goes back to an earlier table (within a table, in ascending id); when it needs a row's
+//! Deadlocks are avoided by one global order, [`LockOrder`]. A transaction takes its locks in this
+//! order and never goes back to an earlier table (within a table, in ascending id); every table
+//! that is locked declares its place ([`Ordered`]), and the generic lock helpers take only such
+//! tables; a test holds the table below to the type. When it needs a row's
 //! columns to know what to lock first (a relationship names its billing provider), it reads the
 //! row without a lock, locks in order, and locks the row itself last, reading it again. Ids,
 //! parties and tenants never change after insert, so only the state read under lock counts.
 //!
-//! | order | rows | locked by |
+//! | [`LockOrder`] | rows | locked by |
 //! | --- | --- | --- |
-//! | 1 | `idempotency_keys` (the request's own key) | every Create, Invite, Request, Register with a `request_id` (insert) |
-//! | 2 | `tenants` (cloud, tenant) | rule 1: CreatePartner, CreateCustomer, RegisterExternalSubscription, RequestCustomerRelationship, AcceptCustomerRelationship (upsert = FOR UPDATE) |
-//! | 3 | `partners` | SHARE: every method whose caller's partner or counterpart must be ACTIVE (Invite, Accept link, Request and Accept relationship, Create customer, Create and raise subscription, Request and Accept support); UPDATE: UpdatePartner, SuspendPartner, ReactivatePartner |
-//! | 4 | `customers` | nobody: a customer's cloud and tenant never change |
-//! | 5 | `reseller_links` | SHARE: the billing link of RequestCustomerRelationship, AcceptCustomerRelationship and a reseller's CreateSubscription; UPDATE: Accept, Decline, EndResellerLink |
-//! | 6 | `customer_relationships` | SHARE: the ACTIVE relationship of CreateSubscription, RequestSupport, AcceptSupportAssignment; UPDATE: Accept, Decline, EndCustomerRelationship |
-//! | 7 | `subscriptions` | SHARE: RequestSupport, AcceptSupportAssignment; UPDATE: UpdateSubscription, CancelSubscription |
-//! | 8 | `support_assignments` | UPDATE: Accept, Decline, EndSupportAssignment, and the assignments EndCustomerRelationship and CancelSubscription end |
-//! | 9 | `audit_events` | inserted last by every change |
+//! | 1 `IdempotencyKeys` | `idempotency_keys` (the request's own key) | every Create, Invite, Request, Register with a `request_id` (insert) |
+//! | 2 `Tenants` | `tenants` (cloud, tenant) | rule 1: CreatePartner, CreateCustomer, RegisterExternalSubscription, RequestCustomerRelationship, AcceptCustomerRelationship (upsert = FOR UPDATE) |
+//! | 3 `Partners` | `partners` | SHARE: every method whose caller's partner or counterpart must be ACTIVE (Invite, Accept link, Request and Accept relationship, Create customer, Create and raise subscription, Request and Accept support); UPDATE: UpdatePartner, SuspendPartner, ReactivatePartner |
+//! | 4 `Customers` | `customers` | nobody: a customer's cloud and tenant never change |
+//! | 5 `ResellerLinks` | `reseller_links` | SHARE: the billing link of RequestCustomerRelationship, AcceptCustomerRelationship and a reseller's CreateSubscription; UPDATE: Accept, Decline, EndResellerLink |
+//! | 6 `CustomerRelationships` | `customer_relationships` | SHARE: the ACTIVE relationship of CreateSubscription, RequestSupport, AcceptSupportAssignment; UPDATE: Accept, Decline, EndCustomerRelationship |
+//! | 7 `Subscriptions` | `subscriptions` | SHARE: RequestSupport, AcceptSupportAssignment; UPDATE: UpdateSubscription, CancelSubscription |
+//! | 8 `SupportAssignments` | `support_assignments` | UPDATE: Accept, Decline, EndSupportAssignment, and the assignments EndCustomerRelationship and CancelSubscription end |
+//! | 9 `AuditEvents` | `audit_events` | inserted last by every change |
 //!
 //! The pairs this decides (each has a race test in `tests/e2e/races.rs`):
 //! - CreateSubscription shares the relationship (and for a reseller the link) that
@@ -42,9 +44,10 @@
 //! - rule 1's checks update the tenant row, so CreatePartner and CreateCustomer, or CreatePartner
 //!   and AcceptCustomerRelationship, for one tenant run one after the other.
 //!
-//! Accept, Decline and End keep the order by construction: `pc_server::lifecycle::run` reads the
-//! row unlocked, asks the resource's `Workflow::lock_grounds` for what comes before it (orders
-//! 2-7), then locks the row itself FOR UPDATE ([`crate::lifecycle::lock`]), and only then checks.
+//! Every move of a lifecycle keeps the order by construction: `pc_server::lifecycle::run` reads the
+//! row unlocked, asks the resource's `Workflow::lock_grounds` for what comes before it (tenants to
+//! subscriptions), then locks the row itself FOR UPDATE ([`crate::lifecycle::lock`]), and only
+//! then checks.
 //!
 //! Uniqueness (one live link, relationship, ACTIVE support partner) stays with the partial unique
 //! indexes, and every state change is still a compare-and-swap on `revision`. A deadlock or
@@ -54,6 +57,42 @@
 use pc_domain::{Cloud, Error};
 use sea_orm::{ConnectionTrait, EntityTrait, PrimaryKeyTrait, QuerySelect, Select, sea_query::LockType};
 use uuid::Uuid;
+
+/// The global lock order: a transaction locks rows of these tables in this order, never going
+/// back to an earlier one (the table above says who locks what).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LockOrder {
+    IdempotencyKeys = 1,
+    Tenants,
+    Partners,
+    Customers,
+    ResellerLinks,
+    CustomerRelationships,
+    Subscriptions,
+    SupportAssignments,
+    AuditEvents,
+}
+
+impl LockOrder {
+    /// Every table, in lock order.
+    pub const ALL: [Self; 9] = [
+        Self::IdempotencyKeys,
+        Self::Tenants,
+        Self::Partners,
+        Self::Customers,
+        Self::ResellerLinks,
+        Self::CustomerRelationships,
+        Self::Subscriptions,
+        Self::SupportAssignments,
+        Self::AuditEvents,
+    ];
+}
+
+/// A table whose rows are locked, with its place in [`LockOrder`] (declared in its entity module
+/// by `stored_resource!`).
+pub trait Ordered: EntityTrait {
+    const ORDER: LockOrder;
+}
 
 /// How a read locks the rows it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,13 +114,14 @@ pub fn locked<E: EntityTrait>(query: Select<E>, lock: Lock) -> Select<E> {
 /// The row of `E` with primary key `id`, locked.
 pub async fn find_locked<E>(db: &impl ConnectionTrait, id: Uuid, lock: Lock) -> Result<Option<E::Model>, Error>
 where
-    E: EntityTrait,
+    E: Ordered,
     <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<Uuid>,
 {
     Ok(locked(E::find_by_id(id), lock).one(db).await?)
 }
 
-/// Locks the (cloud, tenant) row that rule 1's checks of that tenant serialise on (order 2),
+/// Locks the (cloud, tenant) row that rule 1's checks of that tenant serialise on
+/// (`LockOrder::Tenants`),
 /// creating it on first use. One statement on every backend: an upsert that always takes the
 /// row's write lock, waiting for a concurrent first insert to commit instead of failing.
 pub async fn lock_tenant(db: &impl ConnectionTrait, cloud: Cloud, tenant: Uuid) -> Result<(), Error> {
@@ -96,4 +136,24 @@ pub async fn lock_tenant(db: &impl ConnectionTrait, cloud: Cloud, tenant: Uuid) 
         .to_owned();
     db.execute(&upsert).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The module's table is the protocol people read; it must say what the type says.
+    #[test]
+    fn the_documented_order_is_the_types() {
+        let source = include_str!("locks.rs");
+        let documented: Vec<String> = source
+            .lines()
+            .filter_map(|line| line.strip_prefix("//! | "))
+            .filter_map(|row| row.split(" | ").next())
+            .filter(|cell| cell.starts_with(|c: char| c.is_ascii_digit()))
+            .map(str::to_owned)
+            .collect();
+        let typed: Vec<String> = LockOrder::ALL.iter().map(|order| format!("{} `{order:?}`", *order as u8)).collect();
+        assert_eq!(documented, typed);
+    }
 }

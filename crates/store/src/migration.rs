@@ -13,6 +13,7 @@ mod m20261126_000003_create_channel;
 mod m20261126_000004_create_idempotency_keys;
 mod m20261127_000005_create_tenants;
 mod m20261127_000006_index_idempotency_key_age;
+mod m20261207_000007_version_audit_events;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_create_idempotency_keys::Migration),
             Box::new(m20261127_000005_create_tenants::Migration),
             Box::new(m20261127_000006_index_idempotency_key_age::Migration),
+            Box::new(m20261207_000007_version_audit_events::Migration),
         ]
     }
 }

@@ -4,7 +4,7 @@ use pc_domain::{Cloud, PartnerState as State, ProgramRole};
 use pc_domain::{Error, PageRequest, PartnerId, TenantId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, sea_query::Expr,
+    QueryOrder,
 };
 
 use crate::{
@@ -110,41 +110,4 @@ pub async fn list(db: &impl ConnectionTrait, filter: PartnerFilter, page: PageRe
         query = query.filter(Column::State.eq(state));
     }
     Ok(keyset_page(query, Column::Id, page).all(db).await?)
-}
-
-/// Changes to write; `None` leaves a column as it is.
-#[derive(Debug, Clone, Default)]
-pub struct PartnerChanges {
-    pub display_name: Option<String>,
-    pub country_code: Option<String>,
-    pub state: Option<State>,
-}
-
-/// Writes `changes` if the row is still at `current.revision` (compare-and-swap), and returns the
-/// new row. A concurrent writer that got there first makes this ABORTED, never a lost update.
-pub async fn update(db: &impl ConnectionTrait, current: &Model, changes: PartnerChanges) -> Result<Model, Error> {
-    let mut next = current.clone();
-    next.revision += 1;
-    next.update_time = now();
-    let mut update = Entity::update_many()
-        .col_expr(Column::Revision, Expr::value(next.revision))
-        .col_expr(Column::UpdateTime, Expr::value(next.update_time));
-    if let Some(display_name) = changes.display_name {
-        update = update.col_expr(Column::DisplayName, Expr::value(display_name.clone()));
-        next.display_name = display_name;
-    }
-    if let Some(country_code) = changes.country_code {
-        update = update.col_expr(Column::CountryCode, Expr::value(country_code.clone()));
-        next.country_code = country_code;
-    }
-    if let Some(state) = changes.state {
-        update = update.col_expr(Column::State, Expr::value(state));
-        next.state = state;
-    }
-    let result =
-        update.filter(Column::Id.eq(current.id)).filter(Column::Revision.eq(current.revision)).exec(db).await?;
-    if result.rows_affected == 0 {
-        return Err(Error::Conflict(format!("partners/{} changed concurrently; read it again and retry", current.id)));
-    }
-    Ok(next)
 }

@@ -49,9 +49,10 @@ pub async fn find_locked(db: &impl ConnectionTrait, id: ResellerLinkId, lock: Lo
     find_locked_row::<Entity>(db, id.0, lock).await
 }
 
-/// Whether `provider` and `reseller` work together now (an ACTIVE link). The link is locked FOR
-/// SHARE: the caller's rule depends on it staying ACTIVE until the caller commits.
-pub async fn is_active(db: &impl ConnectionTrait, provider: PartnerId, reseller: PartnerId) -> Result<bool, Error> {
+/// Whether `provider` and `reseller` work together now (an ACTIVE link), with the link locked FOR
+/// SHARE (`LockOrder::ResellerLinks`): the caller's rule depends on it staying ACTIVE until the
+/// caller commits.
+pub async fn lock_active(db: &impl ConnectionTrait, provider: PartnerId, reseller: PartnerId) -> Result<bool, Error> {
     let query = Entity::find()
         .filter(Column::ProviderId.eq(provider.0))
         .filter(Column::ResellerId.eq(reseller.0))

@@ -6,7 +6,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryTrait,
-    sea_query::{Alias, Asterisk, Expr, Query, UnionType},
+    sea_query::{Alias, Asterisk, Query, UnionType},
 };
 
 use crate::{
@@ -168,40 +168,6 @@ pub async fn list(
     rows.dedup_by_key(|row| row.id);
     rows.truncate(usize::try_from(page.fetch_limit()).unwrap_or(usize::MAX));
     Ok(rows)
-}
-
-/// Changes to write; `None` leaves a column as it is.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SubscriptionChanges {
-    pub quantity: Option<i32>,
-    pub state: Option<State>,
-}
-
-/// Writes `changes` if the row is still at `current.revision` (compare-and-swap).
-pub async fn update(db: &impl ConnectionTrait, current: &Model, changes: SubscriptionChanges) -> Result<Model, Error> {
-    let mut next = current.clone();
-    next.revision += 1;
-    next.update_time = now();
-    let mut update = Entity::update_many()
-        .col_expr(Column::Revision, Expr::value(next.revision))
-        .col_expr(Column::UpdateTime, Expr::value(next.update_time));
-    if let Some(quantity) = changes.quantity {
-        update = update.col_expr(Column::Quantity, Expr::value(quantity));
-        next.quantity = quantity;
-    }
-    if let Some(state) = changes.state {
-        update = update.col_expr(Column::State, Expr::value(state));
-        next.state = state;
-    }
-    let result =
-        update.filter(Column::Id.eq(current.id)).filter(Column::Revision.eq(current.revision)).exec(db).await?;
-    if result.rows_affected == 0 {
-        return Err(Error::Conflict(format!(
-            "subscriptions/{} changed concurrently; read it again and retry",
-            current.id
-        )));
-    }
-    Ok(next)
 }
 
 /// Whether an ACTIVE subscription is billed by `provider` through `reseller` (rule 8 for links).

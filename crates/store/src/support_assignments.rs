@@ -16,7 +16,6 @@ use crate::{
         subscription,
         support_assignment::{self, Column, Entity, Model},
     },
-    lifecycle::{self, Transition},
     locks::{Lock, find_locked as find_locked_row},
 };
 
@@ -89,45 +88,31 @@ fn live() -> [State; 2] {
     [State::Requested, State::Active]
 }
 
-/// Ends every assignment in `assignments` and returns their ids.
-async fn end_each(db: &impl ConnectionTrait, assignments: Vec<Model>) -> Result<Vec<SupportAssignmentId>, Error> {
-    let mut ended = Vec::with_capacity(assignments.len());
-    for assignment in assignments {
-        lifecycle::apply(db, &assignment, Transition::End).await?;
-        ended.push(SupportAssignmentId(assignment.id));
-    }
-    Ok(ended)
-}
-
-/// Ends every live assignment of `partner` for `customer` (rule 8: ending a relationship ends
-/// them in the same transaction) and returns the ones it ended.
-pub async fn end_all_for(
+/// The live assignments of `partner` for `customer`, read without a lock, in id order: what
+/// ending a relationship ends with it (rule 8). Each is ended by a compare-and-swap, so one that
+/// changed since is a retryable conflict.
+pub async fn live_for(
     db: &impl ConnectionTrait,
     partner: PartnerId,
     customer: CustomerId,
-) -> Result<Vec<SupportAssignmentId>, Error> {
-    let assignments = Entity::find()
+) -> Result<Vec<Model>, Error> {
+    Ok(Entity::find()
         .filter(Column::PartnerId.eq(partner.0))
         .filter(Column::State.is_in(live()))
         .filter(Column::SubscriptionId.in_subquery(subscriptions_of(customer)))
         .order_by_asc(Column::Id)
         .all(db)
-        .await?;
-    end_each(db, assignments).await
+        .await?)
 }
 
-/// Ends every live assignment of a subscription (it was cancelled) and returns the ones it ended.
-pub async fn end_all_on(
-    db: &impl ConnectionTrait,
-    subscription: SubscriptionId,
-) -> Result<Vec<SupportAssignmentId>, Error> {
-    let assignments = Entity::find()
+/// The live assignments of a subscription, read like [`live_for`]: what cancelling it ends.
+pub async fn live_on(db: &impl ConnectionTrait, subscription: SubscriptionId) -> Result<Vec<Model>, Error> {
+    Ok(Entity::find()
         .filter(Column::SubscriptionId.eq(subscription.0))
         .filter(Column::State.is_in(live()))
         .order_by_asc(Column::Id)
         .all(db)
-        .await?;
-    end_each(db, assignments).await
+        .await?)
 }
 
 /// ListSupportAssignments filters.

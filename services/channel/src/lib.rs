@@ -3,7 +3,7 @@
 //! [`subscriptions`] covers program sales (multi-partner) and subscriptions bought elsewhere;
 //! [`support_assignments`] covers partners hired to support what they did not sell
 //! (multi-channel). Each handler reads as: validate, authorize, one transaction (the rules of
-//! `pc_domain::rules`, the write, its audit event), map to proto; Accept, Decline and End are the
+//! `pc_domain::rules`, the write and its change), map to proto; Accept, Decline and End are the
 //! one lifecycle (`pc_server::lifecycle::run`). This module only wires them to tonic.
 
 pub mod subscriptions;
@@ -17,6 +17,7 @@ use pc_api::channel::v1::{
     UpdateSubscriptionRequest,
     channel_service_server::{ChannelService, ChannelServiceServer},
 };
+use pc_server::lifecycle::Transition;
 use support_assignments::SupportAssignments;
 
 pc_server::grpc_service! {
@@ -36,8 +37,8 @@ pc_server::grpc_service! {
     rpc list_support_assignments(ListSupportAssignmentsRequest) -> ListSupportAssignmentsResponse =
         list support_assignments::list_support_assignments;
     lifecycle SupportAssignments => support_assignments::to_proto, SupportAssignment {
-        Accept accept_support_assignment(AcceptSupportAssignmentRequest),
-        Decline decline_support_assignment(DeclineSupportAssignmentRequest),
-        End end_support_assignment(EndSupportAssignmentRequest),
+        accept_support_assignment(AcceptSupportAssignmentRequest) = Transition::Accept,
+        decline_support_assignment(DeclineSupportAssignmentRequest) = Transition::Decline,
+        end_support_assignment(EndSupportAssignmentRequest) = Transition::End,
     }
 }

@@ -11,19 +11,18 @@ use pc_api::channel::v1::{
     ListSubscriptionsResponse, RegisterExternalSubscriptionRequest, Subscription, UpdateSubscriptionRequest,
 };
 use pc_domain::rules::subscriptions as rules;
-use pc_domain::{CustomerId, Error, Etag, OfferId, PageKey, PartnerId, Principal, Quantity, SubscriptionId};
+use pc_domain::{CustomerId, Error, Etag, OfferId, Origin, PageKey, PartnerId, Principal, Quantity, SubscriptionId};
 use pc_domain::{ProductFamily, SalesChannel};
-use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, required_enum, timestamp, update_paths};
+use pc_server::convert::{ProtoEnum, filter_enum, list_page, required_enum, timestamp, update_paths};
+use pc_server::{create::Create, lifecycle};
 use pc_store::{
-    ConnectionTrait, Database, audit, customer_relationships, customers,
+    ConnectionTrait, Database, DatabaseTransaction, customer_relationships, customers,
     entity::subscription::Model,
-    idempotency,
     locks::{Lock, lock_tenant},
     partners, reseller_links,
-    subscriptions::{self, NewSubscription, SubscriptionChanges, SubscriptionFilter},
-    support_assignments,
+    subscriptions::{self, NewSubscription, SubscriptionFilter},
+    support_assignments, write,
 };
-use serde_json::json;
 
 pub fn to_proto(row: Model) -> Result<Subscription, Error> {
     Ok(Subscription {
@@ -74,46 +73,20 @@ fn parse_offer(subscription: &Subscription) -> Result<Offer, Error> {
     })
 }
 
-async fn insert_and_audit(
-    db: &impl ConnectionTrait,
-    caller: &Principal,
-    action: &str,
-    new: NewSubscription,
-) -> Result<Subscription, Error> {
-    let subscription = to_proto(subscriptions::insert(db, new).await?)?;
-    audit::append(
-        db,
-        &subscription.name,
-        action,
-        caller,
-        json!({
-            "customer": subscription.customer,
-            "offer_id": subscription.offer_id,
-            "product_family": subscription.product_family().as_str_name(),
-            "quantity": subscription.quantity,
-            "sales_channel": subscription.sales_channel().as_str_name(),
-            "partner_of_record": subscription.partner_of_record,
-            "billing_partner": subscription.billing_partner,
-        }),
-    )
-    .await?;
-    Ok(subscription)
-}
-
 pub async fn create_subscription(
     db: &Database,
     caller: Principal,
     request: CreateSubscriptionRequest,
 ) -> Result<Subscription, Error> {
-    let key = idempotency_key(&caller, "CreateSubscription", &request)?;
+    let create = Create::new(caller, "CreateSubscription", &request)?;
     let input = request.subscription.ok_or_else(|| Error::invalid("subscription", "is required"))?;
     let offer = parse_offer(&input)?;
     let partner_id = PartnerId::parse("subscription.partner_of_record", &input.partner_of_record)?;
     caller.require_partner_or_operator(partner_id, "sell as this partner")?;
 
-    let subscription = idempotency::create_once(db, key.as_ref(), async |txn| {
-        // Lock order (pc_store::locks): the partners, the billing link, the relationship, then the new
-        // row. A relationship's provider never changes, so an unlocked read says whose lock is needed
+    let insert = async |txn: &DatabaseTransaction| {
+        // Lock order (pc_store::locks::LockOrder): the partners, the billing link, the relationship,
+        // then the new row. A relationship's provider never changes, so an unlocked read says whose lock is needed
         // besides the seller's (none for a direct-bill partner, whose relationships name no provider).
         let provider_id = customer_relationships::billing_provider_of(txn, partner_id, offer.customer).await?;
         let parties: Vec<_> = std::iter::once(partner_id).chain(provider_id).collect();
@@ -122,15 +95,18 @@ pub async fn create_subscription(
         let provider = parties.next();
         let customer = customers::find(txn, offer.customer).await?;
         let partner_sees = match (caller, &customer) {
-            (Principal::Partner(_), Some(customer)) => customers::visible_to_partner(txn, customer, partner_id).await?,
+            (Principal::Partner(_), Some(customer)) => {
+                let active = customers::active_relationships(txn, offer.customer).await?;
+                pc_domain::rules::customers::partner_sees(partner_id, &customer.facts(), &active)
+            }
             _ => false,
         };
         let customer = rules::customer_to_sell_to(&caller, offer.customer, customer, partner_sees)?;
         let link_active = match provider_id {
-            Some(provider_id) => reseller_links::is_active(txn, provider_id, partner_id).await?,
+            Some(provider_id) => reseller_links::lock_active(txn, provider_id, partner_id).await?,
             None => false,
         };
-        let relationship = customer_relationships::find_active(txn, partner_id, offer.customer).await?;
+        let relationship = customer_relationships::lock_active(txn, partner_id, offer.customer).await?;
         // Rule 6: who bills follows from the partner's role and its relationship.
         let (sales_channel, billing_partner) = rules::sell(&rules::Sale {
             partner: partner.facts(),
@@ -139,10 +115,12 @@ pub async fn create_subscription(
             provider: provider.map(|row| row.facts()),
             link_active,
         })?;
-        let new = offer.sold(sales_channel, Some(partner_id), Some(billing_partner));
-        insert_and_audit(txn, &caller, "CreateSubscription", new).await
-    })
-    .await?;
+        let row =
+            subscriptions::insert(txn, offer.sold(sales_channel, Some(partner_id), Some(billing_partner))).await?;
+        let parties = row.facts().parties();
+        Ok((row, parties))
+    };
+    let subscription = create.run(db, insert, to_proto).await?;
     tracing::info!(subscription = %subscription.name, "subscription created");
     Ok(subscription)
 }
@@ -152,24 +130,25 @@ pub async fn register_external_subscription(
     caller: Principal,
     request: RegisterExternalSubscriptionRequest,
 ) -> Result<Subscription, Error> {
-    let key = idempotency_key(&caller, "RegisterExternalSubscription", &request)?;
+    let create = Create::new(caller, "RegisterExternalSubscription", &request)?;
     let input = request.subscription.ok_or_else(|| Error::invalid("subscription", "is required"))?;
     let offer = parse_offer(&input)?;
     let sales_channel: SalesChannel = required_enum("subscription.sales_channel", input.sales_channel)?;
     rules::register_external(sales_channel, !input.partner_of_record.is_empty())?;
     caller.require_operator("register subscriptions bought outside the program")?;
 
-    let subscription = idempotency::create_once(db, key.as_ref(), async |txn| {
+    let insert = async |txn: &DatabaseTransaction| {
         let customer =
             customers::find(txn, offer.customer).await?.ok_or_else(|| Error::not_found(offer.customer.name()))?;
         // Rule 1: a program partner is no customer, however the subscription was bought.
         lock_tenant(txn, customer.cloud, customer.tenant_id).await?;
         let enrolled = partners::tenant_enrolled(txn, customer.cloud, pc_domain::TenantId(customer.tenant_id)).await?;
         pc_domain::rules::tenant_not_a_partner(offer.customer, enrolled)?;
-        insert_and_audit(txn, &caller, "RegisterExternalSubscription", offer.sold(sales_channel, None, None)).await
-    })
-    .await?;
-    Ok(subscription)
+        let row = subscriptions::insert(txn, offer.sold(sales_channel, None, None)).await?;
+        let parties = row.facts().parties();
+        Ok((row, parties))
+    };
+    create.run(db, insert, to_proto).await
 }
 
 /// The subscription, if `caller` may see it (rule 9). Anyone else is PERMISSION_DENIED whether
@@ -233,7 +212,7 @@ pub async fn update_subscription(
     let seen = load_visible(&txn, &caller, id).await?.facts();
     rules::may_change(&caller, &seen, "change quantities")?;
     // More licences are new business, which a SUSPENDED partner does not start (rule 3): lock
-    // both partners FOR SHARE before the subscription, as the lock order says (pc_store::locks).
+    // both partners FOR SHARE before the subscription, as the lock order says (pc_store::locks::LockOrder).
     let raising = quantity > seen.quantity;
     let parties: Vec<_> = if raising {
         let mut ids: Vec<_> = seen.transacting_parties().collect();
@@ -251,18 +230,9 @@ pub async fn update_subscription(
         return Err(Error::Conflict(format!("{id} changed concurrently; read it again and retry")));
     }
     rules::change_quantity(&current.facts(), quantity, &parties)?;
-    let changes = SubscriptionChanges { quantity: Some(quantity), ..Default::default() };
-    let updated = subscriptions::update(&txn, &current, changes)
-        .await
-        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
-    audit::append(
-        &txn,
-        &id.name(),
-        "UpdateSubscription",
-        &caller,
-        json!({ "quantity": { "from": current.quantity, "to": quantity } }),
-    )
-    .await?;
+    let origin = Origin::new("UpdateSubscription", caller);
+    let parties = current.facts().parties();
+    let updated = write::update(&txn, &current, etag, &origin, parties, |row, _| row.quantity = quantity).await?;
     txn.commit().await?;
     to_proto(updated)
 }
@@ -282,22 +252,13 @@ pub async fn cancel_subscription(
     rules::may_change(&caller, &current.facts(), "cancel subscriptions")?;
     Etag::check(etag, current.revision, id)?;
     let cancelled_state = rules::cancel(&current.facts())?;
-    let changes = SubscriptionChanges { state: Some(cancelled_state), ..Default::default() };
-    let cancelled = subscriptions::update(&txn, &current, changes)
-        .await
-        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
-    audit::transition(
-        &txn,
-        &id.name(),
-        "CancelSubscription",
-        &caller,
-        current.state.as_str(),
-        cancelled_state.as_str(),
-    )
-    .await?;
-    // A cancelled subscription needs no support: its live assignments end with it.
-    let ended = support_assignments::end_all_on(&txn, id).await?;
-    audit::ended_because(&txn, &ended, &caller, &id.name()).await?;
+    let origin = Origin::new("CancelSubscription", caller);
+    let parties = current.facts().parties();
+    let cancelled = write::update(&txn, &current, etag, &origin, parties, |row, _| row.state = cancelled_state).await?;
+    // A cancelled subscription needs no support: its live assignments end with it (rule 8).
+    let live = support_assignments::live_on(&txn, id).await?;
+    let customer = CustomerId(current.customer_id);
+    lifecycle::end_each(&txn, live, &origin, &id.name(), |assignment| assignment.facts().parties(customer)).await?;
     txn.commit().await?;
     tracing::info!(subscription = %id, "subscription cancelled");
     to_proto(cancelled)

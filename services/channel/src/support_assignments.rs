@@ -13,13 +13,13 @@ use pc_api::channel::v1::{
 };
 use pc_domain::rules::support_assignments as rules;
 use pc_domain::{CustomerId, Error, Etag, PageKey, PartnerId, Principal, SubscriptionId, SupportAssignmentId, facts};
-use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
+use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, timestamp};
+use pc_server::create::Create;
 use pc_server::lifecycle::{self, Transition};
 use pc_store::{
-    ConnectionTrait, Database, DatabaseTransaction, audit, customer_relationships, customers,
+    ConnectionTrait, Database, DatabaseTransaction, customer_relationships, customers,
     entity::{subscription, support_assignment::Model},
     errors::is_unique_violation,
-    idempotency,
     locks::Lock,
     partners, subscriptions,
     support_assignments::{self, AssignmentFilter},
@@ -50,7 +50,7 @@ async fn lock_support_grounds(
     Ok(rules::Grounds {
         partner: partners::get_one_locked(db, partner_id, Lock::Share).await?.facts(),
         customer: customers::find(db, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?.facts(),
-        has_active_relationship: customer_relationships::find_active(db, partner_id, customer_id).await?.is_some(),
+        has_active_relationship: customer_relationships::lock_active(db, partner_id, customer_id).await?.is_some(),
         subscription: subscriptions::find_locked(db, subscription_id, Lock::Share)
             .await?
             .ok_or_else(|| Error::not_found(subscription_id.name()))?
@@ -63,12 +63,12 @@ pub async fn request_support(
     caller: Principal,
     request: RequestSupportRequest,
 ) -> Result<SupportAssignment, Error> {
-    let key = idempotency_key(&caller, "RequestSupport", &request)?;
+    let create = Create::new(caller, "RequestSupport", &request)?;
     let subscription_id = SubscriptionId::parse("subscription", &request.subscription)?;
     let partner_id = PartnerId::parse("partner", &request.partner)?;
     caller.require_partner_or_operator(partner_id, "request support as this partner")?;
 
-    let assignment = idempotency::create_once(db, key.as_ref(), async |txn| {
+    let insert = async |txn: &DatabaseTransaction| {
         // A subscription's customer never changes: read without a lock to know what to lock.
         let subscription = subscriptions::find(txn, subscription_id).await?;
         // A partner without an ACTIVE relationship with the subscription's customer may not see it:
@@ -79,21 +79,15 @@ pub async fn request_support(
             None if caller.is_operator() => return Err(Error::not_found(subscription_id.name())),
             None => return Err(denied()),
         };
-        let grounds = lock_support_grounds(txn, partner_id, subscription_id, CustomerId(subscription.customer_id)).await?;
+        let grounds =
+            lock_support_grounds(txn, partner_id, subscription_id, CustomerId(subscription.customer_id)).await?;
         rules::may_request(&caller, &grounds)?;
         rules::may_support(&grounds)?;
-        let assignment = to_proto(support_assignments::insert(txn, subscription_id, partner_id).await?)?;
-        audit::append(
-            txn,
-            &assignment.name,
-            "RequestSupport",
-            &caller,
-            serde_json::json!({ "subscription": assignment.subscription, "partner": assignment.partner, "state": pc_domain::AssignmentState::Requested.as_str() }),
-        )
-        .await?;
-        Ok(assignment)
-    })
-    .await?;
+        let row = support_assignments::insert(txn, subscription_id, partner_id).await?;
+        let parties = row.facts().parties(grounds.subscription.customer);
+        Ok((row, parties))
+    };
+    let assignment = create.run(db, insert, to_proto).await?;
     tracing::info!(assignment = %assignment.name, "support requested");
     Ok(assignment)
 }
@@ -146,16 +140,13 @@ impl lifecycle::Workflow for SupportAssignments {
         Ok(Some(lock_support_grounds(txn, assignment.partner, subscription.id, subscription.customer).await?))
     }
 
-    async fn check(
-        txn: &DatabaseTransaction,
-        _: &Model,
-        _: Transition,
-        grounds: Self::Grounds,
-    ) -> Result<Vec<SupportAssignmentId>, Error> {
-        if let Some(grounds) = &grounds {
-            rules::accept(grounds, support_assignments::has_active(txn, grounds.subscription.id).await?)?;
+    async fn check(txn: &DatabaseTransaction, _: &Model, _: Transition, grounds: Self::Grounds) -> Result<(), Error> {
+        match &grounds {
+            Some(grounds) => {
+                rules::accept(grounds, support_assignments::has_active(txn, grounds.subscription.id).await?)
+            }
+            None => Ok(()),
         }
-        Ok(Vec::new())
     }
 
     fn explain_write_error((_, subscription): &Self::Parties, error: Error) -> Error {

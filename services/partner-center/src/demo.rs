@@ -72,11 +72,10 @@ fn failed(what: &str) -> impl Fn(Status) -> String + '_ {
 
 /// Fills the empty database at `url` and prints the `export` lines.
 pub async fn run(config: &ServerConfig, url: &str, secret: &str, secret_generated: bool) -> Result<(), String> {
-    let services: [pc_server::Register; 3] =
-        [partner_service::register, relationship_service::register, channel_service::register];
     let mut local = config.clone();
     local.listen_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-    let app = pc_server::App::build(&local, url, secret, SocketAddr::from(([127, 0, 0, 1], 0)), &services).await?;
+    let app =
+        pc_server::App::build(&local, url, secret, SocketAddr::from(([127, 0, 0, 1], 0)), &crate::SERVICES).await?;
     pc_store::db::migrate(app.database()).await.map_err(|e| format!("migrating {url}: {e}"))?;
     let addr = app.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -20,6 +20,10 @@ use clap::{Parser, Subcommand};
 use pc_server::{ServerConfig, TokenIssuer, auth::random_secret, shutdown, telemetry};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
+/// Every service the program serves: the one list `serve`, `demo` and the end-to-end tests register.
+pub const SERVICES: [pc_server::Register; 3] =
+    [partner_service::register, relationship_service::register, channel_service::register];
+
 const DEFAULT_DATABASE_URL: &str = "sqlite://partner-center.db?mode=rwc";
 const DEFAULT_LISTEN_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 50050);
 
@@ -126,9 +130,7 @@ async fn serve(config: ServerConfig) -> Result<(), String> {
         }
     };
     let url = database_url(&config);
-    let services: [pc_server::Register; 3] =
-        [partner_service::register, relationship_service::register, channel_service::register];
-    let app = pc_server::App::build(&config, url, &secret, DEFAULT_LISTEN_ADDR.into(), &services).await?;
+    let app = pc_server::App::build(&config, url, &secret, DEFAULT_LISTEN_ADDR.into(), &SERVICES).await?;
     pc_store::db::migrate(app.database()).await.map_err(|e| format!("migrating {url}: {e}"))?;
     // Addresses on stdout, so a supervisor (or a test) that asked for port 0 learns the ports.
     if let Some(metrics) = app.metrics_addr() {

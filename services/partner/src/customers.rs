@@ -16,16 +16,15 @@ use pc_api::partner::v1::{
 };
 use pc_domain::{Cloud, PageKey, rules};
 use pc_domain::{CountryCode, CustomerId, DisplayName, DomainName, Error, Etag, Principal, TenantId};
-use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, required_enum, timestamp};
+use pc_server::convert::{ProtoEnum, filter_enum, list_page, required_enum, timestamp};
+use pc_server::create::Create;
 use pc_store::{
-    Database, audit,
+    Database, DatabaseTransaction,
     customers::{self, NewCustomer},
     entity::customer::Model,
-    idempotency,
     locks::{Lock, lock_tenant},
     partners,
 };
-use serde_json::json;
 
 pub fn to_proto(row: Model) -> Result<Customer, Error> {
     Ok(Customer {
@@ -58,11 +57,11 @@ pub async fn create_customer(
     caller: Principal,
     request: CreateCustomerRequest,
 ) -> Result<Customer, Error> {
-    let key = idempotency_key(&caller, "CreateCustomer", &request)?;
+    let create = Create::new(caller, "CreateCustomer", &request)?;
     let new = parse_new_customer(request, &caller)?;
     rules::customers::may_create(&caller)?;
 
-    let customer = idempotency::create_once(db, key.as_ref(), async |txn| {
+    let insert = async |txn: &DatabaseTransaction| {
         lock_tenant(txn, new.cloud, new.tenant_id.0).await?;
         if let Principal::Partner(partner_id) = caller {
             let creator = partners::find_locked(txn, partner_id, Lock::Share).await?;
@@ -71,24 +70,10 @@ pub async fn create_customer(
         let enrolled = partners::tenant_enrolled(txn, new.cloud, new.tenant_id).await?;
         rules::tenant_not_a_partner("the new customer", enrolled)?;
         let row = customers::insert(txn, new).await?;
-        let customer = to_proto(row)?;
-        audit::append(
-            txn,
-            &customer.name,
-            "CreateCustomer",
-            &caller,
-            json!({
-                "display_name": customer.display_name,
-                "tenant_id": customer.tenant_id,
-                "primary_domain": customer.primary_domain,
-                "country_code": customer.country_code,
-                "cloud": customer.cloud().as_str_name(),
-            }),
-        )
-        .await?;
-        Ok(customer)
-    })
-    .await?;
+        let parties = row.facts().parties();
+        Ok((row, parties))
+    };
+    let customer = create.run(db, insert, to_proto).await?;
     tracing::info!(customer = %customer.name, "customer created");
     Ok(customer)
 }
@@ -97,7 +82,10 @@ pub async fn get_customer(db: &Database, caller: Principal, request: GetCustomer
     let id = CustomerId::parse("name", &request.name)?;
     let row = customers::read(db, id).await?;
     let partner_sees = match (&caller, &row) {
-        (Principal::Partner(partner), Some(row)) => customers::visible_to_partner(db.reader(), row, *partner).await?,
+        (Principal::Partner(partner), Some(row)) => {
+            let active = customers::active_relationships(db.reader(), CustomerId(row.id)).await?;
+            rules::customers::partner_sees(*partner, &row.facts(), &active)
+        }
         _ => false,
     };
     to_proto(rules::customers::reveal(&caller, id, row, partner_sees)?)

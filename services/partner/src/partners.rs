@@ -6,16 +6,16 @@ use pc_api::partner::v1::{
     ReactivatePartnerRequest, SuspendPartnerRequest, UpdatePartnerRequest,
 };
 use pc_domain::rules::{self, partners::StateChange};
-use pc_domain::{CountryCode, DisplayName, Error, Etag, PageKey, PartnerId, Principal, TenantId};
-use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, required_enum, timestamp, update_paths};
+use pc_domain::{CountryCode, DisplayName, Error, Etag, Origin, PageKey, PartnerId, Principal, TenantId};
+use pc_server::convert::{ProtoEnum, filter_enum, list_page, required_enum, timestamp, update_paths};
+use pc_server::create::Create;
 use pc_store::{
-    Database, audit, customer_relationships,
+    Database, DatabaseTransaction, customer_relationships,
     entity::partner::Model,
-    idempotency,
     locks::{Lock, lock_tenant},
-    partners::{self, NewPartner, PartnerChanges, PartnerFilter},
+    partners::{self, NewPartner, PartnerFilter},
+    write,
 };
-use serde_json::json;
 
 /// Fields UpdatePartner may change.
 const MUTABLE_FIELDS: [&str; 2] = ["display_name", "country_code"];
@@ -48,35 +48,20 @@ fn parse_new_partner(request: CreatePartnerRequest) -> Result<NewPartner, Error>
 }
 
 pub async fn create_partner(db: &Database, caller: Principal, request: CreatePartnerRequest) -> Result<Partner, Error> {
-    let key = idempotency_key(&caller, "CreatePartner", &request)?;
+    let create = Create::new(caller, "CreatePartner", &request)?;
     let new = parse_new_partner(request)?;
     caller.require_operator("enrol partners")?;
 
-    let partner = idempotency::create_once(db, key.as_ref(), async |txn| {
+    let insert = async |txn: &DatabaseTransaction| {
         lock_tenant(txn, new.cloud, new.tenant_id.0).await?;
         let holds_relationship =
             customer_relationships::tenant_has_active_relationship(txn, new.cloud, new.tenant_id).await?;
         rules::tenant_not_a_customer(holds_relationship)?;
         let row = partners::insert(txn, new).await?;
-        let partner = to_proto(row)?;
-        audit::append(
-            txn,
-            &partner.name,
-            "CreatePartner",
-            &caller,
-            json!({
-                "display_name": partner.display_name,
-                "tenant_id": partner.tenant_id,
-                "country_code": partner.country_code,
-                "cloud": partner.cloud().as_str_name(),
-                "program_role": partner.program_role().as_str_name(),
-                "state": partner.state().as_str_name(),
-            }),
-        )
-        .await?;
-        Ok(partner)
-    })
-    .await?;
+        let parties = row.facts().parties();
+        Ok((row, parties))
+    };
+    let partner = create.run(db, insert, to_proto).await?;
     tracing::info!(partner = %partner.name, "partner enrolled");
     Ok(partner)
 }
@@ -113,15 +98,14 @@ pub async fn update_partner(db: &Database, caller: Principal, request: UpdatePar
         "country_code" => !partner.country_code.is_empty(),
         _ => false,
     })?;
-    let mut changes = PartnerChanges::default();
+    let (mut display_name, mut country_code) = (None, None);
     for path in &paths {
         match *path {
             "display_name" => {
-                changes.display_name =
-                    Some(DisplayName::parse("partner.display_name", &partner.display_name)?.into_inner());
+                display_name = Some(DisplayName::parse("partner.display_name", &partner.display_name)?.into_inner());
             }
             "country_code" => {
-                changes.country_code =
+                country_code =
                     Some(CountryCode::parse("partner.country_code", &partner.country_code)?.as_str().to_owned());
             }
             _ => {}
@@ -132,16 +116,11 @@ pub async fn update_partner(db: &Database, caller: Principal, request: UpdatePar
     let txn = db.begin().await?;
     let current = partners::get_one_locked(&txn, id, Lock::Update).await?;
     Etag::check(etag, current.revision, id)?;
-    let updated = partners::update(&txn, &current, changes.clone())
-        .await
-        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
-    audit::append(
-        &txn,
-        &id.name(),
-        "UpdatePartner",
-        &caller,
-        json!({ "display_name": changes.display_name, "country_code": changes.country_code }),
-    )
+    let origin = Origin::new("UpdatePartner", caller);
+    let updated = write::update(&txn, &current, etag, &origin, current.facts().parties(), |row, _| {
+        row.display_name = display_name.unwrap_or_else(|| row.display_name.clone());
+        row.country_code = country_code.unwrap_or_else(|| row.country_code.clone());
+    })
     .await?;
     txn.commit().await?;
     to_proto(updated)
@@ -180,18 +159,10 @@ async fn change_state(
     // row shared for commits first, so nothing it started is dated after its suspension.
     let current = partners::get_one_locked(&txn, id, Lock::Update).await?;
     Etag::check(etag, current.revision, id)?;
-    let (from, to) = (current.state, rules::partners::change_state(change, &current.facts())?);
-    let updated = partners::update(&txn, &current, PartnerChanges { state: Some(to), ..Default::default() })
-        .await
-        .map_err(|error| Etag::explain_conflict(error, etag, id))?;
-    audit::append(
-        &txn,
-        &id.name(),
-        change.method(),
-        &caller,
-        json!({ "state": { "from": from.as_str(), "to": to.as_str() } }),
-    )
-    .await?;
+    let to = rules::partners::change_state(change, &current.facts())?;
+    let origin = Origin::new(change.method(), caller);
+    let updated =
+        write::update(&txn, &current, etag, &origin, current.facts().parties(), |row, _| row.state = to).await?;
     txn.commit().await?;
     tracing::info!(partner = %id, state = %to, "partner state changed");
     to_proto(updated)

@@ -11,20 +11,18 @@ use pc_api::relationship::v1::{
     CustomerRelationship, GetCustomerRelationshipRequest, ListCustomerRelationshipsRequest,
     ListCustomerRelationshipsResponse, RequestCustomerRelationshipRequest,
 };
-use pc_domain::rules::TwoParty;
+use pc_domain::ProgramRole;
+use pc_domain::rules::Participants;
 use pc_domain::rules::customer_relationships as rules;
-use pc_domain::{
-    CustomerId, CustomerRelationshipId, Error, Etag, PageKey, PartnerId, Principal, SupportAssignmentId, facts,
-};
-use pc_domain::{ProgramRole, RelationshipState as State};
-use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
+use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, Origin, PageKey, PartnerId, Principal, facts};
+use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, timestamp};
+use pc_server::create::Create;
 use pc_server::lifecycle::{self, Transition};
 use pc_store::{
-    ConnectionTrait, Database, DatabaseTransaction, audit,
+    ConnectionTrait, Database, DatabaseTransaction,
     customer_relationships::{self, RelationshipFilter},
     customers,
     entity::{customer, customer_relationship::Model, partner},
-    idempotency,
     locks::{Lock, lock_tenant},
     partners, reseller_links, subscriptions, support_assignments,
 };
@@ -45,14 +43,14 @@ pub fn to_proto(row: Model) -> Result<CustomerRelationship, Error> {
 }
 
 /// Whether the reseller's link with the provider that would bill is ACTIVE, with the link locked
-/// FOR SHARE (order 5 of pc_store::locks: after the partners, before the relationship).
+/// FOR SHARE (`LockOrder::ResellerLinks`: after the partners, before the relationship).
 async fn lock_billing_link(
     db: &impl ConnectionTrait,
     reseller: PartnerId,
     provider: Option<&partner::Model>,
 ) -> Result<bool, Error> {
     match provider {
-        Some(provider) => reseller_links::is_active(db, PartnerId(provider.id), reseller).await,
+        Some(provider) => reseller_links::lock_active(db, PartnerId(provider.id), reseller).await,
         None => Ok(false),
     }
 }
@@ -89,36 +87,25 @@ pub async fn request_customer_relationship(
     caller: Principal,
     request: RequestCustomerRelationshipRequest,
 ) -> Result<CustomerRelationship, Error> {
-    let key = idempotency_key(&caller, "RequestCustomerRelationship", &request)?;
+    let create = Create::new(caller, "RequestCustomerRelationship", &request)?;
     let partner_id = PartnerId::parse("partner", &request.partner)?;
     let customer_id = CustomerId::parse("customer", &request.customer)?;
     let provider_id = PartnerId::parse_optional("indirect_provider", &request.indirect_provider)?;
     caller.require_partner_or_operator(partner_id, "request relationships for this partner")?;
 
-    let relationship = idempotency::create_once(db, key.as_ref(), async |txn| {
-        // Lock order (pc_store::locks): the tenant, the partners, the billing link, then the new row.
-        // A partner's role and cloud never change, so an unlocked read says whose lock is needed.
+    let insert = async |txn: &DatabaseTransaction| {
+        // Lock order (pc_store::locks::LockOrder): the tenant, the partners, the billing link, then
+        // the new row. A partner's role and cloud never change, so an unlocked read says whose lock
+        // is needed.
         let is_reseller = partners::get(txn, partner_id).await?.program_role == ProgramRole::IndirectReseller;
         let customer = customers::find(txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
         let parties = lock_parties(txn, partner_id, customer, provider_id.filter(|_| is_reseller)).await?;
         rules::request(&parties, provider_id.is_some())?;
-        let relationship = to_proto(customer_relationships::insert(txn, partner_id, customer_id, provider_id).await?)?;
-        audit::append(
-            txn,
-            &relationship.name,
-            "RequestCustomerRelationship",
-            &caller,
-            serde_json::json!({
-                "partner": relationship.partner,
-                "customer": relationship.customer,
-                "indirect_provider": relationship.indirect_provider,
-                "state": State::Pending.as_str(),
-            }),
-        )
-        .await?;
-        Ok(relationship)
-    })
-    .await?;
+        let row = customer_relationships::insert(txn, partner_id, customer_id, provider_id).await?;
+        let parties = row.facts().parties();
+        Ok((row, parties))
+    };
+    let relationship = create.run(db, insert, to_proto).await?;
     tracing::info!(relationship = %relationship.name, "customer relationship requested");
     Ok(relationship)
 }
@@ -155,21 +142,35 @@ impl lifecycle::Workflow for CustomerRelationships {
         relationship: &Model,
         transition: Transition,
         parties: Self::Grounds,
-    ) -> Result<Vec<SupportAssignmentId>, Error> {
+    ) -> Result<(), Error> {
         let relationship = relationship.facts();
         match (transition, parties) {
-            (Transition::Accept, Some(parties)) => rules::accept(&parties)?,
-            (Transition::Accept, None) => return Err(Error::internal("an accept locked no parties")),
+            (Transition::Accept, Some(parties)) => rules::accept(&parties),
+            (Transition::Accept, None) => Err(Error::internal("an accept locked no parties")),
             // Counted after the relationship is locked: a sale that shares it has committed by now.
             (Transition::End, _) => {
                 let (partner, customer) = (relationship.partner, relationship.customer);
                 let transacts = subscriptions::active_transacted_by(txn, partner, customer).await?;
-                rules::end(&relationship, transacts)?;
-                return support_assignments::end_all_for(txn, partner, customer).await;
+                rules::end(&relationship, transacts)
             }
-            (Transition::Decline, _) => {}
+            (Transition::Decline, _) => Ok(()),
         }
-        Ok(Vec::new())
+    }
+
+    /// Rule 8: ending a relationship ends the partner's live support assignments for the customer.
+    async fn cascade(
+        txn: &DatabaseTransaction,
+        row: &Model,
+        transition: Transition,
+        origin: &Origin,
+    ) -> Result<usize, Error> {
+        if transition != Transition::End {
+            return Ok(0);
+        }
+        let (partner, customer) = (PartnerId(row.partner_id), CustomerId(row.customer_id));
+        let live = support_assignments::live_for(txn, partner, customer).await?;
+        let cause = CustomerRelationshipId(row.id).name();
+        lifecycle::end_each(txn, live, origin, &cause, |assignment| assignment.facts().parties(customer)).await
     }
 }
 

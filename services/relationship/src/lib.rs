@@ -3,7 +3,7 @@
 //! [`reseller_links`] holds the two-tier model (provider invites, reseller accepts) and
 //! [`customer_relationships`] the partner-customer relationships (multi-partner). Each handler
 //! reads as: validate, authorize, one transaction (the rules of `pc_domain::rules`, the write,
-//! its audit event), map to proto; Accept, Decline and End are the one lifecycle
+//! its change), map to proto; Accept, Decline and End are the one lifecycle
 //! (`pc_server::lifecycle::run`) with each resource's rules. This module only wires them to tonic.
 
 pub mod customer_relationships;
@@ -18,6 +18,7 @@ use pc_api::relationship::v1::{
     ListResellerLinksResponse, RequestCustomerRelationshipRequest, ResellerLink,
     relationship_service_server::{RelationshipService, RelationshipServiceServer},
 };
+use pc_server::lifecycle::Transition;
 use reseller_links::ResellerLinks;
 
 pc_server::grpc_service! {
@@ -34,13 +35,13 @@ pc_server::grpc_service! {
     rpc list_customer_relationships(ListCustomerRelationshipsRequest) -> ListCustomerRelationshipsResponse =
         list customer_relationships::list_customer_relationships;
     lifecycle ResellerLinks => reseller_links::to_proto, ResellerLink {
-        Accept accept_reseller_link(AcceptResellerLinkRequest),
-        Decline decline_reseller_link(DeclineResellerLinkRequest),
-        End end_reseller_link(EndResellerLinkRequest),
+        accept_reseller_link(AcceptResellerLinkRequest) = Transition::Accept,
+        decline_reseller_link(DeclineResellerLinkRequest) = Transition::Decline,
+        end_reseller_link(EndResellerLinkRequest) = Transition::End,
     }
     lifecycle CustomerRelationships => customer_relationships::to_proto, CustomerRelationship {
-        Accept accept_customer_relationship(AcceptCustomerRelationshipRequest),
-        Decline decline_customer_relationship(DeclineCustomerRelationshipRequest),
-        End end_customer_relationship(EndCustomerRelationshipRequest),
+        accept_customer_relationship(AcceptCustomerRelationshipRequest) = Transition::Accept,
+        decline_customer_relationship(DeclineCustomerRelationshipRequest) = Transition::Decline,
+        end_customer_relationship(EndCustomerRelationshipRequest) = Transition::End,
     }
 }

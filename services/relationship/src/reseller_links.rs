@@ -7,17 +7,15 @@
 use pc_api::relationship::v1::{
     GetResellerLinkRequest, InviteResellerRequest, ListResellerLinksRequest, ListResellerLinksResponse, ResellerLink,
 };
-use pc_domain::rules::TwoParty;
+use pc_domain::rules::Participants;
 use pc_domain::rules::reseller_links as rules;
-use pc_domain::{
-    Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId, SupportAssignmentId, facts,
-};
-use pc_server::convert::{ProtoEnum, filter_enum, idempotency_key, list_page, optional_timestamp, timestamp};
+use pc_domain::{Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId, facts};
+use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, timestamp};
+use pc_server::create::Create;
 use pc_server::lifecycle::{self, Transition};
 use pc_store::{
-    Database, DatabaseTransaction, audit,
+    Database, DatabaseTransaction,
     entity::{partner, reseller_link::Model},
-    idempotency,
     locks::Lock,
     partners,
     reseller_links::{self, LinkFilter},
@@ -43,7 +41,7 @@ pub async fn invite_reseller(
     caller: Principal,
     request: InviteResellerRequest,
 ) -> Result<ResellerLink, Error> {
-    let key = idempotency_key(&caller, "InviteReseller", &request)?;
+    let create = Create::new(caller, "InviteReseller", &request)?;
     let provider_id = PartnerId::parse("provider", &request.provider)?;
     let reseller_id = PartnerId::parse("reseller", &request.reseller)?;
     if provider_id == reseller_id {
@@ -51,23 +49,16 @@ pub async fn invite_reseller(
     }
     caller.require_partner_or_operator(provider_id, "invite resellers for this provider")?;
 
-    let link = idempotency::create_once(db, key.as_ref(), async |txn| {
+    let insert = async |txn: &DatabaseTransaction| {
         let [provider, reseller] =
             <[_; 2]>::try_from(partners::get_locked(txn, &[provider_id, reseller_id], Lock::Share).await?)
                 .map_err(|_| Error::internal("two partners asked, another number returned"))?;
         rules::invite_reseller(&provider.facts(), &reseller.facts())?;
-        let link = to_proto(reseller_links::insert(txn, provider_id, reseller_id).await?)?;
-        audit::append(
-            txn,
-            &link.name,
-            "InviteReseller",
-            &caller,
-            serde_json::json!({ "provider": link.provider, "reseller": link.reseller, "state": State::Invited.as_str() }),
-        )
-        .await?;
-        Ok(link)
-    })
-    .await?;
+        let row = reseller_links::insert(txn, provider_id, reseller_id).await?;
+        let parties = row.facts().parties();
+        Ok((row, parties))
+    };
+    let link = create.run(db, insert, to_proto).await?;
     tracing::info!(link = %link.name, provider = %link.provider, reseller = %link.reseller, "reseller invited");
     Ok(link)
 }
@@ -102,7 +93,7 @@ impl lifecycle::Workflow for ResellerLinks {
         link: &Model,
         transition: Transition,
         parties: Self::Grounds,
-    ) -> Result<Vec<SupportAssignmentId>, Error> {
+    ) -> Result<(), Error> {
         let link = link.facts();
         match (transition, parties.as_slice()) {
             (Transition::Accept, [provider, reseller]) => rules::accept(&provider.facts(), &reseller.facts())?,
@@ -115,7 +106,7 @@ impl lifecycle::Workflow for ResellerLinks {
             }
             (Transition::End | Transition::Decline, _) => {}
         }
-        Ok(Vec::new())
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 //! subscriptions of the customer. The partner, its billing provider, the customer and operators
 //! see a relationship.
 
-use crate::{Error, Principal, ProgramRole, Reason, Transition, facts};
+use crate::{Error, Move, Principal, ProgramRole, Reason, Transition, facts};
 
 /// Rules 2, 3 and 6 for an indirect reseller: the billing provider is an ACTIVE indirect provider
 /// of the reseller's cloud with an ACTIVE link to it (`link_active`, read under the link's lock).
@@ -94,7 +94,9 @@ pub fn end(relationship: &facts::CustomerRelationship, transacts_active_subscrip
     Ok(())
 }
 
-impl super::TwoParty for facts::CustomerRelationship {
+impl super::Participants for facts::CustomerRelationship {
+    type Transition = Transition;
+
     /// Rule 9: the partner, its billing provider, the customer and operators see a relationship.
     fn may_see(&self, caller: &Principal) -> bool {
         match caller {
@@ -115,12 +117,16 @@ impl super::TwoParty for facts::CustomerRelationship {
         };
         if allowed { Ok(()) } else { Err(Error::denied(format!("{caller} may not {} {}", transition.verb(), self.id))) }
     }
+
+    fn parties(&self) -> crate::Parties {
+        facts::CustomerRelationship::parties(self)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::{TwoParty, test_support::*};
+    use crate::rules::{Participants, test_support::*};
     use crate::{Cloud, CustomerId, CustomerRelationshipId, PartnerId, RelationshipState};
 
     fn parties(role: ProgramRole) -> Parties {

@@ -16,7 +16,7 @@ pub mod support_assignments;
 
 use std::fmt::Display;
 
-use crate::{Cloud, Error, Lifecycle, PartnerState, Principal, ProgramRole, Reason, Transition, facts};
+use crate::{Cloud, Error, Lifecycle, Move, PartnerState, Principal, ProgramRole, Reason, facts};
 
 /// Rule 3: a SUSPENDED partner starts nothing new.
 pub fn partner_active(partner: &facts::Partner) -> Result<(), Error> {
@@ -67,23 +67,26 @@ pub fn tenant_not_a_partner(customer: impl Display, enrolled: bool) -> Result<()
     }
 }
 
-/// Rule 5 for the two-party resources: only a waiting one is accepted or declined, only a live
-/// one ends.
-pub fn transition_allowed<S: Lifecycle>(state: S, transition: Transition, name: impl Display) -> Result<(), Error> {
-    if state.allows(transition) {
-        Ok(())
-    } else {
-        Err(Error::rule(Reason::InvalidTransition, format!("cannot {} {name}: it is {state}", transition.verb())))
-    }
+/// Rule 5: a move is made only from the states its resource's table allows (for the two-party
+/// resources: only a waiting one is accepted or declined, only a live one ends). Returns the state
+/// it leads to.
+pub fn transition_allowed<S: Lifecycle>(state: S, transition: S::Transition, name: impl Display) -> Result<S, Error> {
+    state.after(transition).ok_or_else(|| {
+        Error::rule(Reason::InvalidTransition, format!("cannot {} {name}: it is {state}", transition.verb()))
+    })
 }
 
-/// A two-party resource as rules 5 and 9 see it: who sees it and who moves it. One impl per
-/// resource, next to its other rules.
-pub trait TwoParty {
+/// A resource with a lifecycle as rules 5 and 9 see it: who sees it, who moves it, and the
+/// parties its changes record. One impl per resource, next to its other rules.
+pub trait Participants {
+    /// The moves the resource makes.
+    type Transition: Move;
     /// Rule 9: whether `caller` may see it at all.
     fn may_see(&self, caller: &Principal) -> bool;
     /// Rule 5's "who": whether `caller` may make `transition`.
-    fn may_transition(&self, caller: &Principal, transition: Transition) -> Result<(), Error>;
+    fn may_transition(&self, caller: &Principal, transition: Self::Transition) -> Result<(), Error>;
+    /// Who the resource names, as its changes record them.
+    fn parties(&self) -> crate::change::Parties;
 }
 
 /// Rule 9 for a resource read by id: `found` if the caller `may_see` it. Operators, who may see
@@ -155,7 +158,7 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::*;
     use super::*;
-    use crate::{LinkState, PartnerId};
+    use crate::{LinkState, PartnerId, Transition};
 
     #[test]
     fn suspended_partners_start_nothing() {
@@ -186,7 +189,7 @@ mod tests {
 
     #[test]
     fn transitions_follow_rule_5() {
-        assert!(transition_allowed(LinkState::Invited, Transition::Accept, "l").is_ok());
+        assert_eq!(transition_allowed(LinkState::Invited, Transition::Accept, "l").ok(), Some(LinkState::Active));
         assert_eq!(reason(transition_allowed(LinkState::Ended, Transition::End, "l")), "INVALID_TRANSITION");
     }
 

@@ -2,7 +2,7 @@
 //! its cloud; the reseller accepts or declines; either side ends, unless ACTIVE subscriptions are
 //! still billed through the link. Only the two parties and operators see a link.
 
-use crate::{Error, LinkState, PartnerId, Principal, ProgramRole, Reason, Transition, facts};
+use crate::{Error, LinkState, Move, PartnerId, Principal, ProgramRole, Reason, Transition, facts};
 
 /// Rules 2 and 3 for InviteReseller.
 pub fn invite_reseller(provider: &facts::Partner, reseller: &facts::Partner) -> Result<(), Error> {
@@ -44,7 +44,9 @@ pub fn end(link: &facts::ResellerLink, carries_active_subscriptions: bool) -> Re
     Ok(())
 }
 
-impl super::TwoParty for facts::ResellerLink {
+impl super::Participants for facts::ResellerLink {
+    type Transition = Transition;
+
     /// Rule 9: the provider, the reseller and operators see a link.
     fn may_see(&self, caller: &Principal) -> bool {
         match caller {
@@ -73,12 +75,16 @@ impl super::TwoParty for facts::ResellerLink {
             )))
         }
     }
+
+    fn parties(&self) -> crate::Parties {
+        facts::ResellerLink::parties(self)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::{TwoParty, test_support::*};
+    use crate::rules::{Participants, test_support::*};
     use crate::{Cloud, CustomerId, ResellerLinkId};
 
     fn link(state: LinkState) -> facts::ResellerLink {

@@ -3,7 +3,7 @@
 //! side ends. At most one assignment per subscription is ACTIVE. The assignment's partner, the
 //! subscription's customer and operators see an assignment.
 
-use crate::{Error, Principal, Reason, SubscriptionState, Transition, facts};
+use crate::{Error, Move, Principal, Reason, SubscriptionState, Transition, facts};
 
 /// What rule 7 looks at when a partner asks to support a subscription and when the customer
 /// accepts, read under the locks of `pc_store::locks`.
@@ -98,13 +98,19 @@ pub fn may_transition(
 }
 
 /// An assignment with its subscription, whose customer hires and ends it.
-impl super::TwoParty for (facts::SupportAssignment, facts::Subscription) {
+impl super::Participants for (facts::SupportAssignment, facts::Subscription) {
+    type Transition = Transition;
+
     fn may_see(&self, caller: &Principal) -> bool {
         may_see(caller, &self.0, &self.1)
     }
 
     fn may_transition(&self, caller: &Principal, transition: Transition) -> Result<(), Error> {
         may_transition(caller, &self.0, &self.1, transition)
+    }
+
+    fn parties(&self) -> crate::Parties {
+        self.0.parties(self.1.customer)
     }
 }
 

@@ -13,8 +13,10 @@ pub struct Model {
     pub action: String,
     /// The caller, e.g. `operator`.
     pub principal: String,
-    /// JSON object of what changed.
+    /// The change as a JSON object, in the form `schema` says (`crate::audit`).
     pub change: String,
+    /// The version of the stored form: 1 before the typed change, 2 since.
+    pub schema: i32,
     pub create_time: DateTimeUtc,
 }
 

@@ -26,6 +26,8 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+crate::write::stored_resource!(pc_domain::CustomerId);
+
 impl Model {
     /// What the rules of `pc_domain::rules` read of this row.
     pub fn facts(&self) -> facts::Customer {

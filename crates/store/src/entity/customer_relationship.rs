@@ -25,6 +25,8 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+crate::write::stored_resource!(pc_domain::CustomerRelationshipId, lifecycle pc_domain::RelationshipState, "CustomerRelationship", locked CustomerRelationships);
+
 impl Model {
     /// What the rules of `pc_domain::rules` read of this row.
     pub fn facts(&self) -> facts::CustomerRelationship {

@@ -25,6 +25,8 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+crate::write::stored_resource!(pc_domain::PartnerId, state, locked Partners);
+
 impl Model {
     /// What the rules of `pc_domain::rules` read of this row.
     pub fn facts(&self) -> facts::Partner {

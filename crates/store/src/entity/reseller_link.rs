@@ -24,6 +24,8 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+crate::write::stored_resource!(pc_domain::ResellerLinkId, lifecycle pc_domain::LinkState, "ResellerLink", locked ResellerLinks);
+
 impl Model {
     /// What the rules of `pc_domain::rules` read of this row.
     pub fn facts(&self) -> facts::ResellerLink {

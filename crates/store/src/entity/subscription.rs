@@ -27,6 +27,8 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+crate::write::stored_resource!(pc_domain::SubscriptionId, state, locked Subscriptions);
+
 impl Model {
     /// What the rules of `pc_domain::rules` read of this row.
     pub fn facts(&self) -> facts::Subscription {

@@ -24,6 +24,8 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+crate::write::stored_resource!(pc_domain::SupportAssignmentId, lifecycle pc_domain::AssignmentState, "SupportAssignment", locked SupportAssignments);
+
 impl Model {
     /// What the rules of `pc_domain::rules` read of this row.
     pub fn facts(&self) -> facts::SupportAssignment {

@@ -1,0 +1,235 @@
+//! One typed change: what every write records, in the same transaction, about each resource it
+//! changed. The audit log stores it (`pc_store::changes`), and the change feed will publish it;
+//! nothing else describes a change, so no handler spells a state, a field or a party by hand.
+//!
+//! A change names the method that made it, the resource (its name and [`ResourceKind`]), the state
+//! before and after in the domain's one spelling (`ACTIVE`, never the proto's `STATE_ACTIVE`), the
+//! fields that changed, the acting principal, the change that caused it (an ending that cascaded),
+//! and the [`Parties`] that may see it: who the resource names, as rule 9 and rule 14 decide on
+//! them. The parties are recorded at write time, so "who may see this change" is answered from the
+//! change alone, even after the resource has moved on.
+
+use std::fmt;
+
+pub use crate::names::ResourceKind;
+use crate::{CustomerId, Principal, facts};
+
+/// The part a party plays in a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// The resource is this customer, or belongs to it.
+    Customer,
+    /// The resource is this partner, or this partner holds it (a customer relationship).
+    Partner,
+    /// The partner that created a customer (rule 9: it reads the customer until one is claimed).
+    Creator,
+    PartnerOfRecord,
+    BillingPartner,
+    /// The indirect provider of a reseller link, or the provider that bills a relationship.
+    Provider,
+    Reseller,
+    /// The partner a support assignment hires.
+    SupportPartner,
+}
+
+impl Role {
+    pub const ALL: &'static [Self] = &[
+        Self::Customer,
+        Self::Partner,
+        Self::Creator,
+        Self::PartnerOfRecord,
+        Self::BillingPartner,
+        Self::Provider,
+        Self::Reseller,
+        Self::SupportPartner,
+    ];
+
+    /// The stored name (`billing_partner`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Partner => "partner",
+            Self::Creator => "creator",
+            Self::PartnerOfRecord => "partner_of_record",
+            Self::BillingPartner => "billing_partner",
+            Self::Provider => "provider",
+            Self::Reseller => "reseller",
+            Self::SupportPartner => "support_partner",
+        }
+    }
+
+    pub fn from_name(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|role| role.as_str() == text)
+    }
+}
+
+/// Who a resource names, by role: the principals besides operators that may see its changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parties(Vec<(Role, String)>);
+
+impl Parties {
+    /// Adds `party` (a `partners/..` or `customers/..` name) in `role`; `None` adds nothing.
+    pub fn with(mut self, role: Role, party: Option<impl fmt::Display>) -> Self {
+        if let Some(party) = party {
+            self.0.push((role, party.to_string()));
+        }
+        self
+    }
+
+    /// Each role with its party's name.
+    pub fn iter(&self) -> impl Iterator<Item = (Role, &str)> {
+        self.0.iter().map(|(role, name)| (*role, name.as_str()))
+    }
+
+    /// The party in `role`, if any.
+    pub fn get(&self, role: Role) -> Option<&str> {
+        self.iter().find(|(r, _)| *r == role).map(|(_, name)| name)
+    }
+
+    /// Whether `principal` is one of the parties (operators see everything anyway).
+    pub fn includes(&self, principal: &Principal) -> bool {
+        let me = principal.to_string();
+        self.iter().any(|(_, name)| name == me)
+    }
+}
+
+/// A value before and after a change; `None` is "not set" (before a create, an unset field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// One state change of one resource, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The method that made it (`AcceptCustomerRelationship`); a cascaded change names the method
+    /// it amounts to (`EndSupportAssignment`) and its [`Change::cause`].
+    pub method: String,
+    pub kind: ResourceKind,
+    /// The resource's name (`customerRelationships/{id}`).
+    pub resource: String,
+    /// The state before and after, when the resource has one (a customer has none). A create has
+    /// no state before.
+    pub state: Option<Delta>,
+    /// Every other field that changed, by its stored name (`display_name`, `quantity`).
+    pub fields: Vec<(String, Delta)>,
+    /// The acting principal (`operator`, `partners/{id}`, `customers/{id}`).
+    pub principal: String,
+    pub parties: Parties,
+    /// The resource whose change made this one (a relationship whose end ended an assignment).
+    pub cause: Option<String>,
+}
+
+/// Who made a change and why: what a write is told besides the rows it writes.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub method: String,
+    pub principal: Principal,
+    /// The resource whose change made this one, if it cascaded.
+    pub cause: Option<String>,
+}
+
+impl Origin {
+    pub fn new(method: impl Into<String>, principal: Principal) -> Self {
+        Self { method: method.into(), principal, cause: None }
+    }
+
+    /// `method` by the same principal, made because `cause` changed (a cascade).
+    pub fn caused(&self, method: impl Into<String>, cause: impl fmt::Display) -> Self {
+        Self { method: method.into(), principal: self.principal, cause: Some(cause.to_string()) }
+    }
+}
+
+// The parties of each resource, from the facts the rules read: written once, here.
+
+impl facts::Partner {
+    pub fn parties(&self) -> Parties {
+        Parties::default().with(Role::Partner, Some(self.id))
+    }
+}
+
+impl facts::Customer {
+    pub fn parties(&self) -> Parties {
+        let creator = self.created_by.strip_prefix("partners/").map(|_| &self.created_by);
+        Parties::default().with(Role::Customer, Some(self.id)).with(Role::Creator, creator)
+    }
+}
+
+impl facts::ResellerLink {
+    pub fn parties(&self) -> Parties {
+        Parties::default().with(Role::Provider, Some(self.provider)).with(Role::Reseller, Some(self.reseller))
+    }
+}
+
+impl facts::CustomerRelationship {
+    pub fn parties(&self) -> Parties {
+        Parties::default()
+            .with(Role::Customer, Some(self.customer))
+            .with(Role::Partner, Some(self.partner))
+            .with(Role::Provider, self.indirect_provider)
+    }
+}
+
+impl facts::Subscription {
+    pub fn parties(&self) -> Parties {
+        Parties::default()
+            .with(Role::Customer, Some(self.customer))
+            .with(Role::PartnerOfRecord, self.partner_of_record)
+            .with(Role::BillingPartner, self.billing_partner)
+    }
+}
+
+impl facts::SupportAssignment {
+    /// Its partner and its subscription's customer (who hires and ends).
+    pub fn parties(&self, customer: CustomerId) -> Parties {
+        Parties::default().with(Role::Customer, Some(customer)).with(Role::SupportPartner, Some(self.partner))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Cloud, PartnerId, RelationshipState, TenantId, names::CustomerRelationshipId};
+
+    #[test]
+    fn kinds_and_roles_round_trip_their_names() {
+        for kind in ResourceKind::ALL {
+            assert_eq!(ResourceKind::from_name(kind.as_str()), Some(*kind));
+            assert_eq!(ResourceKind::of_name(&format!("{}/x", kind.collection())), Some(*kind));
+        }
+        for role in Role::ALL {
+            assert_eq!(Role::from_name(role.as_str()), Some(*role));
+        }
+    }
+
+    #[test]
+    fn a_relationship_names_its_customer_partner_and_billing_provider() {
+        let relationship = facts::CustomerRelationship {
+            id: CustomerRelationshipId::generate(),
+            partner: PartnerId::generate(),
+            customer: CustomerId::generate(),
+            indirect_provider: Some(PartnerId::generate()),
+            state: RelationshipState::Active,
+        };
+        let parties = relationship.parties();
+        assert!(parties.includes(&Principal::Partner(relationship.partner)));
+        assert!(parties.includes(&Principal::Customer(relationship.customer)));
+        assert_eq!(parties.get(Role::Provider), relationship.indirect_provider.map(|p| p.name()).as_deref());
+        assert!(!parties.includes(&Principal::Partner(PartnerId::generate())));
+    }
+
+    #[test]
+    fn a_customer_created_by_a_partner_names_its_creator() {
+        let creator = PartnerId::generate();
+        let customer = facts::Customer {
+            id: CustomerId::generate(),
+            cloud: Cloud::Global,
+            tenant: TenantId(uuid::Uuid::new_v4()),
+            created_by: creator.name(),
+        };
+        assert_eq!(customer.parties().get(Role::Creator), Some(creator.name().as_str()));
+        let by_operator = facts::Customer { created_by: Principal::OPERATOR.into(), ..customer };
+        assert_eq!(by_operator.parties().get(Role::Creator), None);
+    }
+}

@@ -1,0 +1,226 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+//! The program's world, made through the API as its callers would: partners, customers, links,
+//! relationships, subscriptions and support assignments.
+
+use pc_api::channel::v1::{
+    AcceptSupportAssignmentRequest, CreateSubscriptionRequest, ProductFamily, RegisterExternalSubscriptionRequest,
+    RequestSupportRequest, SalesChannel, Subscription, SupportAssignment,
+};
+use pc_api::partner::v1::{Customer, Partner, ProgramRole};
+use pc_api::relationship::v1::{
+    AcceptCustomerRelationshipRequest, AcceptResellerLinkRequest, CustomerRelationship, InviteResellerRequest,
+    RequestCustomerRelationshipRequest, ResellerLink,
+};
+use pc_api::types::v1::Cloud;
+use tonic::Status;
+
+use crate::TestApp;
+
+impl TestApp {
+    /// `partner` sells `offer` to `customer` (needs an ACTIVE relationship).
+    pub async fn sell(
+        &self,
+        partner: &Partner,
+        customer: &Customer,
+        offer: &str,
+        family: ProductFamily,
+    ) -> Subscription {
+        self.channel_as(Some(&partner.name))
+            .create_subscription(CreateSubscriptionRequest {
+                subscription: Some(Subscription {
+                    customer: customer.name.clone(),
+                    offer_id: offer.to_owned(),
+                    product_family: family as i32,
+                    quantity: 10,
+                    partner_of_record: partner.name.clone(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("create a subscription")
+            .into_inner()
+    }
+
+    /// An INVITED reseller link: the provider invites.
+    pub async fn invite(&self, provider: &Partner, reseller: &Partner) -> ResellerLink {
+        self.relationships_as(Some(&provider.name))
+            .invite_reseller(InviteResellerRequest {
+                provider: provider.name.clone(),
+                reseller: reseller.name.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("invite a reseller")
+            .into_inner()
+    }
+
+    /// An ACTIVE reseller link: the provider invites, the reseller accepts.
+    pub async fn link(&self, provider: &Partner, reseller: &Partner) -> ResellerLink {
+        let invited = self.invite(provider, reseller).await;
+        self.relationships_as(Some(&reseller.name))
+            .accept_reseller_link(AcceptResellerLinkRequest { name: invited.name, etag: String::new() })
+            .await
+            .expect("accept the invitation")
+            .into_inner()
+    }
+
+    /// A PENDING customer relationship: the partner asks (naming `provider` when it is a reseller).
+    pub async fn ask(
+        &self,
+        partner: &Partner,
+        customer: &Customer,
+        provider: Option<&Partner>,
+    ) -> CustomerRelationship {
+        self.relationships_as(Some(&partner.name))
+            .request_customer_relationship(RequestCustomerRelationshipRequest {
+                partner: partner.name.clone(),
+                customer: customer.name.clone(),
+                indirect_provider: provider.map(|p| p.name.clone()).unwrap_or_default(),
+                ..Default::default()
+            })
+            .await
+            .expect("request a customer relationship")
+            .into_inner()
+    }
+
+    /// An ACTIVE customer relationship: the partner asks (naming `provider` when it is a
+    /// reseller), the customer accepts.
+    pub async fn relate(
+        &self,
+        partner: &Partner,
+        customer: &Customer,
+        provider: Option<&Partner>,
+    ) -> CustomerRelationship {
+        let requested = self.ask(partner, customer, provider).await;
+        self.relationships_as(Some(&customer.name))
+            .accept_customer_relationship(AcceptCustomerRelationshipRequest {
+                name: requested.name,
+                etag: String::new(),
+            })
+            .await
+            .expect("accept the relationship")
+            .into_inner()
+    }
+
+    /// An ACTIVE support assignment: `supporter` asks to support `subscription`, `customer` accepts.
+    pub async fn hire(
+        &self,
+        supporter: &Partner,
+        subscription: &Subscription,
+        customer: &Customer,
+    ) -> SupportAssignment {
+        let requested = self
+            .channel_as(Some(&supporter.name))
+            .request_support(RequestSupportRequest {
+                subscription: subscription.name.clone(),
+                partner: supporter.name.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("request support")
+            .into_inner();
+        self.channel_as(Some(&customer.name))
+            .accept_support_assignment(AcceptSupportAssignmentRequest { name: requested.name, etag: String::new() })
+            .await
+            .expect("accept the support assignment")
+            .into_inner()
+    }
+
+    /// A subscription `customer` bought from the vendor (VENDOR_DIRECT, no partner), registered by
+    /// an operator.
+    pub async fn bought_elsewhere(&self, customer: &Customer, quantity: i32) -> Subscription {
+        self.channel()
+            .register_external_subscription(RegisterExternalSubscriptionRequest {
+                subscription: Some(Subscription {
+                    customer: customer.name.clone(),
+                    offer_id: "dynamics-365-sales".into(),
+                    product_family: ProductFamily::Dynamics as i32,
+                    quantity,
+                    sales_channel: SalesChannel::VendorDirect as i32,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("register a subscription bought elsewhere")
+            .into_inner()
+    }
+
+    /// Enrols a partner as operator and returns it.
+    pub async fn enrol(&self, role: ProgramRole, cloud: Cloud) -> Partner {
+        self.partners()
+            .create_partner(pc_api::partner::v1::CreatePartnerRequest {
+                partner: Some(new_partner(role, cloud)),
+                ..Default::default()
+            })
+            .await
+            .expect("enrol a partner")
+            .into_inner()
+    }
+
+    /// Creates a customer as `subject` and returns it.
+    pub async fn customer_by(&self, subject: &str, cloud: Cloud) -> Customer {
+        self.partners_as(Some(subject))
+            .create_customer(pc_api::partner::v1::CreateCustomerRequest {
+                customer: Some(new_customer(cloud)),
+                ..Default::default()
+            })
+            .await
+            .expect("create a customer")
+            .into_inner()
+    }
+
+    /// CreateCustomer by the operator with `request_id` (AIP-155), always with the same customer
+    /// for one id: within the key's window a repeat returns the first customer again; run anew, it
+    /// is ALREADY_EXISTS.
+    pub async fn enrol_customer_with(&self, request_id: &str) -> Result<Customer, Status> {
+        let mut customer = new_customer(Cloud::Global);
+        // The same request each time, so a replay is possible: the tenant and domain follow the id.
+        let id = uuid::Uuid::parse_str(request_id).expect("a UUID request_id");
+        customer.tenant_id = id.to_string();
+        customer.primary_domain = format!("c{}.example.com", id.simple());
+        customer.display_name = format!("Customer {}", &id.simple().to_string()[..8]);
+        self.partners()
+            .create_customer(pc_api::partner::v1::CreateCustomerRequest {
+                customer: Some(customer),
+                request_id: request_id.to_owned(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Makes every stored idempotency key `age` old, as if its request were that long ago.
+    pub async fn age_idempotency_keys(&self, age: chrono::Duration) {
+        use pc_store::entity::idempotency_key::{Column, Entity};
+        use sea_orm::{EntityTrait, sea_query::Expr};
+        let past = pc_store::db::now() - age;
+        Entity::update_many().col_expr(Column::CreateTime, Expr::value(past)).exec(self.db.primary()).await.unwrap();
+    }
+}
+
+/// A valid partner that no other test uses.
+pub fn new_partner(role: ProgramRole, cloud: Cloud) -> Partner {
+    Partner {
+        display_name: format!("Partner {}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        tenant_id: uuid::Uuid::new_v4().to_string(),
+        country_code: "US".into(),
+        cloud: cloud as i32,
+        program_role: role as i32,
+        ..Default::default()
+    }
+}
+
+/// A valid customer that no other test uses.
+pub fn new_customer(cloud: Cloud) -> Customer {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    Customer {
+        display_name: format!("Customer {}", &tag[..8]),
+        tenant_id: uuid::Uuid::new_v4().to_string(),
+        primary_domain: format!("c{}.example.com", &tag[..12]),
+        country_code: "DE".into(),
+        cloud: cloud as i32,
+        ..Default::default()
+    }
+}
