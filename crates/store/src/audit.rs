@@ -45,21 +45,35 @@ pub async fn history(db: &impl ConnectionTrait, resource: &str) -> Result<Vec<Ch
     rows.iter().map(decode).collect()
 }
 
+/// `{"from": .., "to": ..}`, leaving out what is not set (a create has no `from`).
 fn delta(delta: &Delta) -> Value {
-    json!({ "from": delta.from, "to": delta.to })
+    let mut pair = Map::with_capacity(2);
+    if let Some(from) = &delta.from {
+        pair.insert("from".into(), json!(from));
+    }
+    if let Some(to) = &delta.to {
+        pair.insert("to".into(), json!(to));
+    }
+    Value::Object(pair)
 }
 
+/// The stored form of schema 2: only what the change has (no nulls), to keep the row small.
 fn encode(change: &Change) -> Value {
-    let fields: Map<String, Value> = change.fields.iter().map(|(name, change)| (name.clone(), delta(change))).collect();
-    let parties: Map<String, Value> =
-        change.parties.iter().map(|(role, name)| (role.as_str().to_owned(), json!(name))).collect();
-    json!({
-        "kind": change.kind.as_str(),
-        "state": change.state.as_ref().map(delta),
-        "fields": fields,
-        "parties": parties,
-        "cause": change.cause,
-    })
+    let mut body = Map::with_capacity(5);
+    body.insert("kind".into(), json!(change.kind.as_str()));
+    if let Some(state) = &change.state {
+        body.insert("state".into(), delta(state));
+    }
+    if !change.fields.is_empty() {
+        let fields = change.fields.iter().map(|(name, change)| (name.clone(), delta(change))).collect();
+        body.insert("fields".into(), Value::Object(fields));
+    }
+    let parties = change.parties.iter().map(|(role, name)| (role.as_str().to_owned(), json!(name))).collect();
+    body.insert("parties".into(), Value::Object(parties));
+    if let Some(cause) = &change.cause {
+        body.insert("cause".into(), json!(cause));
+    }
+    Value::Object(body)
 }
 
 /// The change a stored row describes, in either schema.
