@@ -1,5 +1,5 @@
 //! One typed change: what every write records, in the same transaction, about each resource it
-//! changed. The audit log stores it (`pc_store::changes`), and the change feed will publish it;
+//! changed. The audit log stores it (`pc_store::audit`), and the change feed will publish it;
 //! nothing else describes a change, so no handler spells a state, a field or a party by hand.
 //!
 //! A change names the method that made it, the resource (its name and [`ResourceKind`]), the state
