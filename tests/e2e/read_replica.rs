@@ -57,6 +57,25 @@ async fn wait_until_replica_in_use(server: &ServerProcess, in_use: bool) {
     }
 }
 
+/// Waits until the replica has replayed the write that made `partner`: a replica within
+/// `MAX_LAG` may still be that far behind a write the test just made.
+async fn wait_until_replicated(replica: &TempPostgres, partner: &Partner) {
+    let standby = sea_orm::Database::connect(replica.url()).await.expect("connect to the replica");
+    let id = partner.name.strip_prefix("partners/").expect("a partner name");
+    let query = format!("SELECT 1 FROM partners WHERE id = '{id}'");
+    let start = Instant::now();
+    while standby
+        .query_one_raw(sea_orm::Statement::from_string(standby.get_database_backend(), query.clone()))
+        .await
+        .expect("read the replica")
+        .is_none()
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "the replica never replayed {}", partner.name);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    standby.close().await.ok();
+}
+
 #[tokio::test]
 async fn lists_read_a_fresh_replica_and_the_primary_when_it_lags_or_stops() {
     let primary = TempPostgres::start();
@@ -131,6 +150,7 @@ async fn a_hung_replica_fails_no_list() {
     let mut client = operator(&server);
     let created = create(&mut client).await;
     wait_until_replica_in_use(&server, true).await;
+    wait_until_replicated(&replica, &created).await;
 
     // Eight clients list without pause while the replica freezes under them.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
