@@ -134,16 +134,6 @@ pub enum Stamp {
     EndTime,
 }
 
-impl Stamp {
-    /// The stored column.
-    pub fn column(self) -> &'static str {
-        match self {
-            Self::AcceptTime => "accept_time",
-            Self::EndTime => "end_time",
-        }
-    }
-}
-
 /// The moves of a two-party resource (rule 5): the invited side accepts or declines, either side
 /// ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
