@@ -86,10 +86,11 @@ async fn a_database_outage_fails_fast_and_recovers_without_losing_acknowledged_w
 
     // Writers that run through the outage, remembering what the service acknowledged.
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writers: Vec<_> = (0..4)
         .map(|_| {
             let mut client = operator(channel.clone());
-            let stopped = stopped.clone();
+            let (stopped, refused) = (stopped.clone(), refused.clone());
             tokio::spawn(async move {
                 let (mut acknowledged, mut refusals) = (Vec::new(), Vec::new());
                 for _ in 0..2000 {
@@ -99,7 +100,10 @@ async fn a_database_outage_fails_fast_and_recovers_without_losing_acknowledged_w
                     let started = std::time::Instant::now();
                     match client.create_partner(new_partner()).await {
                         Ok(created) => acknowledged.push(created.into_inner().name),
-                        Err(status) => refusals.push((status.code(), started.elapsed())),
+                        Err(status) => {
+                            refusals.push((status.code(), started.elapsed()));
+                            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
@@ -111,6 +115,12 @@ async fn a_database_outage_fails_fast_and_recovers_without_losing_acknowledged_w
     tokio::time::sleep(Duration::from_millis(500)).await;
     postgres.down();
     wait_for_health(&channel, ServingStatus::NotServing).await;
+    // Down until a writer has met the outage: a restart quicker than the pool's acquire timeout
+    // could otherwise hide it from writers waiting for a connection.
+    let down = std::time::Instant::now();
+    while refused.load(std::sync::atomic::Ordering::Relaxed) == 0 && down.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     postgres.up();
     wait_for_health(&channel, ServingStatus::Serving).await;
     // Writes succeed again, with no restart of the service.
