@@ -129,14 +129,14 @@ fn text(value: &Value) -> Option<String> {
     }
 }
 
-/// `{"from": .., "to": ..}`, or a bare value (schema 1's "set to"); `None` for null (schema 1's
-/// "left as it was"). A state name spelt as the proto spells it (`STATE_ACTIVE`) reads as the
-/// domain's.
+/// `{"from": .., "to": ..}` (either left out when not set), or a bare value (schema 1's "set
+/// to"); `None` for null (schema 1's "left as it was"). A state name spelt as the proto spells it
+/// (`STATE_ACTIVE`) reads as the domain's.
 fn read_delta(value: &Value) -> Option<Delta> {
     let domain = |text: Option<String>| text.map(|t| t.strip_prefix("STATE_").map(str::to_owned).unwrap_or(t));
     match value {
         Value::Null => None,
-        Value::Object(pair) if pair.contains_key("to") => {
+        Value::Object(pair) if pair.contains_key("to") || pair.contains_key("from") => {
             Some(Delta { from: domain(pair.get("from").and_then(text)), to: domain(pair.get("to").and_then(text)) })
         }
         other => Some(Delta { from: None, to: domain(text(other)) }),
@@ -172,6 +172,22 @@ mod tests {
                 .with(Role::Customer, Some("customers/c"))
                 .with(Role::SupportPartner, Some("partners/p")),
             cause: Some("customerRelationships/r".into()),
+        };
+        let row = stored(SCHEMA, &change.resource, &change.method, encode(&change));
+        assert_eq!(decode(&row).ok(), Some(change));
+    }
+
+    #[test]
+    fn a_field_cleared_reads_back_as_cleared() {
+        let change = Change {
+            method: "UpdatePartner".into(),
+            kind: ResourceKind::Partner,
+            resource: "partners/p".into(),
+            state: None,
+            fields: vec![("country_code".into(), Delta { from: Some("US".into()), to: None })],
+            principal: "operator".into(),
+            parties: Parties::default().with(Role::Partner, Some("partners/p")),
+            cause: None,
         };
         let row = stored(SCHEMA, &change.resource, &change.method, encode(&change));
         assert_eq!(decode(&row).ok(), Some(change));
