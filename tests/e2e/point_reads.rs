@@ -9,8 +9,7 @@ use pc_api::{
     types::v1::Cloud,
 };
 use pc_store::{
-    Database,
-    entity::{customer, customer_relationship, partner, reseller_link, subscription, support_assignment},
+    Database, customer_relationships, customers, partners, reseller_links, subscriptions, support_assignments,
 };
 use pc_tests::spawn_app;
 use sea_orm::{
@@ -44,7 +43,7 @@ async fn point_reads_return_exactly_what_sea_orm_reads() {
     let accepted: DateTime<Utc> = "2031-02-03T04:05:06.000007Z".parse().unwrap();
     let id = Uuid::now_v7;
 
-    let provider = partner::Model {
+    let provider = partners::Model {
         id: id(),
         display_name: "Fabrikam Distribución 株式会社".into(),
         tenant_id: Uuid::new_v4(),
@@ -56,17 +55,17 @@ async fn point_reads_return_exactly_what_sea_orm_reads() {
         create_time: created,
         update_time: accepted,
     };
-    let reseller = partner::Model {
+    let reseller = partners::Model {
         id: id(),
         tenant_id: Uuid::new_v4(),
         program_role: pc_domain::ProgramRole::IndirectReseller,
         ..provider.clone()
     };
     for partner in [&provider, &reseller] {
-        assert_reads_back::<partner::Entity>(db, partner.id, partner.clone()).await;
+        assert_reads_back::<partners::Entity>(db, partner.id, partner.clone()).await;
     }
 
-    let customer = customer::Model {
+    let customer = customers::Model {
         id: id(),
         display_name: "Contoso".into(),
         tenant_id: Uuid::new_v4(),
@@ -78,9 +77,9 @@ async fn point_reads_return_exactly_what_sea_orm_reads() {
         create_time: created,
         update_time: created,
     };
-    assert_reads_back::<customer::Entity>(db, customer.id, customer.clone()).await;
+    assert_reads_back::<customers::Entity>(db, customer.id, customer.clone()).await;
 
-    let link = reseller_link::Model {
+    let link = reseller_links::Model {
         id: id(),
         provider_id: provider.id,
         reseller_id: reseller.id,
@@ -91,9 +90,9 @@ async fn point_reads_return_exactly_what_sea_orm_reads() {
         create_time: created,
         update_time: accepted,
     };
-    assert_reads_back::<reseller_link::Entity>(db, link.id, link).await;
+    assert_reads_back::<reseller_links::Entity>(db, link.id, link).await;
 
-    let relationship = customer_relationship::Model {
+    let relationship = customer_relationships::Model {
         id: id(),
         partner_id: reseller.id,
         customer_id: customer.id,
@@ -105,9 +104,9 @@ async fn point_reads_return_exactly_what_sea_orm_reads() {
         create_time: created,
         update_time: created,
     };
-    assert_reads_back::<customer_relationship::Entity>(db, relationship.id, relationship).await;
+    assert_reads_back::<customer_relationships::Entity>(db, relationship.id, relationship).await;
 
-    let subscription = subscription::Model {
+    let subscription = subscriptions::Model {
         id: id(),
         customer_id: customer.id,
         offer_id: "offer-365-e3".into(),
@@ -121,9 +120,9 @@ async fn point_reads_return_exactly_what_sea_orm_reads() {
         create_time: created,
         update_time: created,
     };
-    assert_reads_back::<subscription::Entity>(db, subscription.id, subscription.clone()).await;
+    assert_reads_back::<subscriptions::Entity>(db, subscription.id, subscription.clone()).await;
 
-    let assignment = support_assignment::Model {
+    let assignment = support_assignments::Model {
         id: id(),
         subscription_id: subscription.id,
         partner_id: reseller.id,
@@ -134,10 +133,10 @@ async fn point_reads_return_exactly_what_sea_orm_reads() {
         create_time: created,
         update_time: accepted,
     };
-    assert_reads_back::<support_assignment::Entity>(db, assignment.id, assignment).await;
+    assert_reads_back::<support_assignments::Entity>(db, assignment.id, assignment).await;
 
-    assert_eq!(db.find_by_id::<partner::Entity>(id()).await.unwrap(), None, "an unknown id is no row");
-    assert_eq!(db.find_by_id::<subscription::Entity>(provider.id).await.unwrap(), None, "ids are per table");
+    assert_eq!(db.find_by_id::<partners::Entity>(id()).await.unwrap(), None, "an unknown id is no row");
+    assert_eq!(db.find_by_id::<subscriptions::Entity>(provider.id).await.unwrap(), None, "ids are per table");
 }
 
 /// On PostgreSQL, Gets read on connections of their own. When the database drops them (a

@@ -27,8 +27,8 @@ use pc_api::{
     types::v1::Cloud,
 };
 use pc_domain::{Lifecycle, LinkState, PartnerState, RelationshipState, SubscriptionState};
-use pc_store::entity::{
-    audit_event, customer, customer_relationship, partner, reseller_link, subscription, support_assignment,
+use pc_store::{
+    audit, customer_relationships, customers, partners, reseller_links, subscriptions, support_assignments,
 };
 use pc_tests::{Reply, TestApp, spawn_app};
 use sea_orm::{AccessMode, DatabaseTransaction, EntityTrait, IsolationLevel, TransactionTrait};
@@ -118,11 +118,11 @@ async fn snapshot(app: &TestApp) -> DatabaseTransaction {
     app.db.primary().begin_with_config(isolation, access).await.expect("a snapshot to check")
 }
 
-fn is_live_assignment(row: &support_assignment::Model) -> bool {
+fn is_live_assignment(row: &support_assignments::Model) -> bool {
     row.state.is_live()
 }
 
-fn has_active_relationship(relationships: &[customer_relationship::Model], partner: Uuid, customer: Uuid) -> bool {
+fn has_active_relationship(relationships: &[customer_relationships::Model], partner: Uuid, customer: Uuid) -> bool {
     relationships
         .iter()
         .any(|r| r.partner_id == partner && r.customer_id == customer && r.state == RelationshipState::Active)
@@ -132,10 +132,10 @@ fn has_active_relationship(relationships: &[customer_relationship::Model], partn
 /// between its partner of record and its customer, and when a reseller sold it, an ACTIVE link
 /// between the billing provider and that reseller.
 async fn subscriptions_without_their_channel(view: &DatabaseTransaction) -> Vec<String> {
-    let relationships = all::<customer_relationship::Entity>(view).await;
-    let links = all::<reseller_link::Entity>(view).await;
+    let relationships = all::<customer_relationships::Entity>(view).await;
+    let links = all::<reseller_links::Entity>(view).await;
     let mut broken = Vec::new();
-    for sub in all::<subscription::Entity>(view).await.into_iter().filter(|s| s.state == SubscriptionState::Active) {
+    for sub in all::<subscriptions::Entity>(view).await.into_iter().filter(|s| s.state == SubscriptionState::Active) {
         let (Some(seller), Some(biller)) = (sub.partner_of_record_id, sub.billing_partner_id) else { continue };
         if !has_active_relationship(&relationships, seller, sub.customer_id) {
             broken.push(format!("ACTIVE subscription {} without an ACTIVE relationship", sub.id));
@@ -152,10 +152,10 @@ async fn subscriptions_without_their_channel(view: &DatabaseTransaction) -> Vec<
 /// Rules 7 and 8: a REQUESTED or ACTIVE support assignment is on an ACTIVE subscription, and its
 /// partner holds an ACTIVE relationship with the subscription's customer.
 async fn assignments_without_their_grounds(view: &DatabaseTransaction) -> Vec<String> {
-    let relationships = all::<customer_relationship::Entity>(view).await;
-    let subscriptions = all::<subscription::Entity>(view).await;
+    let relationships = all::<customer_relationships::Entity>(view).await;
+    let subscriptions = all::<subscriptions::Entity>(view).await;
     let mut broken = Vec::new();
-    for assignment in all::<support_assignment::Entity>(view).await.into_iter().filter(is_live_assignment) {
+    for assignment in all::<support_assignments::Entity>(view).await.into_iter().filter(is_live_assignment) {
         let sub = subscriptions.iter().find(|s| s.id == assignment.subscription_id).expect("its subscription");
         if sub.state != SubscriptionState::Active {
             broken.push(format!("{} assignment {} on a {} subscription", assignment.state, assignment.id, sub.state));
@@ -173,35 +173,35 @@ async fn assignments_without_their_grounds(view: &DatabaseTransaction) -> Vec<St
 /// partner starts holds that row locked from its check until it commits.
 async fn started_after_suspension(view: &DatabaseTransaction) -> Vec<String> {
     let suspended: Vec<_> =
-        all::<partner::Entity>(view).await.into_iter().filter(|p| p.state == PartnerState::Suspended).collect();
+        all::<partners::Entity>(view).await.into_iter().filter(|p| p.state == PartnerState::Suspended).collect();
     let suspended_at = |id: Uuid| suspended.iter().find(|p| p.id == id).map(|p| p.update_time);
     let after = |parties: &[Option<Uuid>], times: &[Option<DateTime<Utc>>]| {
         parties.iter().flatten().filter_map(|p| suspended_at(*p)).any(|at| times.iter().flatten().any(|t| *t > at))
     };
     let mut broken = Vec::new();
-    for link in all::<reseller_link::Entity>(view).await {
+    for link in all::<reseller_links::Entity>(view).await {
         if after(&[Some(link.provider_id), Some(link.reseller_id)], &[Some(link.create_time), link.accept_time]) {
             broken.push(format!("reseller link {} started after a party's suspension", link.id));
         }
     }
-    for rel in all::<customer_relationship::Entity>(view).await {
+    for rel in all::<customer_relationships::Entity>(view).await {
         if after(&[Some(rel.partner_id), rel.indirect_provider_id], &[Some(rel.create_time), rel.accept_time]) {
             broken.push(format!("customer relationship {} started after a party's suspension", rel.id));
         }
     }
-    for sub in all::<subscription::Entity>(view).await {
+    for sub in all::<subscriptions::Entity>(view).await {
         if after(&[sub.partner_of_record_id, sub.billing_partner_id], &[Some(sub.create_time)]) {
             broken.push(format!("subscription {} sold after a party's suspension", sub.id));
         }
     }
-    for assignment in all::<support_assignment::Entity>(view).await {
+    for assignment in all::<support_assignments::Entity>(view).await {
         if after(&[Some(assignment.partner_id)], &[Some(assignment.create_time), assignment.accept_time]) {
             broken.push(format!("support assignment {} started after its partner's suspension", assignment.id));
         }
     }
     // More licences are new business: a raise is dated by its audit event.
-    let subscriptions = all::<subscription::Entity>(view).await;
-    for event in all::<audit_event::Entity>(view).await.into_iter().filter(|e| e.action == "UpdateSubscription") {
+    let subscriptions = all::<subscriptions::Entity>(view).await;
+    for event in all::<audit::Entity>(view).await.into_iter().filter(|e| e.action == "UpdateSubscription") {
         let change: serde_json::Value = serde_json::from_str(&event.change).expect("audit change is JSON");
         let raised = change["quantity"]["to"].as_i64() > change["quantity"]["from"].as_i64();
         let sub = subscriptions.iter().find(|s| format!("subscriptions/{}", s.id) == event.resource).expect("its row");
@@ -209,7 +209,7 @@ async fn started_after_suspension(view: &DatabaseTransaction) -> Vec<String> {
             broken.push(format!("subscription {} raised after a party's suspension", sub.id));
         }
     }
-    for created in all::<customer::Entity>(view).await {
+    for created in all::<customers::Entity>(view).await {
         let creator = created.created_by.strip_prefix("partners/").and_then(|id| Uuid::parse_str(id).ok());
         if after(&[creator], &[Some(created.create_time)]) {
             broken.push(format!("customer {} created after its creator's suspension", created.id));
@@ -221,9 +221,9 @@ async fn started_after_suspension(view: &DatabaseTransaction) -> Vec<String> {
 /// Rules 3 and 6: a relationship billed through a provider is asked for and accepted only while
 /// the reseller's link with that provider is ACTIVE.
 async fn relationships_after_their_link_ended(view: &DatabaseTransaction) -> Vec<String> {
-    let links = all::<reseller_link::Entity>(view).await;
+    let links = all::<reseller_links::Entity>(view).await;
     let mut broken = Vec::new();
-    for rel in all::<customer_relationship::Entity>(view).await {
+    for rel in all::<customer_relationships::Entity>(view).await {
         let Some(provider) = rel.indirect_provider_id else { continue };
         let ended = links.iter().filter(|l| l.provider_id == provider && l.reseller_id == rel.partner_id);
         for end in ended.filter_map(|l| l.end_time) {
@@ -511,11 +511,11 @@ async fn asking_through_a_provider_vs_end_of_the_link(app: &TestApp) {
 /// Rule 1: no tenant is both an enrolled partner and a customer with an ACTIVE relationship in
 /// one cloud.
 async fn partners_who_are_customers(view: &DatabaseTransaction) -> Vec<String> {
-    let partners = all::<partner::Entity>(view).await;
-    let customers = all::<customer::Entity>(view).await;
+    let partners = all::<partners::Entity>(view).await;
+    let customers = all::<customers::Entity>(view).await;
     let mut broken = Vec::new();
     for rel in
-        all::<customer_relationship::Entity>(view).await.into_iter().filter(|r| r.state == RelationshipState::Active)
+        all::<customer_relationships::Entity>(view).await.into_iter().filter(|r| r.state == RelationshipState::Active)
     {
         let customer = customers.iter().find(|c| c.id == rel.customer_id).expect("its customer");
         if partners.iter().any(|p| p.cloud == customer.cloud && p.tenant_id == customer.tenant_id) {

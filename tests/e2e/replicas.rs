@@ -53,7 +53,7 @@ async fn one_principals_calls_spread_over_three_replicas_are_limited_as_one() {
 /// first sweep comes a minute or more after it starts.)
 #[tokio::test]
 async fn every_replica_sweeps_expired_keys_and_each_key_is_deleted_once() {
-    use pc_store::entity::idempotency_key;
+    use pc_store::idempotency;
     use sea_orm::{EntityTrait, PaginatorTrait};
     let mut app = spawn_app().await;
     if app.skipped_without_postgres("replicas share one PostgreSQL database (README, Scaling)") {
@@ -65,7 +65,7 @@ async fn every_replica_sweeps_expired_keys_and_each_key_is_deleted_once() {
     for _ in 0..KEYS {
         app.enrol_customer_with(&uuid::Uuid::new_v4().to_string()).await.expect("enrol a customer");
     }
-    let stored = || async { idempotency_key::Entity::find().count(app.db.primary()).await.expect("count keys") };
+    let stored = || async { idempotency::Entity::find().count(app.db.primary()).await.expect("count keys") };
     assert_eq!(stored().await, KEYS as u64);
     app.age_idempotency_keys(chrono::Duration::days(8)).await;
 

@@ -193,7 +193,7 @@ impl TestApp {
 
     /// Makes every stored idempotency key `age` old, as if its request were that long ago.
     pub async fn age_idempotency_keys(&self, age: chrono::Duration) {
-        use pc_store::entity::idempotency_key::{Column, Entity};
+        use pc_store::idempotency::{Column, Entity};
         use sea_orm::{EntityTrait, sea_query::Expr};
         let past = pc_store::db::now() - age;
         Entity::update_many().col_expr(Column::CreateTime, Expr::value(past)).exec(self.db.primary()).await.unwrap();

@@ -3,8 +3,10 @@
 //! carry a `request_id` (AIP-155). The server answers Lists through [`ListRequest`] and
 //! [`ListResponse`] (`pc_server::convert::list_page`) and keys creates by [`IdempotentRequest`]
 //! (`pc_server::create`); the Rust client walks pages through the same traits
-//! (`partner_center_client::ListPager`). A new List is one line of `lists!` below, a new create
-//! one line of `idempotent!`.
+//! (`partner_center_client::ListPager`). The contract registers them: the build script finds every
+//! method whose request has `page_size` and `page_token`, or `request_id`, and writes its line of
+//! `lists!` or `idempotent!` (`build.rs`, `shared_shapes`), so a new List or create needs nothing
+//! here.
 
 /// A List request: it asks for `page_size` items after `page_token`.
 pub trait ListRequest: Clone {
@@ -22,7 +24,7 @@ pub trait ListResponse {
 }
 
 macro_rules! lists {
-    ($($request:ty => $response:ident { $items:ident: $item:ty }),+ $(,)?) => {$(
+    ($($request:ty => $response:path { $items:ident: $item:ty }),+ $(,)?) => {$(
         impl ListRequest for $request {
             type Response = $response;
 
@@ -53,22 +55,6 @@ macro_rules! lists {
     )+};
 }
 
-use crate::{channel::v1 as channel, partner::v1 as partner, relationship::v1 as relationship};
-use channel::{ListSubscriptionsResponse, ListSupportAssignmentsResponse};
-use partner::{ListCustomersResponse, ListPartnersResponse};
-use relationship::{ListCustomerRelationshipsResponse, ListResellerLinksResponse};
-
-lists!(
-    partner::ListPartnersRequest => ListPartnersResponse { partners: partner::Partner },
-    partner::ListCustomersRequest => ListCustomersResponse { customers: partner::Customer },
-    relationship::ListResellerLinksRequest => ListResellerLinksResponse { reseller_links: relationship::ResellerLink },
-    relationship::ListCustomerRelationshipsRequest =>
-        ListCustomerRelationshipsResponse { customer_relationships: relationship::CustomerRelationship },
-    channel::ListSubscriptionsRequest => ListSubscriptionsResponse { subscriptions: channel::Subscription },
-    channel::ListSupportAssignmentsRequest =>
-        ListSupportAssignmentsResponse { support_assignments: channel::SupportAssignment },
-);
-
 /// A create that carries an AIP-155 `request_id`.
 pub trait IdempotentRequest: prost::Message + Clone {
     fn request_id(&self) -> &str;
@@ -89,12 +75,4 @@ macro_rules! idempotent {
     )+};
 }
 
-idempotent!(
-    partner::CreatePartnerRequest,
-    partner::CreateCustomerRequest,
-    relationship::InviteResellerRequest,
-    relationship::RequestCustomerRelationshipRequest,
-    channel::CreateSubscriptionRequest,
-    channel::RegisterExternalSubscriptionRequest,
-    channel::RequestSupportRequest,
-);
+include!(concat!(env!("OUT_DIR"), "/requests.rs"));

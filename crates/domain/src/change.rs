@@ -11,8 +11,8 @@
 
 use std::fmt;
 
-pub use crate::names::ResourceKind;
-use crate::{CustomerId, Principal, facts};
+use crate::Principal;
+pub use crate::ResourceKind;
 
 /// The part a party plays in a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,54 +143,12 @@ impl Origin {
 
 // The parties of each resource, from the facts the rules read: written once, here.
 
-impl facts::Partner {
-    pub fn parties(&self) -> Parties {
-        Parties::default().with(Role::Partner, Some(self.id))
-    }
-}
-
-impl facts::Customer {
-    pub fn parties(&self) -> Parties {
-        let creator = self.created_by.strip_prefix("partners/").map(|_| &self.created_by);
-        Parties::default().with(Role::Customer, Some(self.id)).with(Role::Creator, creator)
-    }
-}
-
-impl facts::ResellerLink {
-    pub fn parties(&self) -> Parties {
-        Parties::default().with(Role::Provider, Some(self.provider)).with(Role::Reseller, Some(self.reseller))
-    }
-}
-
-impl facts::CustomerRelationship {
-    pub fn parties(&self) -> Parties {
-        Parties::default()
-            .with(Role::Customer, Some(self.customer))
-            .with(Role::Partner, Some(self.partner))
-            .with(Role::Provider, self.indirect_provider)
-    }
-}
-
-impl facts::Subscription {
-    pub fn parties(&self) -> Parties {
-        Parties::default()
-            .with(Role::Customer, Some(self.customer))
-            .with(Role::PartnerOfRecord, self.partner_of_record)
-            .with(Role::BillingPartner, self.billing_partner)
-    }
-}
-
-impl facts::SupportAssignment {
-    /// Its partner and its subscription's customer (who hires and ends).
-    pub fn parties(&self, customer: CustomerId) -> Parties {
-        Parties::default().with(Role::Customer, Some(customer)).with(Role::SupportPartner, Some(self.partner))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Cloud, PartnerId, RelationshipState, TenantId, names::CustomerRelationshipId};
+    use crate::customer_relationships::CustomerRelationship;
+    use crate::customers::Customer;
+    use crate::{Cloud, CustomerId, CustomerRelationshipId, PartnerId, RelationshipState, TenantId};
 
     #[test]
     fn kinds_and_roles_round_trip_their_names() {
@@ -205,7 +163,7 @@ mod tests {
 
     #[test]
     fn a_relationship_names_its_customer_partner_and_billing_provider() {
-        let relationship = facts::CustomerRelationship {
+        let relationship = CustomerRelationship {
             id: CustomerRelationshipId::generate(),
             partner: PartnerId::generate(),
             customer: CustomerId::generate(),
@@ -222,14 +180,14 @@ mod tests {
     #[test]
     fn a_customer_created_by_a_partner_names_its_creator() {
         let creator = PartnerId::generate();
-        let customer = facts::Customer {
+        let customer = Customer {
             id: CustomerId::generate(),
             cloud: Cloud::Global,
             tenant: TenantId(uuid::Uuid::new_v4()),
             created_by: creator.name(),
         };
         assert_eq!(customer.parties().get(Role::Creator), Some(creator.name().as_str()));
-        let by_operator = facts::Customer { created_by: Principal::OPERATOR.into(), ..customer };
+        let by_operator = Customer { created_by: Principal::OPERATOR.into(), ..customer };
         assert_eq!(by_operator.parties().get(Role::Creator), None);
     }
 }

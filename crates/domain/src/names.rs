@@ -5,13 +5,13 @@ use std::fmt;
 
 use uuid::Uuid;
 
-use crate::Error;
+use crate::{Error, ResourceKind};
 
 macro_rules! resource_id {
     ($(#[$doc:meta])* $type:ident, $collection:literal, $kind:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $type(pub Uuid);
+        pub struct $type(pub ::uuid::Uuid);
 
         impl $type {
             /// The collection segment of this resource's names.
@@ -19,16 +19,16 @@ macro_rules! resource_id {
 
             /// A fresh, time-ordered id.
             pub fn generate() -> Self {
-                Self(Uuid::now_v7())
+                Self(::uuid::Uuid::now_v7())
             }
 
             /// Parses `collection/{uuid}` from the request field `field`.
-            pub fn parse(field: &str, name: &str) -> Result<Self, Error> {
-                parse_name(Self::COLLECTION, field, name).map(Self)
+            pub fn parse(field: &str, name: &str) -> Result<Self, $crate::Error> {
+                $crate::names::parse_name(Self::COLLECTION, field, name).map(Self)
             }
 
             /// Like [`Self::parse`], but an empty field means "none".
-            pub fn parse_optional(field: &str, name: &str) -> Result<Option<Self>, Error> {
+            pub fn parse_optional(field: &str, name: &str) -> Result<Option<Self>, $crate::Error> {
                 if name.is_empty() {
                     Ok(None)
                 } else {
@@ -41,29 +41,30 @@ macro_rules! resource_id {
             }
         }
 
-        impl fmt::Display for $type {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $type {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 write!(f, "{}/{}", Self::COLLECTION, self.0)
             }
         }
 
-        impl ResourceId for $type {
-            const KIND: ResourceKind = ResourceKind::$kind;
+        impl $crate::ResourceId for $type {
+            const KIND: $crate::ResourceKind = $crate::ResourceKind::$kind;
 
-            fn parse(field: &str, name: &str) -> Result<Self, Error> {
+            fn parse(field: &str, name: &str) -> Result<Self, $crate::Error> {
                 Self::parse(field, name)
             }
 
-            fn uuid(self) -> Uuid {
+            fn uuid(self) -> ::uuid::Uuid {
                 self.0
             }
 
-            fn from_uuid(uuid: Uuid) -> Self {
+            fn from_uuid(uuid: ::uuid::Uuid) -> Self {
                 Self(uuid)
             }
         }
     };
 }
+pub(crate) use resource_id;
 
 /// What code generic over resources knows of their ids: how to read one from a name, and the
 /// UUID a row is keyed by.
@@ -76,11 +77,11 @@ pub trait ResourceId: Copy + fmt::Display + Send + Sync + 'static {
     fn from_uuid(uuid: Uuid) -> Self;
 }
 
-/// Every resource the program keeps: its typed id, the collection its names start with, and its
-/// [`ResourceKind`]. A new resource is one line here.
+/// Declares every resource the program keeps (`crate`'s root invokes it, next to the resources'
+/// modules): its typed id, the collection its names start with, and its [`ResourceKind`].
 macro_rules! resources {
     ($($(#[$doc:meta])* $type:ident, $collection:literal, $kind:ident, $stored:literal;)+) => {
-        $(resource_id!($(#[$doc])* $type, $collection, $kind);)+
+        $($crate::names::resource_id!($(#[$doc])* $type, $collection, $kind);)+
 
         /// The kinds of resource, as a change names them (`pc_domain::Change::kind`).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,21 +108,7 @@ macro_rules! resources {
         }
     };
 }
-
-resources! {
-    /// `partners/{id}`
-    PartnerId, "partners", Partner, "PARTNER";
-    /// `customers/{id}`
-    CustomerId, "customers", Customer, "CUSTOMER";
-    /// `resellerLinks/{id}`
-    ResellerLinkId, "resellerLinks", ResellerLink, "RESELLER_LINK";
-    /// `customerRelationships/{id}`
-    CustomerRelationshipId, "customerRelationships", CustomerRelationship, "CUSTOMER_RELATIONSHIP";
-    /// `subscriptions/{id}`
-    SubscriptionId, "subscriptions", Subscription, "SUBSCRIPTION";
-    /// `supportAssignments/{id}`
-    SupportAssignmentId, "supportAssignments", SupportAssignment, "SUPPORT_ASSIGNMENT";
-}
+pub(crate) use resources;
 
 impl ResourceKind {
     pub fn from_name(text: &str) -> Option<Self> {
@@ -141,7 +128,7 @@ impl fmt::Display for ResourceKind {
     }
 }
 
-fn parse_name(collection: &str, field: &str, name: &str) -> Result<Uuid, Error> {
+pub(crate) fn parse_name(collection: &str, field: &str, name: &str) -> Result<Uuid, Error> {
     if name.is_empty() {
         return Err(Error::invalid(field, "is required"));
     }
@@ -159,6 +146,7 @@ fn parse_name(collection: &str, field: &str, name: &str) -> Result<Uuid, Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{CustomerId, PartnerId};
 
     #[test]
     fn names_round_trip() {

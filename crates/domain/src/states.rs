@@ -1,12 +1,14 @@
-//! The domain's enumerations: clouds, program roles, product families, sales channels, and the
-//! states of every resource (docs/domain.md). They are stored as their names (`GLOBAL`,
+//! What the domain's enumerations share: `stored_enum!`, which every resource's module uses to
+//! declare its states and kinds (a partner's `ProgramRole`, a subscription's `SalesChannel`), and
+//! the one enumeration no resource owns, [`Cloud`]. They are stored as their names (`GLOBAL`,
 //! `INDIRECT_RESELLER`, `ACTIVE`), so the schema reads as the domain does and a typo is a compile
 //! error, not a row no query finds. Proto enums appear only at the API edge (`pc_server::convert`).
 //!
-//! A resource with a lifecycle declares its states' table ([`Lifecycle`], with [`lifecycle!`]):
-//! which move leads from which state to which. The two-party resources (reseller links, customer
-//! relationships, support assignments) share one table and one set of moves ([`Transition`]): a
-//! waiting state the invited side accepts or declines, ACTIVE, and ENDED by either side.
+//! A resource with a lifecycle declares its states' table in its module ([`Lifecycle`], with
+//! `lifecycle!`): which move leads from which state to which. The two-party resources (reseller
+//! links, customer relationships, support assignments) share one table and one set of moves
+//! ([`Transition`], `two_party_lifecycle!`): a waiting state the invited side accepts or declines,
+//! ACTIVE, and ENDED by either side.
 
 /// Declares a stored enumeration: `Name::Variant` is stored as the given text (SeaORM's
 /// `DeriveActiveEnum`, with the `persistence` feature the store turns on).
@@ -47,70 +49,11 @@ macro_rules! stored_enum {
         }
     };
 }
+pub(crate) use stored_enum;
 
 stored_enum!(
     /// Where a tenant lives; nothing links across clouds (rule 2).
     Cloud { Global = "GLOBAL", UsGovernment = "US_GOVERNMENT", China = "CHINA", Germany = "GERMANY" }
-);
-
-stored_enum!(
-    /// The one role a partner is enrolled in.
-    ProgramRole {
-        DirectBillPartner = "DIRECT_BILL_PARTNER",
-        IndirectProvider = "INDIRECT_PROVIDER",
-        IndirectReseller = "INDIRECT_RESELLER",
-    }
-);
-
-stored_enum!(
-    /// A partner's standing; a SUSPENDED partner starts nothing new (rule 3).
-    PartnerState { Active = "ACTIVE", Suspended = "SUSPENDED" }
-);
-
-stored_enum!(
-    /// The two-tier link between a provider and a reseller.
-    LinkState { Invited = "INVITED", Active = "ACTIVE", Declined = "DECLINED", Ended = "ENDED" }
-);
-
-stored_enum!(
-    /// A partner's relationship with a customer.
-    RelationshipState { Pending = "PENDING", Active = "ACTIVE", Declined = "DECLINED", Ended = "ENDED" }
-);
-
-stored_enum!(
-    /// What kind of online service a subscription is.
-    ProductFamily {
-        Productivity = "PRODUCTIVITY",
-        Azure = "AZURE",
-        Dynamics = "DYNAMICS",
-        Security = "SECURITY",
-        Other = "OTHER",
-    }
-);
-
-stored_enum!(
-    /// How a subscription was bought: through the program (direct-bill or indirect) or elsewhere.
-    SalesChannel {
-        ProgramDirectBill = "PROGRAM_DIRECT_BILL",
-        ProgramIndirect = "PROGRAM_INDIRECT",
-        VendorDirect = "VENDOR_DIRECT",
-        EnterpriseAgreement = "ENTERPRISE_AGREEMENT",
-    }
-);
-
-stored_enum!(
-    /// A subscription's state.
-    SubscriptionState { Active = "ACTIVE", Suspended = "SUSPENDED", Cancelled = "CANCELLED" }
-);
-
-stored_enum!(
-    /// A partner hired to support a subscription it did not sell.
-    AssignmentState {
-        Requested = "REQUESTED",
-        Active = "ACTIVE",
-        Declined = "DECLINED",
-        Ended = "ENDED",
-    }
 );
 
 /// A resource's moves, declared per resource: each has a method verb and stamps a time. The
@@ -193,7 +136,7 @@ macro_rules! lifecycle {
         }
         live: $($live:ident)|+
     ) => {
-        impl Lifecycle for $state {
+        impl $crate::states::Lifecycle for $state {
             type Transition = $transition;
 
             fn name(self) -> &'static str {
@@ -213,26 +156,25 @@ macro_rules! lifecycle {
         }
     };
 }
+pub(crate) use lifecycle;
 
 /// The one table of the two-party resources: a waiting state the invited side accepts or
 /// declines, ACTIVE, and ENDED by either side from either live state.
 macro_rules! two_party_lifecycle {
     ($state:ident, $waiting:ident) => {
-        lifecycle!($state by Transition {
+        $crate::states::lifecycle!($state by Transition {
             Accept: $waiting => Active,
             Decline: $waiting => Declined,
             End: $waiting | Active => Ended,
         } live: $waiting | Active);
     };
 }
-
-two_party_lifecycle!(LinkState, Invited);
-two_party_lifecycle!(RelationshipState, Pending);
-two_party_lifecycle!(AssignmentState, Requested);
+pub(crate) use two_party_lifecycle;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{AssignmentState, LinkState, ProgramRole, RelationshipState};
 
     #[test]
     fn stored_names_round_trip() {

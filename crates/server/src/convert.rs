@@ -9,7 +9,7 @@ use pc_domain::{
     AssignmentState, Cloud, Error, LinkState, PageKey, PageRequest, PartnerState, Principal, ProductFamily,
     ProgramRole, RelationshipState, SalesChannel, SubscriptionState,
 };
-use pc_store::{Database, DatabaseConnection, entity::Keyed, idempotency::IdempotencyKey};
+use pc_store::{Database, DatabaseConnection, idempotency::IdempotencyKey, write::Row};
 use prost_types::{FieldMask, Timestamp};
 
 /// A domain enum and the proto enum that carries it over the API.
@@ -67,7 +67,7 @@ pub async fn list_page<R, M, Fetch, Fetching>(
 ) -> Result<R::Response, Error>
 where
     R: ListRequest,
-    M: Keyed,
+    M: Row,
     Fetch: Fn(DatabaseConnection, PageRequest) -> Fetching,
     Fetching: Future<Output = Result<Vec<M>, Error>>,
 {
@@ -75,7 +75,7 @@ where
     let query = format!("{filter:?}");
     let read = async |page| db.list(|connection| fetch(connection, page)).await;
     let (items, next_page_token) =
-        pc_domain::page::list(page_size, page_token, &query, pages, read, Keyed::key, shape).await?;
+        pc_domain::page::list(page_size, page_token, &query, pages, read, Row::id, shape).await?;
     Ok(R::Response::from_page(items, next_page_token))
 }
 

@@ -9,7 +9,7 @@
 use std::future::Future;
 
 use pc_domain::rules::{self, Participants};
-use pc_domain::{Error, Etag, Origin, Principal, names::ResourceId};
+use pc_domain::{Error, Etag, Origin, Principal, ResourceId};
 pub use pc_store::lifecycle::MoveOf;
 use pc_store::lifecycle::{self as store, LifecycleRow};
 use pc_store::{Database, DatabaseTransaction, retry::with_retries, write::Row};

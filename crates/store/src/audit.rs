@@ -9,20 +9,42 @@
 //! body) are read compatibly: their `state` (a name, or `from` and `to`), their `cause`, the
 //! parties they happened to name, and every other key as a field.
 
-use pc_domain::change::Delta;
-use pc_domain::{Change, Error, Parties, ResourceKind, Role};
+use pc_domain::{Change, Error, Parties, ResourceKind, Role, change::Delta};
+use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::entity::audit_event;
+/// The table `audit_events`: the append-only log of every state change.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_events")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// Name of the changed resource, e.g. `partners/{id}`.
+    pub resource: String,
+    /// The method that changed it, e.g. `SuspendPartner`.
+    pub action: String,
+    /// The caller, e.g. `operator`.
+    pub principal: String,
+    /// The change as a JSON object, in the form `schema` says (`crate::audit`).
+    pub change: String,
+    /// The version of the stored form: 1 before the typed change, 2 since.
+    pub schema: i32,
+    pub create_time: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
 
 /// The schema [`record`] writes.
 pub const SCHEMA: i32 = 2;
 
 /// Appends `change` to the audit log, in the caller's transaction.
 pub async fn record(db: &impl ConnectionTrait, change: &Change) -> Result<(), Error> {
-    let event = audit_event::ActiveModel {
+    let event = ActiveModel {
         id: Set(Uuid::now_v7()),
         resource: Set(change.resource.clone()),
         action: Set(change.method.clone()),
@@ -31,17 +53,13 @@ pub async fn record(db: &impl ConnectionTrait, change: &Change) -> Result<(), Er
         schema: Set(SCHEMA),
         create_time: Set(crate::db::now()),
     };
-    audit_event::Entity::insert(event).exec_without_returning(db).await?;
+    Entity::insert(event).exec_without_returning(db).await?;
     Ok(())
 }
 
 /// The changes of one resource, oldest first, whatever schema each was written in.
 pub async fn history(db: &impl ConnectionTrait, resource: &str) -> Result<Vec<Change>, Error> {
-    let rows = audit_event::Entity::find()
-        .filter(audit_event::Column::Resource.eq(resource))
-        .order_by_asc(audit_event::Column::Id)
-        .all(db)
-        .await?;
+    let rows = Entity::find().filter(Column::Resource.eq(resource)).order_by_asc(Column::Id).all(db).await?;
     rows.iter().map(decode).collect()
 }
 
@@ -77,7 +95,7 @@ fn encode(change: &Change) -> Value {
 }
 
 /// The change a stored row describes, in either schema.
-pub fn decode(row: &audit_event::Model) -> Result<Change, Error> {
+pub fn decode(row: &Model) -> Result<Change, Error> {
     let body: Value = serde_json::from_str(&row.change)
         .map_err(|e| Error::internal(format!("audit event {} does not parse: {e}", row.id)))?;
     let object = body.as_object().cloned().unwrap_or_default();
@@ -147,8 +165,8 @@ fn read_delta(value: &Value) -> Option<Delta> {
 mod tests {
     use super::*;
 
-    fn stored(schema: i32, resource: &str, action: &str, change: Value) -> audit_event::Model {
-        audit_event::Model {
+    fn stored(schema: i32, resource: &str, action: &str, change: Value) -> Model {
+        Model {
             id: Uuid::now_v7(),
             resource: resource.into(),
             action: action.into(),

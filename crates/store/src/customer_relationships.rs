@@ -1,21 +1,57 @@
-//! Queries on `customer_relationships`.
+//! The `customer_relationships` table and its queries.
 
-use pc_domain::{Cloud, RelationshipState as State};
-use pc_domain::{CustomerId, CustomerRelationshipId, Error, PageRequest, PartnerId, Principal, TenantId};
+use pc_domain::{
+    Cloud, CustomerId, CustomerRelationshipId, Error, PageRequest, PartnerId, Principal, RelationshipState,
+    RelationshipState as State, TenantId,
+};
+use sea_orm::entity::prelude::*;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, sea_query::Query,
 };
 
 use crate::{
-    Database,
+    Database, customers,
     db::{keyset_page, now, unique_violation_as},
-    entity::{
-        customer,
-        customer_relationship::{self, Column, Entity, Model},
-    },
     locks::{Lock, find_locked as find_locked_row, locked},
 };
+
+/// The table `customer_relationships`: a partner's reseller relationship with a customer.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "customer_relationships")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub partner_id: Uuid,
+    pub customer_id: Uuid,
+    pub indirect_provider_id: Option<Uuid>,
+    pub state: RelationshipState,
+    pub accept_time: Option<DateTimeUtc>,
+    pub end_time: Option<DateTimeUtc>,
+    pub revision: i64,
+    pub create_time: DateTimeUtc,
+    pub update_time: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+crate::write::stored_resource!(pc_domain::CustomerRelationshipId, lifecycle pc_domain::RelationshipState, "CustomerRelationship", locked CustomerRelationships);
+
+impl Model {
+    /// What the rules read of this row.
+    pub fn facts(&self) -> pc_domain::customer_relationships::CustomerRelationship {
+        pc_domain::customer_relationships::CustomerRelationship {
+            id: CustomerRelationshipId(self.id),
+            partner: PartnerId(self.partner_id),
+            customer: CustomerId(self.customer_id),
+            indirect_provider: self.indirect_provider_id.map(PartnerId),
+            state: self.state,
+        }
+    }
+}
 
 /// Inserts a PENDING relationship; a live (PENDING or ACTIVE) one of the pair is ALREADY_EXISTS.
 pub async fn insert(
@@ -25,7 +61,7 @@ pub async fn insert(
     indirect_provider: Option<PartnerId>,
 ) -> Result<Model, Error> {
     let time = now();
-    let row = customer_relationship::ActiveModel {
+    let row = ActiveModel {
         id: Set(CustomerRelationshipId::generate().0),
         partner_id: Set(partner.0),
         customer_id: Set(customer.0),
@@ -105,10 +141,10 @@ pub async fn tenant_has_active_relationship(
     tenant: TenantId,
 ) -> Result<bool, Error> {
     let customers_of_tenant = Query::select()
-        .column(customer::Column::Id)
-        .from(customer::Entity)
-        .and_where(customer::Column::Cloud.eq(cloud))
-        .and_where(customer::Column::TenantId.eq(tenant.0))
+        .column(customers::Column::Id)
+        .from(customers::Entity)
+        .and_where(customers::Column::Cloud.eq(cloud))
+        .and_where(customers::Column::TenantId.eq(tenant.0))
         .to_owned();
     let count = Entity::find()
         .filter(Column::State.eq(State::Active))
@@ -121,7 +157,7 @@ pub async fn tenant_has_active_relationship(
 /// ListCustomerRelationships filters.
 #[derive(Debug, Clone, Copy)]
 pub struct RelationshipFilter {
-    /// Who lists: its view (rule 9, `pc_domain::rules::customer_relationships::may_see`, as SQL)
+    /// Who lists: its view (rule 9, `pc_domain::customer_relationships::may_see`, as SQL)
     /// bounds the list; the other fields narrow it.
     pub viewer: Principal,
     pub partner: Option<PartnerId>,

@@ -1,21 +1,54 @@
-//! Queries on `customers`, including rule 9's "which partner reads which customer" as SQL (the
-//! rule itself is `pc_domain::rules::customers::partner_sees`).
+//! The `customers` table and its queries, including rule 9's "which partner reads which customer"
+//! as SQL (the rule itself is `pc_domain::customers::partner_sees`).
 
-use pc_domain::{Cloud, RelationshipState};
-use pc_domain::{CustomerId, Error, PageRequest, Principal, TenantId, facts};
+use pc_domain::{Cloud, CustomerId, Error, PageRequest, Principal, RelationshipState, TenantId};
+use sea_orm::entity::prelude::*;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     sea_query::Query,
 };
 
 use crate::{
-    Database,
+    Database, customer_relationships,
     db::{keyset_page, now, unique_violation_as},
-    entity::{
-        customer::{self, Column, Entity, Model},
-        customer_relationship,
-    },
 };
+
+/// The table `customers`: organizations that buy online services.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "customers")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub display_name: String,
+    pub tenant_id: Uuid,
+    pub primary_domain: String,
+    pub country_code: String,
+    pub cloud: Cloud,
+    /// The principal that created the customer; partners that created one may read it.
+    pub created_by: String,
+    pub revision: i64,
+    pub create_time: DateTimeUtc,
+    pub update_time: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+crate::write::stored_resource!(pc_domain::CustomerId);
+
+impl Model {
+    /// What the rules read of this row.
+    pub fn facts(&self) -> pc_domain::customers::Customer {
+        pc_domain::customers::Customer {
+            id: CustomerId(self.id),
+            cloud: self.cloud,
+            tenant: TenantId(self.tenant_id),
+            created_by: self.created_by.clone(),
+        }
+    }
+}
 
 /// A customer about to be created, already validated.
 #[derive(Debug, Clone)]
@@ -34,7 +67,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewCustomer) -> Result<Model
     let time = now();
     let domain = new.primary_domain.clone();
     let tenant = new.tenant_id.0;
-    let row = customer::ActiveModel {
+    let row = ActiveModel {
         id: Set(CustomerId::generate().0),
         display_name: Set(new.display_name),
         tenant_id: Set(new.tenant_id.0),
@@ -65,18 +98,18 @@ pub async fn read(db: &Database, id: CustomerId) -> Result<Option<Model>, Error>
     Ok(db.find_by_id::<Entity>(id.0).await?)
 }
 
-/// The customer's ACTIVE relationships: what rule 9 (`pc_domain::rules::customers::partner_sees`)
+/// The customer's ACTIVE relationships: what rule 9 (`pc_domain::customers::partner_sees`)
 /// decides on.
 pub async fn active_relationships(
     db: &impl ConnectionTrait,
     customer: CustomerId,
-) -> Result<Vec<facts::CustomerRelationship>, Error> {
-    let active = customer_relationship::Entity::find()
-        .filter(customer_relationship::Column::CustomerId.eq(customer.0))
-        .filter(customer_relationship::Column::State.eq(RelationshipState::Active))
+) -> Result<Vec<pc_domain::customer_relationships::CustomerRelationship>, Error> {
+    let active = customer_relationships::Entity::find()
+        .filter(customer_relationships::Column::CustomerId.eq(customer.0))
+        .filter(customer_relationships::Column::State.eq(RelationshipState::Active))
         .all(db)
         .await?;
-    Ok(active.iter().map(customer_relationship::Model::facts).collect())
+    Ok(active.iter().map(customer_relationships::Model::facts).collect())
 }
 
 /// One page of the customers `viewer` may read, in id (creation) order, plus one extra row.
@@ -91,19 +124,19 @@ pub async fn list(
         Principal::Operator => {}
         Principal::Customer(id) => query = query.filter(Column::Id.eq(id.0)),
         Principal::Partner(partner) => {
-            // pc_domain::rules::customers::partner_sees, as SQL.
+            // pc_domain::customers::partner_sees, as SQL.
             let active = || {
                 Query::select()
-                    .column(customer_relationship::Column::CustomerId)
-                    .from(customer_relationship::Entity)
-                    .and_where(customer_relationship::Column::State.eq(RelationshipState::Active))
+                    .column(customer_relationships::Column::CustomerId)
+                    .from(customer_relationships::Entity)
+                    .and_where(customer_relationships::Column::State.eq(RelationshipState::Active))
                     .to_owned()
             };
             let held = active()
                 .cond_where(
                     Condition::any()
-                        .add(customer_relationship::Column::PartnerId.eq(partner.0))
-                        .add(customer_relationship::Column::IndirectProviderId.eq(partner.0)),
+                        .add(customer_relationships::Column::PartnerId.eq(partner.0))
+                        .add(customer_relationships::Column::IndirectProviderId.eq(partner.0)),
                 )
                 .to_owned();
             let created_and_unclaimed =

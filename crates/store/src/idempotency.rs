@@ -13,17 +13,34 @@
 
 use pc_domain::{Error, Principal};
 use prost::Message;
+use sea_orm::entity::prelude::*;
 use std::time::Duration;
 
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::{
-    db::now,
-    entity::idempotency_key::{self, Entity},
-    errors::is_unique_violation,
-};
+use crate::{db::now, errors::is_unique_violation};
+
+/// The table `idempotency_keys`: request ids already seen, per caller, with the response they produced.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "idempotency_keys")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub principal: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub request_id: Uuid,
+    pub method: String,
+    pub request_hash: Vec<u8>,
+    /// The encoded response; empty only inside the transaction that claimed the key.
+    pub response: Option<Vec<u8>>,
+    pub create_time: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
 
 /// The idempotency key of one request.
 #[derive(Debug, Clone)]
@@ -104,7 +121,7 @@ pub async fn replay<R: Message + Default>(
 /// conflict: on retry, [`replay`] returns what the winner committed.
 pub async fn claim(db: &impl ConnectionTrait, key: Option<&IdempotencyKey>) -> Result<(), Error> {
     let Some(key) = key else { return Ok(()) };
-    let row = idempotency_key::ActiveModel {
+    let row = ActiveModel {
         principal: Set(key.principal.clone()),
         request_id: Set(key.request_id),
         method: Set(key.method.to_owned()),
@@ -128,10 +145,8 @@ fn cutoff(window: Duration) -> chrono::DateTime<chrono::Utc> {
 /// Deletes every key older than the database's window and returns how many. One short DELETE
 /// over the `create_time` index, touching only expired keys, so requests never wait for it.
 pub async fn forget_expired(db: &crate::Database) -> Result<u64, Error> {
-    let deleted = Entity::delete_many()
-        .filter(idempotency_key::Column::CreateTime.lt(cutoff(db.idempotency_window())))
-        .exec(db.primary())
-        .await?;
+    let deleted =
+        Entity::delete_many().filter(Column::CreateTime.lt(cutoff(db.idempotency_window()))).exec(db.primary()).await?;
     Ok(deleted.rows_affected)
 }
 
@@ -142,7 +157,7 @@ pub async fn complete<R: Message>(
     response: &R,
 ) -> Result<(), Error> {
     let Some(key) = key else { return Ok(()) };
-    let row = idempotency_key::ActiveModel {
+    let row = ActiveModel {
         principal: Set(key.principal.clone()),
         request_id: Set(key.request_id),
         response: Set(Some(response.encode_to_vec())),

@@ -1,5 +1,7 @@
-//! The shared SeaORM persistence layer of partner-center: connection setup, migrations, entities
-//! and the queries every service runs, one module per table.
+//! The shared SeaORM persistence layer of partner-center: connection setup, migrations, and one
+//! module per table, holding its SeaORM entity and the queries every service runs on it. Enum
+//! columns hold the domain's enums, stored by name (`GLOBAL`, `ACTIVE`), so the tables read
+//! naturally in SQL.
 //!
 //! Query functions take `&impl ConnectionTrait`, so a handler opens one transaction, passes it to
 //! every query it needs, and commits once: nothing is ever half-written. What a transaction locks,
@@ -10,7 +12,6 @@ pub mod customer_relationships;
 pub mod customers;
 pub mod db;
 pub mod deadline;
-pub mod entity;
 pub mod errors;
 pub mod idempotency;
 pub mod lifecycle;

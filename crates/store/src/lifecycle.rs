@@ -7,7 +7,7 @@
 //! accept racing an end leaves exactly one winner; the loser sees ABORTED and, on retry, rule 5.
 
 use chrono::{DateTime, Utc};
-use pc_domain::{Error, Etag, Lifecycle, Move, Origin, Parties, Stamp, names::ResourceId};
+use pc_domain::{Error, Etag, Lifecycle, Move, Origin, Parties, ResourceId, Stamp};
 use sea_orm::{ConnectionTrait, EntityTrait, PrimaryKeyTrait};
 use uuid::Uuid;
 

@@ -88,7 +88,7 @@ impl LockOrder {
     ];
 }
 
-/// A table whose rows are locked, with its place in [`LockOrder`] (declared in its entity module
+/// A table whose rows are locked, with its place in [`LockOrder`] (declared next to its entity
 /// by `stored_resource!`).
 pub trait Ordered: EntityTrait {
     const ORDER: LockOrder;

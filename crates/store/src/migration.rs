@@ -1,5 +1,6 @@
 //! Schema migrations, applied in order by [`Migrator`]; the `partner-center migrate` command and
-//! the dev server run them. Each migration runs in one transaction on both backends, so a failed
+//! the dev server run them. A migration is a file `migration/m<date>_<number>_<what>.rs`; the
+//! build script lists the files in name order, so a new one needs no line here. Each migration runs in one transaction on both backends, so a failed
 //! migration leaves the schema as it was.
 //!
 //! Uniqueness rules live in the schema itself, so no race between two requests can break them:
@@ -7,27 +8,14 @@
 
 use sea_orm_migration::prelude::*;
 
-mod m20261126_000001_create_directory;
-mod m20261126_000002_create_relationships;
-mod m20261126_000003_create_channel;
-mod m20261126_000004_create_idempotency_keys;
-mod m20261127_000005_create_tenants;
-mod m20261127_000006_index_idempotency_key_age;
-mod m20261207_000007_version_audit_events;
+// The `mod` line of every file in `migration/` and `all()`, listing them oldest first (`build.rs`).
+include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20261126_000001_create_directory::Migration),
-            Box::new(m20261126_000002_create_relationships::Migration),
-            Box::new(m20261126_000003_create_channel::Migration),
-            Box::new(m20261126_000004_create_idempotency_keys::Migration),
-            Box::new(m20261127_000005_create_tenants::Migration),
-            Box::new(m20261127_000006_index_idempotency_key_age::Migration),
-            Box::new(m20261207_000007_version_audit_events::Migration),
-        ]
+        all()
     }
 }
 

@@ -1,7 +1,7 @@
-//! Queries on `partners`.
+//! The `partners` table and its queries.
 
-use pc_domain::{Cloud, PartnerState as State, ProgramRole};
-use pc_domain::{Error, PageRequest, PartnerId, TenantId};
+use pc_domain::{Cloud, Error, PageRequest, PartnerId, PartnerState, PartnerState as State, ProgramRole, TenantId};
+use sea_orm::entity::prelude::*;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder,
@@ -10,9 +10,44 @@ use sea_orm::{
 use crate::{
     Database,
     db::{keyset_page, now, unique_violation_as},
-    entity::partner::{self, Column, Entity, Model},
     locks::{Lock, find_locked as find_locked_row, locked},
 };
+
+/// The table `partners`: the program's enrolled partners.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "partners")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub display_name: String,
+    pub tenant_id: Uuid,
+    pub country_code: String,
+    pub cloud: Cloud,
+    pub program_role: ProgramRole,
+    pub state: PartnerState,
+    pub revision: i64,
+    pub create_time: DateTimeUtc,
+    pub update_time: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+crate::write::stored_resource!(pc_domain::PartnerId, state, locked Partners);
+
+impl Model {
+    /// What the rules read of this row.
+    pub fn facts(&self) -> pc_domain::partners::Partner {
+        pc_domain::partners::Partner {
+            id: PartnerId(self.id),
+            cloud: self.cloud,
+            role: self.program_role,
+            state: self.state,
+        }
+    }
+}
 
 /// A partner about to be enrolled, already validated.
 #[derive(Debug, Clone)]
@@ -27,7 +62,7 @@ pub struct NewPartner {
 /// Inserts an ACTIVE partner; a tenant already enrolled in that cloud is ALREADY_EXISTS.
 pub async fn insert(db: &impl ConnectionTrait, new: NewPartner) -> Result<Model, Error> {
     let time = now();
-    let row = partner::ActiveModel {
+    let row = ActiveModel {
         id: Set(PartnerId::generate().0),
         display_name: Set(new.display_name),
         tenant_id: Set(new.tenant_id.0),

@@ -1,20 +1,54 @@
-//! Queries on `reseller_links`.
+//! The `reseller_links` table and its queries.
 
-use pc_domain::LinkState as State;
-use pc_domain::{Error, PageRequest, PartnerId, ResellerLinkId};
+use pc_domain::{Error, LinkState, LinkState as State, PageRequest, PartnerId, ResellerLinkId};
+use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::{
     Database,
     db::{keyset_page, now, unique_violation_as},
-    entity::reseller_link::{self, Column, Entity, Model},
     locks::{Lock, find_locked as find_locked_row, locked},
 };
+
+/// The table `reseller_links`: two-tier links between an indirect provider and an indirect reseller.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "reseller_links")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub provider_id: Uuid,
+    pub reseller_id: Uuid,
+    pub state: LinkState,
+    pub accept_time: Option<DateTimeUtc>,
+    pub end_time: Option<DateTimeUtc>,
+    pub revision: i64,
+    pub create_time: DateTimeUtc,
+    pub update_time: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+crate::write::stored_resource!(pc_domain::ResellerLinkId, lifecycle pc_domain::LinkState, "ResellerLink", locked ResellerLinks);
+
+impl Model {
+    /// What the rules read of this row.
+    pub fn facts(&self) -> pc_domain::reseller_links::ResellerLink {
+        pc_domain::reseller_links::ResellerLink {
+            id: ResellerLinkId(self.id),
+            provider: PartnerId(self.provider_id),
+            reseller: PartnerId(self.reseller_id),
+            state: self.state,
+        }
+    }
+}
 
 /// Inserts an INVITED link; a live (INVITED or ACTIVE) link of the pair is ALREADY_EXISTS.
 pub async fn insert(db: &impl ConnectionTrait, provider: PartnerId, reseller: PartnerId) -> Result<Model, Error> {
     let time = now();
-    let row = reseller_link::ActiveModel {
+    let row = ActiveModel {
         id: Set(ResellerLinkId::generate().0),
         provider_id: Set(provider.0),
         reseller_id: Set(reseller.0),
@@ -63,7 +97,7 @@ pub async fn lock_active(db: &impl ConnectionTrait, provider: PartnerId, reselle
 /// ListResellerLinks filters, plus whose links the caller may see (`party`, `None` for operators).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LinkFilter {
-    /// The partner whose links these are (`pc_domain::rules::reseller_links::list_party`), or
+    /// The partner whose links these are (`pc_domain::reseller_links::list_party`), or
     /// `None` for every link.
     pub party: Option<PartnerId>,
     pub provider: Option<PartnerId>,

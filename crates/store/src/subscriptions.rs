@@ -1,7 +1,10 @@
-//! Queries on `subscriptions`, including rule 9: which subscriptions a partner sees.
+//! The `subscriptions` table and its queries, including rule 9: which subscriptions a partner sees.
 
-use pc_domain::{CustomerId, Error, PageRequest, PartnerId, Principal, SubscriptionId};
-use pc_domain::{ProductFamily, SalesChannel, SubscriptionState as State};
+use pc_domain::{
+    CustomerId, Error, PageRequest, PartnerId, Principal, ProductFamily, SalesChannel, SubscriptionId,
+    SubscriptionState, SubscriptionState as State,
+};
+use sea_orm::entity::prelude::*;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
@@ -12,12 +15,49 @@ use sea_orm::{
 use crate::{
     Database,
     db::{keyset_page, now},
-    entity::{
-        subscription::{self, Column, Entity, Model},
-        support_assignment,
-    },
     locks::{Lock, find_locked as find_locked_row},
+    support_assignments,
 };
+
+/// The table `subscriptions`: online services customers hold, bought through the program or elsewhere.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "subscriptions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub offer_id: String,
+    pub product_family: ProductFamily,
+    pub quantity: i32,
+    pub sales_channel: SalesChannel,
+    pub partner_of_record_id: Option<Uuid>,
+    pub billing_partner_id: Option<Uuid>,
+    pub state: SubscriptionState,
+    pub revision: i64,
+    pub create_time: DateTimeUtc,
+    pub update_time: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+crate::write::stored_resource!(pc_domain::SubscriptionId, state, locked Subscriptions);
+
+impl Model {
+    /// What the rules read of this row.
+    pub fn facts(&self) -> pc_domain::subscriptions::Subscription {
+        pc_domain::subscriptions::Subscription {
+            id: SubscriptionId(self.id),
+            customer: CustomerId(self.customer_id),
+            partner_of_record: self.partner_of_record_id.map(PartnerId),
+            billing_partner: self.billing_partner_id.map(PartnerId),
+            quantity: self.quantity,
+            state: self.state,
+        }
+    }
+}
 
 /// A subscription about to be created, already validated and with its channel derived.
 #[derive(Debug, Clone)]
@@ -34,7 +74,7 @@ pub struct NewSubscription {
 /// Inserts an ACTIVE subscription.
 pub async fn insert(db: &impl ConnectionTrait, new: NewSubscription) -> Result<Model, Error> {
     let time = now();
-    let row = subscription::ActiveModel {
+    let row = ActiveModel {
         id: Set(SubscriptionId::generate().0),
         customer_id: Set(new.customer.0),
         offer_id: Set(new.offer_id),
@@ -77,10 +117,10 @@ fn seen_by(partner: PartnerId) -> Condition {
 /// Subscriptions `partner` supports through an ACTIVE support assignment.
 fn supported_by(partner: PartnerId) -> sea_orm::sea_query::SimpleExpr {
     let supported = Query::select()
-        .column(support_assignment::Column::SubscriptionId)
-        .from(support_assignment::Entity)
-        .and_where(support_assignment::Column::PartnerId.eq(partner.0))
-        .and_where(support_assignment::Column::State.eq(pc_domain::AssignmentState::Active))
+        .column(support_assignments::Column::SubscriptionId)
+        .from(support_assignments::Entity)
+        .and_where(support_assignments::Column::PartnerId.eq(partner.0))
+        .and_where(support_assignments::Column::State.eq(pc_domain::AssignmentState::Active))
         .to_owned();
     Column::Id.in_subquery(supported)
 }

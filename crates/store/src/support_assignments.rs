@@ -1,7 +1,10 @@
-//! Queries on `support_assignments`.
+//! The `support_assignments` table and its queries.
 
-use pc_domain::AssignmentState as State;
-use pc_domain::{CustomerId, Error, PageRequest, PartnerId, Principal, SubscriptionId, SupportAssignmentId};
+use pc_domain::{
+    AssignmentState, AssignmentState as State, CustomerId, Error, PageRequest, PartnerId, Principal, SubscriptionId,
+    SupportAssignmentId,
+};
+use sea_orm::entity::prelude::*;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
@@ -12,12 +15,44 @@ use sea_orm::{
 use crate::{
     Database,
     db::{keyset_page, now, unique_violation_as},
-    entity::{
-        subscription,
-        support_assignment::{self, Column, Entity, Model},
-    },
     locks::{Lock, find_locked as find_locked_row},
+    subscriptions,
 };
+
+/// The table `support_assignments`: partners hired to support subscriptions they did not sell.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "support_assignments")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub subscription_id: Uuid,
+    pub partner_id: Uuid,
+    pub state: AssignmentState,
+    pub accept_time: Option<DateTimeUtc>,
+    pub end_time: Option<DateTimeUtc>,
+    pub revision: i64,
+    pub create_time: DateTimeUtc,
+    pub update_time: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+crate::write::stored_resource!(pc_domain::SupportAssignmentId, lifecycle pc_domain::AssignmentState, "SupportAssignment", locked SupportAssignments);
+
+impl Model {
+    /// What the rules read of this row.
+    pub fn facts(&self) -> pc_domain::support_assignments::SupportAssignment {
+        pc_domain::support_assignments::SupportAssignment {
+            id: SupportAssignmentId(self.id),
+            subscription: SubscriptionId(self.subscription_id),
+            partner: PartnerId(self.partner_id),
+            state: self.state,
+        }
+    }
+}
 
 /// Inserts a REQUESTED assignment; a live (REQUESTED or ACTIVE) one of the pair is ALREADY_EXISTS.
 pub async fn insert(
@@ -26,7 +61,7 @@ pub async fn insert(
     partner: PartnerId,
 ) -> Result<Model, Error> {
     let time = now();
-    let row = support_assignment::ActiveModel {
+    let row = ActiveModel {
         id: Set(SupportAssignmentId::generate().0),
         subscription_id: Set(subscription.0),
         partner_id: Set(partner.0),
@@ -78,9 +113,9 @@ pub async fn has_active(db: &impl ConnectionTrait, subscription: SubscriptionId)
 /// `SELECT id FROM subscriptions WHERE customer_id = …`
 fn subscriptions_of(customer: CustomerId) -> SelectStatement {
     Query::select()
-        .column(subscription::Column::Id)
-        .from(subscription::Entity)
-        .and_where(subscription::Column::CustomerId.eq(customer.0))
+        .column(subscriptions::Column::Id)
+        .from(subscriptions::Entity)
+        .and_where(subscriptions::Column::CustomerId.eq(customer.0))
         .to_owned()
 }
 

@@ -10,8 +10,7 @@
 //! ([`Origin`]) and who may see the change ([`Parties`], from the domain's facts).
 
 use chrono::{DateTime, Utc};
-use pc_domain::change::Delta;
-use pc_domain::{Change, Error, Etag, Origin, Parties, ResourceKind};
+use pc_domain::{Change, Error, Etag, Origin, Parties, ResourceKind, change::Delta};
 use sea_orm::{
     ConnectionTrait, EntityTrait, IdenStatic, Iterable, ModelTrait, QueryFilter, Value,
     sea_query::{Alias, Expr, ExprTrait},
@@ -189,14 +188,14 @@ macro_rules! stored_resource {
     };
     (@row $id:ty, $state:expr) => {
         impl $crate::write::Row for Model {
-            const KIND: pc_domain::ResourceKind = <$id as pc_domain::names::ResourceId>::KIND;
+            const KIND: pc_domain::ResourceKind = <$id as pc_domain::ResourceId>::KIND;
 
             fn id(&self) -> uuid::Uuid {
                 self.id
             }
 
             fn name(&self) -> String {
-                <$id as pc_domain::names::ResourceId>::from_uuid(self.id).to_string()
+                <$id as pc_domain::ResourceId>::from_uuid(self.id).to_string()
             }
 
             fn revision(&self) -> i64 {

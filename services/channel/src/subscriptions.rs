@@ -10,17 +10,16 @@ use pc_api::channel::v1::{
     CancelSubscriptionRequest, CreateSubscriptionRequest, GetSubscriptionRequest, ListSubscriptionsRequest,
     ListSubscriptionsResponse, RegisterExternalSubscriptionRequest, Subscription, UpdateSubscriptionRequest,
 };
-use pc_domain::rules::subscriptions as rules;
+use pc_domain::subscriptions as rules;
 use pc_domain::{CustomerId, Error, Etag, OfferId, Origin, PageKey, PartnerId, Principal, Quantity, SubscriptionId};
 use pc_domain::{ProductFamily, SalesChannel};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, required_enum, timestamp, update_paths};
 use pc_server::{create::Create, lifecycle};
 use pc_store::{
     ConnectionTrait, Database, DatabaseTransaction, customer_relationships, customers,
-    entity::subscription::Model,
     locks::{Lock, lock_tenant},
     partners, reseller_links,
-    subscriptions::{self, NewSubscription, SubscriptionFilter},
+    subscriptions::{self, Model, NewSubscription, SubscriptionFilter},
     support_assignments, write,
 };
 
@@ -97,7 +96,7 @@ pub async fn create_subscription(
         let partner_sees = match (caller, &customer) {
             (Principal::Partner(_), Some(customer)) => {
                 let active = customers::active_relationships(txn, offer.customer).await?;
-                pc_domain::rules::customers::partner_sees(partner_id, &customer.facts(), &active)
+                pc_domain::customers::partner_sees(partner_id, &customer.facts(), &active)
             }
             _ => false,
         };

@@ -11,18 +11,17 @@ use pc_api::channel::v1::{
     GetSupportAssignmentRequest, ListSupportAssignmentsRequest, ListSupportAssignmentsResponse, RequestSupportRequest,
     SupportAssignment,
 };
-use pc_domain::rules::support_assignments as rules;
-use pc_domain::{CustomerId, Error, Etag, PageKey, PartnerId, Principal, SubscriptionId, SupportAssignmentId, facts};
+use pc_domain::support_assignments as rules;
+use pc_domain::{CustomerId, Error, Etag, PageKey, PartnerId, Principal, SubscriptionId, SupportAssignmentId};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, timestamp};
 use pc_server::create::Create;
 use pc_server::lifecycle::{self, Transition};
 use pc_store::{
     ConnectionTrait, Database, DatabaseTransaction, customer_relationships, customers,
-    entity::{subscription, support_assignment::Model},
     errors::is_unique_violation,
     locks::Lock,
     partners, subscriptions,
-    support_assignments::{self, AssignmentFilter},
+    support_assignments::{self, AssignmentFilter, Model},
 };
 
 pub fn to_proto(row: Model) -> Result<SupportAssignment, Error> {
@@ -98,14 +97,14 @@ fn visible(
     caller: &Principal,
     id: SupportAssignmentId,
     assignment: Option<Model>,
-    subscription: Option<subscription::Model>,
+    subscription: Option<subscriptions::Model>,
 ) -> Result<Model, Error> {
     let found = match (assignment, subscription) {
         (Some(assignment), Some(subscription)) => Some((assignment, subscription)),
         (Some(_), None) => return Err(Error::internal(format!("{id} refers to a missing subscription"))),
         (None, _) => None,
     };
-    let may_see = |(assignment, subscription): &(Model, subscription::Model)| {
+    let may_see = |(assignment, subscription): &(Model, subscriptions::Model)| {
         rules::may_see(caller, &assignment.facts(), &subscription.facts())
     };
     Ok(pc_domain::rules::reveal(caller, id, found, may_see)?.0)
@@ -118,7 +117,7 @@ pub struct SupportAssignments;
 impl lifecycle::Workflow for SupportAssignments {
     type Row = Model;
     /// The assignment and its subscription, whose customer hires and ends.
-    type Parties = (facts::SupportAssignment, facts::Subscription);
+    type Parties = (rules::SupportAssignment, pc_domain::subscriptions::Subscription);
     /// An accept's grounds of rule 7 ([`lock_support_grounds`]); nothing for the others.
     type Grounds = Option<rules::Grounds>;
 

@@ -1,7 +1,7 @@
 //! Customer handlers: CreateCustomer, GetCustomer and ListCustomers. Operators and partners create
 //! customers; a customer is visible to operators, to itself, to partners holding an ACTIVE
 //! relationship with it (or billing one), and to the partner that created it while nobody holds
-//! an ACTIVE relationship (`pc_domain::rules::customers`). Anything else is
+//! an ACTIVE relationship (`pc_domain::customers`). Anything else is
 //! PERMISSION_DENIED whether or not it exists.
 //!
 //! A partner's CreateCustomer claims a tenant and domain without proof: proof is the identity
@@ -20,8 +20,7 @@ use pc_server::convert::{ProtoEnum, filter_enum, list_page, required_enum, times
 use pc_server::create::Create;
 use pc_store::{
     Database, DatabaseTransaction,
-    customers::{self, NewCustomer},
-    entity::customer::Model,
+    customers::{self, Model, NewCustomer},
     locks::{Lock, lock_tenant},
     partners,
 };
@@ -59,13 +58,13 @@ pub async fn create_customer(
 ) -> Result<Customer, Error> {
     let create = Create::new(caller, "CreateCustomer", &request)?;
     let new = parse_new_customer(request, &caller)?;
-    rules::customers::may_create(&caller)?;
+    pc_domain::customers::may_create(&caller)?;
 
     let insert = async |txn: &DatabaseTransaction| {
         lock_tenant(txn, new.cloud, new.tenant_id.0).await?;
         if let Principal::Partner(partner_id) = caller {
             let creator = partners::find_locked(txn, partner_id, Lock::Share).await?;
-            rules::customers::creator_may_create(partner_id, creator.map(|row| row.facts()).as_ref(), new.cloud)?;
+            pc_domain::customers::creator_may_create(partner_id, creator.map(|row| row.facts()).as_ref(), new.cloud)?;
         }
         let enrolled = partners::tenant_enrolled(txn, new.cloud, new.tenant_id).await?;
         rules::tenant_not_a_partner("the new customer", enrolled)?;
@@ -84,11 +83,11 @@ pub async fn get_customer(db: &Database, caller: Principal, request: GetCustomer
     let partner_sees = match (&caller, &row) {
         (Principal::Partner(partner), Some(row)) => {
             let active = customers::active_relationships(db.reader(), CustomerId(row.id)).await?;
-            rules::customers::partner_sees(*partner, &row.facts(), &active)
+            pc_domain::customers::partner_sees(*partner, &row.facts(), &active)
         }
         _ => false,
     };
-    to_proto(rules::customers::reveal(&caller, id, row, partner_sees)?)
+    to_proto(pc_domain::customers::reveal(&caller, id, row, partner_sees)?)
 }
 
 pub async fn list_customers(

@@ -5,15 +5,14 @@ use pc_api::partner::v1::{
     CreatePartnerRequest, GetPartnerRequest, ListPartnersRequest, ListPartnersResponse, Partner,
     ReactivatePartnerRequest, SuspendPartnerRequest, UpdatePartnerRequest,
 };
-use pc_domain::rules::{self, partners::StateChange};
 use pc_domain::{CountryCode, DisplayName, Error, Etag, Origin, PageKey, PartnerId, Principal, TenantId};
+use pc_domain::{partners::StateChange, rules};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, required_enum, timestamp, update_paths};
 use pc_server::create::Create;
 use pc_store::{
     Database, DatabaseTransaction, customer_relationships,
-    entity::partner::Model,
     locks::{Lock, lock_tenant},
-    partners::{self, NewPartner, PartnerFilter},
+    partners::{self, Model, NewPartner, PartnerFilter},
     write,
 };
 
@@ -159,7 +158,7 @@ async fn change_state(
     // row shared for commits first, so nothing it started is dated after its suspension.
     let current = partners::get_one_locked(&txn, id, Lock::Update).await?;
     Etag::check(etag, current.revision, id)?;
-    let to = rules::partners::change_state(change, &current.facts())?;
+    let to = pc_domain::partners::change_state(change, &current.facts())?;
     let origin = Origin::new(change.method(), caller);
     let updated =
         write::update(&txn, &current, etag, &origin, current.facts().parties(), |row, _| row.state = to).await?;

@@ -12,17 +12,16 @@ use pc_api::relationship::v1::{
     ListCustomerRelationshipsResponse, RequestCustomerRelationshipRequest,
 };
 use pc_domain::ProgramRole;
+use pc_domain::customer_relationships as rules;
 use pc_domain::rules::Participants;
-use pc_domain::rules::customer_relationships as rules;
-use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, Origin, PageKey, PartnerId, Principal, facts};
+use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, Origin, PageKey, PartnerId, Principal};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, timestamp};
 use pc_server::create::Create;
 use pc_server::lifecycle::{self, Transition};
 use pc_store::{
     ConnectionTrait, Database, DatabaseTransaction,
-    customer_relationships::{self, RelationshipFilter},
+    customer_relationships::{self, Model, RelationshipFilter},
     customers,
-    entity::{customer, customer_relationship::Model, partner},
     locks::{Lock, lock_tenant},
     partners, reseller_links, subscriptions, support_assignments,
 };
@@ -47,7 +46,7 @@ pub fn to_proto(row: Model) -> Result<CustomerRelationship, Error> {
 async fn lock_billing_link(
     db: &impl ConnectionTrait,
     reseller: PartnerId,
-    provider: Option<&partner::Model>,
+    provider: Option<&partners::Model>,
 ) -> Result<bool, Error> {
     match provider {
         Some(provider) => reseller_links::lock_active(db, PartnerId(provider.id), reseller).await,
@@ -62,9 +61,9 @@ async fn lock_billing_link(
 async fn lock_parties(
     db: &impl ConnectionTrait,
     partner_id: PartnerId,
-    customer: customer::Model,
+    customer: customers::Model,
     provider: Option<PartnerId>,
-) -> Result<rules::Parties, Error> {
+) -> Result<rules::Grounds, Error> {
     lock_tenant(db, customer.cloud, customer.tenant_id).await?;
     let parties: Vec<_> = std::iter::once(partner_id).chain(provider).collect();
     let mut parties = partners::get_locked(db, &parties, Lock::Share).await?.into_iter();
@@ -73,7 +72,7 @@ async fn lock_parties(
     let link_active = lock_billing_link(db, partner_id, provider.as_ref()).await?;
     let tenant_enrolled =
         partners::tenant_enrolled(db, customer.cloud, pc_domain::TenantId(customer.tenant_id)).await?;
-    Ok(rules::Parties {
+    Ok(rules::Grounds {
         partner: partner.facts(),
         customer: customer.facts(),
         provider: provider.map(|row| row.facts()),
@@ -116,17 +115,17 @@ pub struct CustomerRelationships;
 
 impl lifecycle::Workflow for CustomerRelationships {
     type Row = Model;
-    type Parties = facts::CustomerRelationship;
+    type Parties = rules::CustomerRelationship;
     /// An accept's tenant, partners and link ([`lock_parties`]); nothing for the others.
-    type Grounds = Option<rules::Parties>;
+    type Grounds = Option<rules::Grounds>;
 
-    async fn parties(_: &DatabaseTransaction, relationship: &Model) -> Result<facts::CustomerRelationship, Error> {
+    async fn parties(_: &DatabaseTransaction, relationship: &Model) -> Result<rules::CustomerRelationship, Error> {
         Ok(relationship.facts())
     }
 
     async fn lock_grounds(
         txn: &DatabaseTransaction,
-        relationship: &facts::CustomerRelationship,
+        relationship: &rules::CustomerRelationship,
         transition: Transition,
     ) -> Result<Self::Grounds, Error> {
         if transition != Transition::Accept {

@@ -7,18 +7,17 @@
 use pc_api::relationship::v1::{
     GetResellerLinkRequest, InviteResellerRequest, ListResellerLinksRequest, ListResellerLinksResponse, ResellerLink,
 };
+use pc_domain::reseller_links as rules;
 use pc_domain::rules::Participants;
-use pc_domain::rules::reseller_links as rules;
-use pc_domain::{Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId, facts};
+use pc_domain::{Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, timestamp};
 use pc_server::create::Create;
 use pc_server::lifecycle::{self, Transition};
 use pc_store::{
     Database, DatabaseTransaction,
-    entity::{partner, reseller_link::Model},
     locks::Lock,
     partners,
-    reseller_links::{self, LinkFilter},
+    reseller_links::{self, LinkFilter, Model},
     subscriptions,
 };
 
@@ -69,17 +68,17 @@ pub struct ResellerLinks;
 
 impl lifecycle::Workflow for ResellerLinks {
     type Row = Model;
-    type Parties = facts::ResellerLink;
+    type Parties = rules::ResellerLink;
     /// The provider and the reseller, locked FOR SHARE, when accepting.
-    type Grounds = Vec<partner::Model>;
+    type Grounds = Vec<partners::Model>;
 
-    async fn parties(_: &DatabaseTransaction, link: &Model) -> Result<facts::ResellerLink, Error> {
+    async fn parties(_: &DatabaseTransaction, link: &Model) -> Result<rules::ResellerLink, Error> {
         Ok(link.facts())
     }
 
     async fn lock_grounds(
         txn: &DatabaseTransaction,
-        link: &facts::ResellerLink,
+        link: &rules::ResellerLink,
         transition: Transition,
     ) -> Result<Self::Grounds, Error> {
         match transition {

@@ -1,16 +1,40 @@
-//! Rules of the two-tier model: an ACTIVE indirect provider invites an ACTIVE indirect reseller of
-//! its cloud; the reseller accepts or declines; either side ends, unless ACTIVE subscriptions are
-//! still billed through the link. Only the two parties and operators see a link.
+//! Reseller links, the two-tier model (states, lifecycle table, facts, rules): an ACTIVE indirect
+//! provider invites an ACTIVE indirect reseller of its cloud; the reseller accepts or declines;
+//! either side ends, unless ACTIVE subscriptions are still billed through the link. Only the two
+//! parties and operators see a link.
 
-use crate::{Error, LinkState, Move, PartnerId, Principal, ProgramRole, Reason, Transition, facts};
+use crate::partners::Partner;
+use crate::{Error, Move, Parties, PartnerId, Principal, ProgramRole, Reason, ResellerLinkId, Role, Transition, rules};
+
+crate::states::stored_enum!(
+    /// The two-tier link between a provider and a reseller.
+    LinkState { Invited = "INVITED", Active = "ACTIVE", Declined = "DECLINED", Ended = "ENDED" }
+);
+
+crate::states::two_party_lifecycle!(LinkState, Invited);
+
+/// The two-tier link between an indirect provider and an indirect reseller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResellerLink {
+    pub id: ResellerLinkId,
+    pub provider: PartnerId,
+    pub reseller: PartnerId,
+    pub state: LinkState,
+}
+
+impl ResellerLink {
+    pub fn parties(&self) -> Parties {
+        Parties::default().with(Role::Provider, Some(self.provider)).with(Role::Reseller, Some(self.reseller))
+    }
+}
 
 /// Rules 2 and 3 for InviteReseller.
-pub fn invite_reseller(provider: &facts::Partner, reseller: &facts::Partner) -> Result<(), Error> {
-    super::partner_role(provider, ProgramRole::IndirectProvider, "invite resellers")?;
-    super::partner_role(reseller, ProgramRole::IndirectReseller, "be invited as a reseller")?;
-    super::same_cloud((provider.id, provider.cloud), (reseller.id, reseller.cloud))?;
-    super::partner_active(provider)?;
-    super::partner_active(reseller)
+pub fn invite_reseller(provider: &Partner, reseller: &Partner) -> Result<(), Error> {
+    rules::partner_role(provider, ProgramRole::IndirectProvider, "invite resellers")?;
+    rules::partner_role(reseller, ProgramRole::IndirectReseller, "be invited as a reseller")?;
+    rules::same_cloud((provider.id, provider.cloud), (reseller.id, reseller.cloud))?;
+    rules::partner_active(provider)?;
+    rules::partner_active(reseller)
 }
 
 /// Whose links a list covers: a partner's own, or every link for operators (`None`). Customers
@@ -24,14 +48,14 @@ pub fn list_party(caller: &Principal) -> Result<Option<PartnerId>, Error> {
 }
 
 /// Rule 3 for AcceptResellerLink: both partners are still ACTIVE.
-pub fn accept(provider: &facts::Partner, reseller: &facts::Partner) -> Result<(), Error> {
-    super::partner_active(provider)?;
-    super::partner_active(reseller)
+pub fn accept(provider: &Partner, reseller: &Partner) -> Result<(), Error> {
+    rules::partner_active(provider)?;
+    rules::partner_active(reseller)
 }
 
 /// Rule 8 for EndResellerLink: an ACTIVE link ends only when no ACTIVE subscription is billed by
 /// its provider through its reseller (`carries_active_subscriptions`, counted under the link's lock).
-pub fn end(link: &facts::ResellerLink, carries_active_subscriptions: bool) -> Result<(), Error> {
+pub fn end(link: &ResellerLink, carries_active_subscriptions: bool) -> Result<(), Error> {
     if link.state == LinkState::Active && carries_active_subscriptions {
         return Err(Error::rule(
             Reason::ActiveSubscriptions,
@@ -44,7 +68,7 @@ pub fn end(link: &facts::ResellerLink, carries_active_subscriptions: bool) -> Re
     Ok(())
 }
 
-impl super::Participants for facts::ResellerLink {
+impl rules::Participants for ResellerLink {
     type Transition = Transition;
 
     /// Rule 9: the provider, the reseller and operators see a link.
@@ -77,18 +101,18 @@ impl super::Participants for facts::ResellerLink {
     }
 
     fn parties(&self) -> crate::Parties {
-        facts::ResellerLink::parties(self)
+        ResellerLink::parties(self)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::{Participants, test_support::*};
     use crate::{Cloud, CustomerId, ResellerLinkId};
+    use rules::{Participants, test_support::*};
 
-    fn link(state: LinkState) -> facts::ResellerLink {
-        facts::ResellerLink {
+    fn link(state: LinkState) -> ResellerLink {
+        ResellerLink {
             id: ResellerLinkId::generate(),
             provider: PartnerId::generate(),
             reseller: PartnerId::generate(),

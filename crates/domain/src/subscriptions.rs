@@ -1,20 +1,74 @@
-//! Rules of subscriptions. Bought through the program (rule 6): the partner of record needs an
-//! ACTIVE relationship with the customer; a direct-bill partner bills itself, an indirect
-//! reseller's provider bills through an ACTIVE link. Bought elsewhere: an operator registers it
-//! with no partner. Its transacting partners (or an operator) change and cancel it; a SUSPENDED
-//! one lowers quantities but raises none (rule 3).
+//! Subscriptions (their kinds, channels and states, facts and rules). Bought through the program
+//! (rule 6): the partner of record needs an ACTIVE relationship with the customer; a direct-bill
+//! partner bills itself, an indirect reseller's provider bills through an ACTIVE link. Bought
+//! elsewhere: an operator registers it with no partner. Its transacting partners (or an operator)
+//! change and cancel it; a SUSPENDED one lowers quantities but raises none (rule 3).
 
-use crate::{CustomerId, Error, PartnerId, Principal, ProgramRole, Reason, SalesChannel, SubscriptionState, facts};
+use crate::customer_relationships::CustomerRelationship;
+use crate::customers::Customer;
+use crate::partners::Partner;
+use crate::{CustomerId, Error, Parties, PartnerId, Principal, ProgramRole, Reason, Role, SubscriptionId, rules};
+
+crate::states::stored_enum!(
+    /// What kind of online service a subscription is.
+    ProductFamily {
+        Productivity = "PRODUCTIVITY",
+        Azure = "AZURE",
+        Dynamics = "DYNAMICS",
+        Security = "SECURITY",
+        Other = "OTHER",
+    }
+);
+
+crate::states::stored_enum!(
+    /// How a subscription was bought: through the program (direct-bill or indirect) or elsewhere.
+    SalesChannel {
+        ProgramDirectBill = "PROGRAM_DIRECT_BILL",
+        ProgramIndirect = "PROGRAM_INDIRECT",
+        VendorDirect = "VENDOR_DIRECT",
+        EnterpriseAgreement = "ENTERPRISE_AGREEMENT",
+    }
+);
+
+crate::states::stored_enum!(
+    /// A subscription's state.
+    SubscriptionState { Active = "ACTIVE", Suspended = "SUSPENDED", Cancelled = "CANCELLED" }
+);
+
+/// A subscription; its partners are empty when it was bought outside the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub customer: CustomerId,
+    pub partner_of_record: Option<PartnerId>,
+    pub billing_partner: Option<PartnerId>,
+    pub quantity: i32,
+    pub state: SubscriptionState,
+}
+
+impl Subscription {
+    pub fn parties(&self) -> Parties {
+        Parties::default()
+            .with(Role::Customer, Some(self.customer))
+            .with(Role::PartnerOfRecord, self.partner_of_record)
+            .with(Role::BillingPartner, self.billing_partner)
+    }
+
+    /// The partners that transact it: the partner of record and the billing partner.
+    pub fn transacting_parties(&self) -> impl Iterator<Item = PartnerId> {
+        self.partner_of_record.into_iter().chain(self.billing_partner)
+    }
+}
 
 /// What CreateSubscription decides on, read under the locks of `pc_store::locks`.
 #[derive(Debug, Clone)]
 pub struct Sale {
-    pub partner: facts::Partner,
-    pub customer: facts::Customer,
+    pub partner: Partner,
+    pub customer: Customer,
     /// The partner's ACTIVE relationship with the customer, if any.
-    pub relationship: Option<facts::CustomerRelationship>,
+    pub relationship: Option<CustomerRelationship>,
     /// The provider that would bill a reseller's sale, locked before the relationship.
-    pub provider: Option<facts::Partner>,
+    pub provider: Option<Partner>,
     /// Whether the reseller's link with `provider` is ACTIVE.
     pub link_active: bool,
 }
@@ -22,8 +76,8 @@ pub struct Sale {
 /// Rules 2, 3 and 6 for CreateSubscription: the channel the sale goes through and who bills it.
 pub fn sell(sale: &Sale) -> Result<(SalesChannel, PartnerId), Error> {
     let Sale { partner, customer, relationship, provider, link_active } = sale;
-    super::partner_active(partner)?;
-    super::same_cloud((partner.id, partner.cloud), (customer.id, customer.cloud))?;
+    rules::partner_active(partner)?;
+    rules::same_cloud((partner.id, partner.cloud), (customer.id, customer.cloud))?;
     let relationship = relationship.as_ref().ok_or_else(|| {
         Error::rule(
             Reason::NoActiveRelationship,
@@ -39,7 +93,7 @@ pub fn sell(sale: &Sale) -> Result<(SalesChannel, PartnerId), Error> {
                 // and the lock: the provider locked is not this one's. Another attempt sees it.
                 _ => return Err(Error::Conflict(format!("the relationship of {} changed; retry", partner.id))),
             };
-            super::partner_active(provider)?;
+            rules::partner_active(provider)?;
             if !link_active {
                 return Err(Error::rule(
                     Reason::NoActiveResellerLink,
@@ -67,7 +121,7 @@ pub fn customer_to_sell_to<T>(
     found: Option<T>,
     partner_sees: bool,
 ) -> Result<T, Error> {
-    super::reveal(caller, customer, found, |_| caller.is_operator() || partner_sees)
+    rules::reveal(caller, customer, found, |_| caller.is_operator() || partner_sees)
 }
 
 /// RegisterExternalSubscription records what was bought outside the program: through the vendor
@@ -91,7 +145,7 @@ pub fn register_external(channel: SalesChannel, partner_of_record_named: bool) -
 /// Rule 9: operators see every subscription, a customer its own, a partner those it transacts,
 /// bills or actively supports (`partner_sees`: the store answers the last, `subscriptions::list`
 /// and `visible_to_partner` being this rule as SQL).
-pub fn may_see(caller: &Principal, subscription: &facts::Subscription, partner_sees: bool) -> bool {
+pub fn may_see(caller: &Principal, subscription: &Subscription, partner_sees: bool) -> bool {
     match caller {
         Principal::Operator => true,
         Principal::Customer(me) => *me == subscription.customer,
@@ -100,7 +154,7 @@ pub fn may_see(caller: &Principal, subscription: &facts::Subscription, partner_s
 }
 
 /// Who changes a subscription: its partner of record, its billing partner, or an operator.
-pub fn may_change(caller: &Principal, subscription: &facts::Subscription, what: &str) -> Result<(), Error> {
+pub fn may_change(caller: &Principal, subscription: &Subscription, what: &str) -> Result<(), Error> {
     let allowed = match caller {
         Principal::Operator => true,
         Principal::Partner(me) => subscription.transacting_parties().any(|party| party == *me),
@@ -113,7 +167,7 @@ pub fn may_change(caller: &Principal, subscription: &facts::Subscription, what: 
     }
 }
 
-fn require_state(subscription: &facts::Subscription, allowed: &[SubscriptionState], what: &str) -> Result<(), Error> {
+fn require_state(subscription: &Subscription, allowed: &[SubscriptionState], what: &str) -> Result<(), Error> {
     if allowed.contains(&subscription.state) {
         Ok(())
     } else {
@@ -126,20 +180,16 @@ fn require_state(subscription: &facts::Subscription, allowed: &[SubscriptionStat
 
 /// UpdateSubscription's quantity: only of an ACTIVE subscription, and more licences are new
 /// business, which SUSPENDED transacting partners (`parties`, locked) do not start (rule 3).
-pub fn change_quantity(
-    subscription: &facts::Subscription,
-    quantity: i32,
-    parties: &[facts::Partner],
-) -> Result<(), Error> {
+pub fn change_quantity(subscription: &Subscription, quantity: i32, parties: &[Partner]) -> Result<(), Error> {
     require_state(subscription, &[SubscriptionState::Active], "change the quantity of")?;
     if quantity > subscription.quantity {
-        parties.iter().try_for_each(super::partner_active)?;
+        parties.iter().try_for_each(rules::partner_active)?;
     }
     Ok(())
 }
 
 /// CancelSubscription: an ACTIVE or SUSPENDED subscription becomes CANCELLED.
-pub fn cancel(subscription: &facts::Subscription) -> Result<SubscriptionState, Error> {
+pub fn cancel(subscription: &Subscription) -> Result<SubscriptionState, Error> {
     require_state(subscription, &[SubscriptionState::Active, SubscriptionState::Suspended], "cancel")?;
     Ok(SubscriptionState::Cancelled)
 }
@@ -154,7 +204,7 @@ mod tests {
         let seller = partner(role);
         let customer = customer(Cloud::Global);
         let provider = (role == ProgramRole::IndirectReseller).then(|| partner(ProgramRole::IndirectProvider));
-        let relationship = facts::CustomerRelationship {
+        let relationship = CustomerRelationship {
             id: CustomerRelationshipId::generate(),
             partner: seller.id,
             customer: customer.id,
@@ -164,8 +214,8 @@ mod tests {
         Sale { partner: seller, customer, relationship: Some(relationship), provider, link_active: true }
     }
 
-    fn subscription(state: SubscriptionState) -> facts::Subscription {
-        facts::Subscription {
+    fn subscription(state: SubscriptionState) -> Subscription {
+        Subscription {
             id: SubscriptionId::generate(),
             customer: CustomerId::generate(),
             partner_of_record: Some(PartnerId::generate()),

@@ -1,25 +1,20 @@
-//! Every rule of docs/domain.md, as pure functions over [`crate::facts`]: one module per resource,
-//! named like the service module that calls it, each function named for what it decides. A
-//! handler gathers the facts (under the locks of `pc_store::locks`), asks here, and writes; nothing
-//! here reads a database, so every rule is unit-tested below its definition.
+//! The rules of docs/domain.md that several resources share, as pure functions over the facts of
+//! each resource's module (`crate::partners::Partner`, ...); each resource's own rules are in its
+//! module, each function named for what it decides. A handler gathers the facts (under the locks
+//! of `pc_store::locks`), asks the rules, and writes; no rule reads a database, so every rule is
+//! unit-tested below its definition.
 //!
-//! What lives here and nowhere else: the state machines (which transition from which state, and
-//! who may make it), the visibility rules (rule 9), and every check that fails as
-//! FAILED_PRECONDITION with a rule's [`Reason`]. The checks shared by several resources follow.
+//! Shared here: rule 3's checks of a partner, rule 2 (clouds), rule 1 from both sides, rule 5's
+//! check of a move against its resource's lifecycle table, rule 9's [`reveal`], and the
+//! [`Participants`] every resource with a lifecycle implements in its module.
 
-pub mod customer_relationships;
-pub mod customers;
-pub mod partners;
-pub mod reseller_links;
-pub mod subscriptions;
-pub mod support_assignments;
-
+use crate::partners::Partner;
 use std::fmt::Display;
 
-use crate::{Cloud, Error, Lifecycle, Move, PartnerState, Principal, ProgramRole, Reason, facts};
+use crate::{Cloud, Error, Lifecycle, Move, PartnerState, Principal, ProgramRole, Reason};
 
 /// Rule 3: a SUSPENDED partner starts nothing new.
-pub fn partner_active(partner: &facts::Partner) -> Result<(), Error> {
+pub fn partner_active(partner: &Partner) -> Result<(), Error> {
     match partner.state {
         PartnerState::Active => Ok(()),
         state => {
@@ -29,7 +24,7 @@ pub fn partner_active(partner: &facts::Partner) -> Result<(), Error> {
 }
 
 /// Rule 3: only partners enrolled as `role` may `what`.
-pub fn partner_role(partner: &facts::Partner, role: ProgramRole, what: &str) -> Result<(), Error> {
+pub fn partner_role(partner: &Partner, role: ProgramRole, what: &str) -> Result<(), Error> {
     if partner.role == role {
         Ok(())
     } else {
@@ -122,22 +117,24 @@ pub fn tenant_not_a_customer(holds_active_relationship: bool) -> Result<(), Erro
 pub(crate) mod test_support {
     //! Facts for the rules' unit tests.
 
-    use crate::{Cloud, CustomerId, PartnerId, PartnerState, ProgramRole, TenantId, facts};
+    use crate::customers::Customer;
+    use crate::partners::Partner;
+    use crate::{Cloud, CustomerId, PartnerId, PartnerState, ProgramRole, TenantId};
 
-    pub fn partner(role: ProgramRole) -> facts::Partner {
-        facts::Partner { id: PartnerId::generate(), cloud: Cloud::Global, role, state: PartnerState::Active }
+    pub fn partner(role: ProgramRole) -> Partner {
+        Partner { id: PartnerId::generate(), cloud: Cloud::Global, role, state: PartnerState::Active }
     }
 
-    pub fn suspended(partner: facts::Partner) -> facts::Partner {
-        facts::Partner { state: PartnerState::Suspended, ..partner }
+    pub fn suspended(partner: Partner) -> Partner {
+        Partner { state: PartnerState::Suspended, ..partner }
     }
 
-    pub fn in_cloud(partner: facts::Partner, cloud: Cloud) -> facts::Partner {
-        facts::Partner { cloud, ..partner }
+    pub fn in_cloud(partner: Partner, cloud: Cloud) -> Partner {
+        Partner { cloud, ..partner }
     }
 
-    pub fn customer(cloud: Cloud) -> facts::Customer {
-        facts::Customer {
+    pub fn customer(cloud: Cloud) -> Customer {
+        Customer {
             id: CustomerId::generate(),
             cloud,
             tenant: TenantId(uuid::Uuid::new_v4()),

@@ -1,19 +1,53 @@
-//! Rules of support assignments (multi-channel, rule 7): a partner with an ACTIVE relationship
-//! asks to support an ACTIVE subscription it did not sell; the customer accepts or declines; either
-//! side ends. At most one assignment per subscription is ACTIVE. The assignment's partner, the
-//! subscription's customer and operators see an assignment.
+//! Support assignments, multi-channel (states, lifecycle table, facts, rules), rule 7: a partner
+//! with an ACTIVE relationship asks to support an ACTIVE subscription it did not sell; the customer
+//! accepts or declines; either side ends. At most one assignment per subscription is ACTIVE. The
+//! assignment's partner, the subscription's customer and operators see an assignment.
 
-use crate::{Error, Move, Principal, Reason, SubscriptionState, Transition, facts};
+use crate::customers::Customer;
+use crate::partners::Partner;
+use crate::subscriptions::Subscription;
+use crate::{
+    CustomerId, Error, Move, Parties, PartnerId, Principal, Reason, Role, SubscriptionId, SubscriptionState,
+    SupportAssignmentId, Transition, rules,
+};
+
+crate::states::stored_enum!(
+    /// A partner hired to support a subscription it did not sell.
+    AssignmentState {
+        Requested = "REQUESTED",
+        Active = "ACTIVE",
+        Declined = "DECLINED",
+        Ended = "ENDED",
+    }
+);
+
+crate::states::two_party_lifecycle!(AssignmentState, Requested);
+
+/// A partner hired to support a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupportAssignment {
+    pub id: SupportAssignmentId,
+    pub subscription: SubscriptionId,
+    pub partner: PartnerId,
+    pub state: AssignmentState,
+}
+
+impl SupportAssignment {
+    /// Its partner and its subscription's customer (who hires and ends).
+    pub fn parties(&self, customer: CustomerId) -> Parties {
+        Parties::default().with(Role::Customer, Some(customer)).with(Role::SupportPartner, Some(self.partner))
+    }
+}
 
 /// What rule 7 looks at when a partner asks to support a subscription and when the customer
 /// accepts, read under the locks of `pc_store::locks`.
 #[derive(Debug, Clone)]
 pub struct Grounds {
-    pub partner: facts::Partner,
-    pub customer: facts::Customer,
+    pub partner: Partner,
+    pub customer: Customer,
     /// Whether the partner holds an ACTIVE relationship with the subscription's customer.
     pub has_active_relationship: bool,
-    pub subscription: facts::Subscription,
+    pub subscription: Subscription,
 }
 
 fn refused(message: String) -> Error {
@@ -36,8 +70,8 @@ pub fn may_request(caller: &Principal, grounds: &Grounds) -> Result<(), Error> {
 /// holds an ACTIVE relationship with the customer.
 pub fn may_support(grounds: &Grounds) -> Result<(), Error> {
     let Grounds { partner, customer, has_active_relationship, subscription } = grounds;
-    super::partner_active(partner)?;
-    super::same_cloud((partner.id, partner.cloud), (customer.id, customer.cloud))?;
+    rules::partner_active(partner)?;
+    rules::same_cloud((partner.id, partner.cloud), (customer.id, customer.cloud))?;
     if subscription.partner_of_record == Some(partner.id) {
         return Err(refused(format!("{} is the partner of record of {} already", partner.id, subscription.id)));
     }
@@ -64,12 +98,12 @@ pub fn accept(grounds: &Grounds, another_active: bool) -> Result<(), Error> {
 }
 
 /// The refusal of a second ACTIVE support partner, whether counted or caught by the unique index.
-pub fn one_active_already(subscription: &facts::Subscription) -> Error {
+pub fn one_active_already(subscription: &Subscription) -> Error {
     refused(format!("{} already has an ACTIVE support partner", subscription.id))
 }
 
 /// Rule 9: the assignment's partner, the subscription's customer and operators see it.
-pub fn may_see(caller: &Principal, assignment: &facts::SupportAssignment, subscription: &facts::Subscription) -> bool {
+pub fn may_see(caller: &Principal, assignment: &SupportAssignment, subscription: &Subscription) -> bool {
     match caller {
         Principal::Operator => true,
         Principal::Partner(me) => *me == assignment.partner,
@@ -80,8 +114,8 @@ pub fn may_see(caller: &Principal, assignment: &facts::SupportAssignment, subscr
 /// Rule 5's "who": the customer hires (accepts or declines); either side ends.
 pub fn may_transition(
     caller: &Principal,
-    assignment: &facts::SupportAssignment,
-    subscription: &facts::Subscription,
+    assignment: &SupportAssignment,
+    subscription: &Subscription,
     transition: Transition,
 ) -> Result<(), Error> {
     let allowed = match (caller, transition) {
@@ -98,7 +132,7 @@ pub fn may_transition(
 }
 
 /// An assignment with its subscription, whose customer hires and ends it.
-impl super::Participants for (facts::SupportAssignment, facts::Subscription) {
+impl rules::Participants for (SupportAssignment, Subscription) {
     type Transition = Transition;
 
     fn may_see(&self, caller: &Principal) -> bool {
@@ -122,7 +156,7 @@ mod tests {
 
     fn grounds() -> Grounds {
         let customer = customer(Cloud::Global);
-        let subscription = facts::Subscription {
+        let subscription = Subscription {
             id: SubscriptionId::generate(),
             customer: customer.id,
             partner_of_record: None,
@@ -161,7 +195,7 @@ mod tests {
     #[test]
     fn the_customer_hires_and_either_side_ends() {
         let grounds = grounds();
-        let assignment = facts::SupportAssignment {
+        let assignment = SupportAssignment {
             id: SupportAssignmentId::generate(),
             subscription: grounds.subscription.id,
             partner: grounds.partner.id,

@@ -1,7 +1,29 @@
-//! Rules of customers: who creates them (operators, and ACTIVE partners of the customer's cloud),
-//! rule 1 at creation, and rule 9's answer to "which partner reads which customer".
+//! Customers (their facts, the parties of their changes, their rules): who creates them (operators,
+//! and ACTIVE partners of the customer's cloud), rule 1 at creation, and rule 9's answer to "which
+//! partner reads which customer".
 
-use crate::{Cloud, CustomerId, Error, PartnerId, Principal, Reason, RelationshipState, facts};
+use crate::customer_relationships::CustomerRelationship;
+use crate::partners::Partner;
+use crate::{
+    Cloud, CustomerId, Error, Parties, PartnerId, Principal, Reason, RelationshipState, Role, TenantId, rules,
+};
+
+/// A customer of the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub cloud: Cloud,
+    pub tenant: TenantId,
+    /// The principal that created it (`operator` or `partners/{id}`).
+    pub created_by: String,
+}
+
+impl Customer {
+    pub fn parties(&self) -> Parties {
+        let creator = self.created_by.strip_prefix("partners/").map(|_| &self.created_by);
+        Parties::default().with(Role::Customer, Some(self.id)).with(Role::Creator, creator)
+    }
+}
 
 /// Customers are created by operators and partners, never by customers.
 pub fn may_create(caller: &Principal) -> Result<(), Error> {
@@ -13,9 +35,9 @@ pub fn may_create(caller: &Principal) -> Result<(), Error> {
 
 /// A partner creating a customer: enrolled (`creator` is its row, if any), ACTIVE (rule 3), and of
 /// the customer's cloud (rule 2).
-pub fn creator_may_create(partner: PartnerId, creator: Option<&facts::Partner>, cloud: Cloud) -> Result<(), Error> {
+pub fn creator_may_create(partner: PartnerId, creator: Option<&Partner>, cloud: Cloud) -> Result<(), Error> {
     let creator = creator.ok_or_else(|| Error::denied(format!("{partner} is not an enrolled partner")))?;
-    super::partner_active(creator)?;
+    rules::partner_active(creator)?;
     if creator.cloud != cloud {
         return Err(Error::rule(
             Reason::CrossCloud,
@@ -31,7 +53,7 @@ pub fn creator_may_create(partner: PartnerId, creator: Option<&facts::Partner>, 
 /// customer accepts someone). Asking is not being granted: `active` holds the customer's ACTIVE
 /// relationships, and a PENDING, DECLINED or ENDED one shows nothing. The store's
 /// `customers::list` is this rule as SQL.
-pub fn partner_sees(partner: PartnerId, customer: &facts::Customer, active: &[facts::CustomerRelationship]) -> bool {
+pub fn partner_sees(partner: PartnerId, customer: &Customer, active: &[CustomerRelationship]) -> bool {
     let active: Vec<_> = active.iter().filter(|r| r.state == RelationshipState::Active).collect();
     let holds_active = active.iter().any(|r| r.partner == partner || r.indirect_provider == Some(partner));
     holds_active || (customer.created_by == partner.name() && active.is_empty())
@@ -59,12 +81,8 @@ mod tests {
     use crate::rules::test_support::*;
     use crate::{CustomerRelationshipId, ProgramRole};
 
-    fn relationship(
-        partner: PartnerId,
-        customer: &facts::Customer,
-        state: RelationshipState,
-    ) -> facts::CustomerRelationship {
-        facts::CustomerRelationship {
+    fn relationship(partner: PartnerId, customer: &Customer, state: RelationshipState) -> CustomerRelationship {
+        CustomerRelationship {
             id: CustomerRelationshipId::generate(),
             partner,
             customer: customer.id,
@@ -90,7 +108,7 @@ mod tests {
     #[test]
     fn a_created_customer_is_its_creators_until_someone_holds_it() {
         let creator = PartnerId::generate();
-        let customer = facts::Customer { created_by: creator.name(), ..customer(Cloud::Global) };
+        let customer = Customer { created_by: creator.name(), ..customer(Cloud::Global) };
         assert!(partner_sees(creator, &customer, &[]));
         let someone = relationship(PartnerId::generate(), &customer, RelationshipState::Active);
         assert!(!partner_sees(creator, &customer, &[someone]));
@@ -99,7 +117,7 @@ mod tests {
     #[test]
     fn only_active_partners_of_the_customers_cloud_create_customers() {
         let id = PartnerId::generate();
-        let creator = facts::Partner { id, ..partner(ProgramRole::DirectBillPartner) };
+        let creator = Partner { id, ..partner(ProgramRole::DirectBillPartner) };
         assert!(creator_may_create(id, Some(&creator), Cloud::Global).is_ok());
         assert_eq!(reason(creator_may_create(id, Some(&creator), Cloud::China)), "CROSS_CLOUD");
         assert_eq!(reason(creator_may_create(id, Some(&suspended(creator)), Cloud::Global)), "PARTNER_SUSPENDED");

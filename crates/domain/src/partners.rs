@@ -1,7 +1,37 @@
-//! Rules of the partner directory: operators enrol, suspend and reactivate partners (the caller
-//! check is `Principal::require_operator`); a partner's state machine is ACTIVE <-> SUSPENDED.
+//! Partners, the program's directory (its role, its standing, its facts and rules): operators
+//! enrol, suspend and reactivate partners (the caller check is `Principal::require_operator`); a
+//! partner's state machine is ACTIVE <-> SUSPENDED.
 
-use crate::{Error, PartnerState, Reason, facts};
+use crate::{Cloud, Error, Parties, PartnerId, Reason, Role};
+
+crate::states::stored_enum!(
+    /// The one role a partner is enrolled in.
+    ProgramRole {
+        DirectBillPartner = "DIRECT_BILL_PARTNER",
+        IndirectProvider = "INDIRECT_PROVIDER",
+        IndirectReseller = "INDIRECT_RESELLER",
+    }
+);
+
+crate::states::stored_enum!(
+    /// A partner's standing; a SUSPENDED partner starts nothing new (rule 3).
+    PartnerState { Active = "ACTIVE", Suspended = "SUSPENDED" }
+);
+
+/// An enrolled partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partner {
+    pub id: PartnerId,
+    pub cloud: Cloud,
+    pub role: ProgramRole,
+    pub state: PartnerState,
+}
+
+impl Partner {
+    pub fn parties(&self) -> Parties {
+        Parties::default().with(Role::Partner, Some(self.id))
+    }
+}
 
 /// SuspendPartner and ReactivatePartner, the two moves of a partner's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +67,7 @@ impl StateChange {
 }
 
 /// The state `partner` is in after `change`, if its current state allows it.
-pub fn change_state(change: StateChange, partner: &facts::Partner) -> Result<PartnerState, Error> {
+pub fn change_state(change: StateChange, partner: &Partner) -> Result<PartnerState, Error> {
     let (from, to) = change.states();
     if partner.state == from {
         Ok(to)
