@@ -3,7 +3,7 @@
 //! [`subscriptions`] covers program sales (multi-partner) and subscriptions bought elsewhere;
 //! [`support_assignments`] covers partners hired to support what they did not sell
 //! (multi-channel). Each handler reads as: validate, authorize, one transaction (the rules of
-//! `pc_domain::rules`, the write and its change), map to proto; Accept, Decline and End are the
+//! its `pc_domain` module, the write and its change), map to proto; Accept, Decline and End are the
 //! one lifecycle (`pc_server::lifecycle::run`). This module only wires them to tonic.
 
 pub mod subscriptions;

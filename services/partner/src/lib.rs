@@ -2,7 +2,7 @@
 //!
 //! [`partners`] and [`customers`] hold one handler per RPC, each reading as: validate the request
 //! into domain values, authorize the caller, run one transaction (the rules of
-//! `pc_domain::rules`, the write and its change), map the row to proto. This module only wires
+//! its `pc_domain` module, the write and its change), map the row to proto. This module only wires
 //! them to tonic.
 
 pub mod customers;

@@ -2,7 +2,7 @@
 //!
 //! [`reseller_links`] holds the two-tier model (provider invites, reseller accepts) and
 //! [`customer_relationships`] the partner-customer relationships (multi-partner). Each handler
-//! reads as: validate, authorize, one transaction (the rules of `pc_domain::rules`, the write,
+//! reads as: validate, authorize, one transaction (the rules of its `pc_domain` module, the write,
 //! its change), map to proto; Accept, Decline and End are the one lifecycle
 //! (`pc_server::lifecycle::run`) with each resource's rules. This module only wires them to tonic.
 
