@@ -104,6 +104,18 @@ async fn lists_read_a_fresh_replica_and_the_primary_when_it_lags_or_stops() {
     // within the bound), while a Get after the write reads the primary and finds it.
     let standby = sea_orm::Database::connect(&replica_url).await.expect("connect to the replica");
     standby.execute_unprepared("SELECT pg_wal_replay_pause()").await.expect("pause replay");
+    // The pause is only requested: the replica may replay on until it takes effect.
+    let paused = "SELECT 1 FROM (SELECT pg_get_wal_replay_pause_state() AS state) s WHERE state = 'paused'";
+    let start = Instant::now();
+    while standby
+        .query_one_raw(sea_orm::Statement::from_string(standby.get_database_backend(), paused))
+        .await
+        .expect("read the pause state")
+        .is_none()
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "the replica never paused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let second = create(&mut client).await;
     let written = Instant::now();
     let got = client.get_partner(GetPartnerRequest { name: second.name.clone() }).await.expect("GetPartner");
