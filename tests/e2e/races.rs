@@ -202,8 +202,10 @@ async fn started_after_suspension(view: &DatabaseTransaction) -> Vec<String> {
     // More licences are new business: a raise is dated by its audit event.
     let subscriptions = all::<subscriptions::Entity>(view).await;
     for event in all::<audit::Entity>(view).await.into_iter().filter(|e| e.action == "UpdateSubscription") {
-        let change: serde_json::Value = serde_json::from_str(&event.change).expect("audit change is JSON");
-        let raised = change["quantity"]["to"].as_i64() > change["quantity"]["from"].as_i64();
+        let change = audit::decode(&event).expect("a stored change");
+        let quantity = change.fields.iter().find(|(field, _)| field == "quantity").map(|(_, delta)| delta);
+        let number = |value: Option<&String>| value.and_then(|text| text.parse::<i64>().ok());
+        let raised = quantity.is_some_and(|delta| number(delta.to.as_ref()) > number(delta.from.as_ref()));
         let sub = subscriptions.iter().find(|s| format!("subscriptions/{}", s.id) == event.resource).expect("its row");
         if raised && after(&[sub.partner_of_record_id, sub.billing_partner_id], &[Some(event.create_time)]) {
             broken.push(format!("subscription {} raised after a party's suspension", sub.id));
