@@ -19,6 +19,8 @@ const PROTO_FILES: &[&str] = &[
     "partnercenter/relationship/v1/relationship_service.proto",
     "partnercenter/channel/v1/channel.proto",
     "partnercenter/channel/v1/channel_service.proto",
+    "partnercenter/event/v1/event.proto",
+    "partnercenter/event/v1/event_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use pc_api::event::v1::{ListEventsRequest, WatchEventsRequest};
 use pc_api::{channel::v1::*, partner::v1::*, relationship::v1::*, types::v1::Cloud};
 use pc_tests::identity::{IdentityProvider, SigningKey};
 use pc_tests::{AppOptions, Reply, TestApp, new_customer, new_partner, spawn_app, spawn_app_with};
@@ -70,6 +71,8 @@ const MATRIX: &[(&str, &[Who])] = &[
     ("partnercenter.channel.v1.ChannelService/EndSupportAssignment", &[Customer, Supporter, Operator]),
     ("partnercenter.channel.v1.ChannelService/GetSupportAssignment", &[Customer, Supporter, Operator]),
     ("partnercenter.channel.v1.ChannelService/ListSupportAssignments", EVERYONE),
+    ("partnercenter.event.v1.EventService/ListEvents", EVERYONE),
+    ("partnercenter.event.v1.EventService/WatchEvents", EVERYONE),
 ];
 
 /// Everything a method may be called on, freshly made for each method.
@@ -302,6 +305,9 @@ async fn call(app: &TestApp, world: &World, method: &str, who: Who) -> Code {
         "ListSupportAssignments" => {
             code_of!(channel.list_support_assignments(ListSupportAssignmentsRequest::default()))
         }
+        "ListEvents" => code_of!(app.events_as(subject.as_deref()).list_events(ListEventsRequest::default())),
+        // A watch that was let in has started: its first message is whatever comes next.
+        "WatchEvents" => code_of!(app.events_as(subject.as_deref()).watch_events(WatchEventsRequest::default())),
         other => panic!("no call written for {other}"),
     }
 }

@@ -76,16 +76,17 @@ fn config() -> Config {
 }
 
 /// Every method's path, from the descriptor set.
-fn method_paths() -> Vec<String> {
+/// Every method's path, and whether it streams its answer (WatchEvents).
+fn method_paths() -> Vec<(String, bool)> {
     let set = <prost_types::FileDescriptorSet as prost::Message>::decode(pc_api::FILE_DESCRIPTOR_SET).unwrap();
     set.file
         .iter()
         .flat_map(|file| {
             file.service.iter().flat_map(move |service| {
-                service
-                    .method
-                    .iter()
-                    .map(move |method| format!("/{}.{}/{}", file.package(), service.name(), method.name()))
+                service.method.iter().map(move |method| {
+                    let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
+                    (path, method.server_streaming())
+                })
             })
         })
         .collect()
@@ -134,13 +135,19 @@ fn arbitrary_bytes_to_any_method_are_never_internal() {
         let cases = (0..methods.len(), prop::collection::vec(any::<u8>(), 0..256));
         TestRunner::new(config())
             .run(&cases, |(method, body)| {
-                let path = &methods[method];
+                let (path, streams) = &methods[method];
                 let outcome = runtime.block_on(async {
                     let mut grpc = tonic::client::Grpc::new(app.channel.clone());
                     grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
                     let mut request = Request::new(body.clone());
                     request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
-                    grpc.unary(request, PathAndQuery::try_from(path.as_str()).unwrap(), RawCodec).await.map(drop)
+                    let path = PathAndQuery::try_from(path.as_str()).unwrap();
+                    if *streams {
+                        // A watch that starts is answered by its headers; it would then run on.
+                        grpc.server_streaming(request, path, RawCodec).await.map(drop)
+                    } else {
+                        grpc.unary(request, path, RawCodec).await.map(drop)
+                    }
                 });
                 client_error(outcome, &format!("{path} with {body:?}"))
             })

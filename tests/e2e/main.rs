@@ -9,6 +9,7 @@ mod balancing;
 mod changes;
 mod customer_relationships;
 mod customers;
+mod events;
 mod hostile_input;
 mod identity;
 mod metrics;

@@ -396,6 +396,65 @@ async fn support_acceptance_vs_end_of_the_relationship(app: &TestApp) {
     race(app, "AcceptSupportAssignment vs EndCustomerRelationship", round, assignments_without_their_grounds).await;
 }
 
+/// Rule 14: a subscription's change names its ACTIVE support partner as a party exactly when the
+/// assignment was accepted before the change (both stamp their time under the subscription's lock,
+/// which the accept shares and the update holds exclusively, so their times order them).
+async fn changes_naming_the_wrong_support_partner(view: &DatabaseTransaction) -> Vec<String> {
+    let assignments = all::<support_assignments::Entity>(view).await;
+    let mut broken = Vec::new();
+    for event in all::<audit::Entity>(view).await.into_iter().filter(|e| e.action == "UpdateSubscription") {
+        let change = audit::decode(&event).expect("a stored change");
+        let supporting = assignments.iter().find(|assignment| {
+            event.resource == format!("subscriptions/{}", assignment.subscription_id)
+                && assignment.accept_time.is_some_and(|accepted| accepted < event.create_time)
+                && assignment.end_time.is_none_or(|ended| ended > event.create_time)
+        });
+        let named = change.parties.get(pc_domain::Role::SupportPartner).map(str::to_owned);
+        if named != supporting.map(|assignment| format!("partners/{}", assignment.partner_id)) {
+            broken.push(format!("{} of {} names support partner {named:?}", event.action, event.resource));
+        }
+    }
+    broken
+}
+
+#[tokio::test]
+async fn a_resize_racing_the_acceptance_of_support_names_the_support_partner_as_it_stood() {
+    resize_vs_support_acceptance(&spawn_app().await).await;
+}
+
+async fn resize_vs_support_acceptance(app: &TestApp) {
+    // The resize starts a little later each round, so that both orders of the two happen.
+    let mut delay = 0;
+    let round = async |app: &TestApp| {
+        delay = (delay + 2) % 24;
+        let wait = Duration::from_millis(delay);
+        let (customer, subscription, supporter, _) = supportable(app).await;
+        let requested =
+            app.channel_as(Some(&supporter.name)).request_support(support(&subscription, &supporter)).await.reply();
+        let (mut client, name) = (app.channel_as(Some(&customer.name)), requested.name);
+        let accept = call(async move {
+            client
+                .accept_support_assignment(pc_api::channel::v1::AcceptSupportAssignmentRequest {
+                    name,
+                    etag: String::new(),
+                })
+                .await
+        });
+        let (mut operator, name) = (app.channel(), subscription.name.clone());
+        let resize = call(async move {
+            tokio::time::sleep(wait).await;
+            operator
+                .update_subscription(UpdateSubscriptionRequest {
+                    subscription: Some(Subscription { name, quantity: 2, ..Default::default() }),
+                    update_mask: Some(prost_types::FieldMask { paths: vec!["quantity".into()] }),
+                })
+                .await
+        });
+        together(vec![accept, resize]).await;
+    };
+    race(app, "UpdateSubscription vs AcceptSupportAssignment", round, changes_naming_the_wrong_support_partner).await;
+}
+
 #[tokio::test]
 async fn what_a_partner_starts_racing_its_suspension_is_never_dated_after_it() {
     anything_started_vs_suspension(&spawn_app().await).await;
@@ -579,5 +638,6 @@ async fn every_race_holds_with_its_calls_spread_over_three_server_processes() {
         anything_started_vs_suspension(app),
         asking_through_a_provider_vs_end_of_the_link(app),
         enrolment_vs_acceptance_as_a_customer(app),
+        resize_vs_support_acceptance(app),
     );
 }

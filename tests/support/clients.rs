@@ -6,6 +6,7 @@
 use std::{sync::atomic::Ordering, time::Duration};
 
 use pc_api::channel::v1::channel_service_client::ChannelServiceClient;
+use pc_api::event::v1::event_service_client::EventServiceClient;
 use pc_api::partner::v1::partner_service_client::PartnerServiceClient;
 use pc_api::relationship::v1::relationship_service_client::RelationshipServiceClient;
 use pc_server::TokenIssuer;
@@ -145,6 +146,11 @@ impl TestApp {
 
     pub fn channel(&self) -> ChannelServiceClient<AuthChannel> {
         self.channel_as(Some("operator"))
+    }
+
+    /// EventService as `subject`; `None` sends no credential.
+    pub fn events_as(&self, subject: Option<&str>) -> EventServiceClient<AuthChannel> {
+        EventServiceClient::with_interceptor(self.next_channel(), self.bearer(subject))
     }
 }
 

@@ -37,9 +37,16 @@ pub mod partnercenter {
             tonic::include_proto!("partnercenter.channel.v1");
         }
     }
+
+    /// `partnercenter.event.v1`: the change feed.
+    pub mod event {
+        pub mod v1 {
+            tonic::include_proto!("partnercenter.event.v1");
+        }
+    }
 }
 
-pub use partnercenter::{channel, partner, relationship, r#type as types};
+pub use partnercenter::{channel, event, partner, relationship, r#type as types};
 
 /// The encoded `FileDescriptorSet` of every partner-center proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("partnercenter_descriptor");

@@ -11,6 +11,9 @@
 
 use std::fmt;
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use uuid::Uuid;
+
 use crate::Principal;
 pub use crate::ResourceKind;
 
@@ -121,6 +124,87 @@ pub struct Change {
     pub cause: Option<String>,
 }
 
+impl Change {
+    /// The name the feed gives it (rule 14): the resource's kind and the past tense of its
+    /// method's verb (`reseller_link.accepted`, `subscription.cancelled`; a cascaded end is its
+    /// resource's `ended`).
+    pub fn event_type(&self) -> String {
+        let verb = match self.method.char_indices().skip(1).find(|(_, c)| c.is_ascii_uppercase()) {
+            Some((end, _)) => &self.method[..end],
+            None => &self.method,
+        };
+        let verb = verb.to_ascii_lowercase();
+        let past = match verb.as_str() {
+            "cancel" => "cancelled".to_owned(),
+            _ if verb.ends_with('e') => format!("{verb}d"),
+            _ => format!("{verb}ed"),
+        };
+        format!("{}.{past}", self.kind.as_str().to_ascii_lowercase())
+    }
+
+    /// Rule 14 on rule 9: whether `caller` could read the resource when the change happened.
+    /// Operators read everything and every caller the partner directory; anyone else reads the
+    /// changes that name it among their parties, which the write recorded as rule 9 stood then
+    /// (so a partner whose relationship ends sees that end and nothing after it).
+    pub fn visible_to(&self, caller: &Principal) -> bool {
+        caller.is_operator() || self.kind == ResourceKind::Partner || self.parties.includes(caller)
+    }
+}
+
+/// Where a change stands in the feed (rule 14): the number of the transaction that wrote it, then
+/// its id (`pc_store::audit` says why reading after a position misses nothing). Clients hold it
+/// as an opaque cursor. A cursor is a place, not a permission: what a caller reads after it is
+/// its own view, so an altered cursor shows nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    pub transaction_id: i64,
+    pub id: Uuid,
+}
+
+impl Position {
+    /// Before every change.
+    pub const START: Self = Self { transaction_id: i64::MIN, id: Uuid::nil() };
+    const BYTES: usize = 24;
+
+    pub fn to_bytes(self) -> [u8; Self::BYTES] {
+        let mut bytes = [0; Self::BYTES];
+        bytes[..8].copy_from_slice(&self.transaction_id.to_be_bytes());
+        bytes[8..].copy_from_slice(self.id.as_bytes());
+        bytes
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let transaction_id = i64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+        let id = Uuid::from_slice(bytes.get(8..Self::BYTES)?).ok()?;
+        (bytes.len() == Self::BYTES).then_some(Self { transaction_id, id })
+    }
+
+    /// The cursor a client resumes from.
+    pub fn cursor(self) -> String {
+        URL_SAFE_NO_PAD.encode(self.to_bytes())
+    }
+
+    /// The position of a cursor in the request field `field`.
+    pub fn parse_cursor(field: &str, cursor: &str) -> Result<Self, crate::Error> {
+        URL_SAFE_NO_PAD
+            .decode(cursor)
+            .ok()
+            .and_then(|bytes| Self::from_bytes(&bytes))
+            .ok_or_else(|| crate::Error::invalid(field, "is not a cursor of an event"))
+    }
+
+    /// The token of a page of events ending here, for the query (caller and filters) it pages.
+    pub fn page_token(self, query: &str, key: &crate::PageKey) -> String {
+        crate::PageToken::encode_bytes(&self.to_bytes(), query, key)
+    }
+
+    /// The position a page token of `query` carries.
+    pub fn parse_page_token(token: &str, query: &str, key: &crate::PageKey) -> Result<Self, crate::Error> {
+        let bytes = crate::PageToken::decode_bytes(token, Self::BYTES, query, key)?;
+        Self::from_bytes(&bytes).ok_or_else(|| crate::Error::invalid("page_token", "is not a token this list returned"))
+    }
+}
+
 /// Who made a change and why: what a write is told besides the rows it writes.
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -189,5 +273,65 @@ mod tests {
         assert_eq!(customer.parties().get(Role::Creator), Some(creator.name().as_str()));
         let by_operator = Customer { created_by: Principal::OPERATOR.into(), ..customer };
         assert_eq!(by_operator.parties().get(Role::Creator), None);
+    }
+
+    fn change(kind: ResourceKind, method: &str, parties: Parties) -> Change {
+        Change {
+            method: method.into(),
+            kind,
+            resource: format!("{}/x", kind.collection()),
+            state: None,
+            fields: Vec::new(),
+            principal: Principal::OPERATOR.into(),
+            parties,
+            cause: None,
+        }
+    }
+
+    #[test]
+    fn event_types_name_the_kind_and_the_past_of_the_verb() {
+        let none = Parties::default;
+        for (kind, method, event) in [
+            (ResourceKind::ResellerLink, "AcceptResellerLink", "reseller_link.accepted"),
+            (ResourceKind::ResellerLink, "InviteReseller", "reseller_link.invited"),
+            (ResourceKind::Subscription, "CancelSubscription", "subscription.cancelled"),
+            (ResourceKind::Subscription, "RegisterExternalSubscription", "subscription.registered"),
+            (ResourceKind::Partner, "ReactivatePartner", "partner.reactivated"),
+            (ResourceKind::SupportAssignment, "RequestSupport", "support_assignment.requested"),
+            (ResourceKind::SupportAssignment, "EndSupportAssignment", "support_assignment.ended"),
+            (ResourceKind::CustomerRelationship, "DeclineCustomerRelationship", "customer_relationship.declined"),
+            (ResourceKind::Customer, "CreateCustomer", "customer.created"),
+        ] {
+            assert_eq!(change(kind, method, none()).event_type(), event);
+        }
+    }
+
+    #[test]
+    fn a_change_is_visible_to_its_parties_operators_and_for_the_directory_everyone() {
+        let (partner, stranger) = (PartnerId::generate(), PartnerId::generate());
+        let customer = CustomerId::generate();
+        let parties = Parties::default().with(Role::Partner, Some(partner)).with(Role::Customer, Some(customer));
+        let relationship = change(ResourceKind::CustomerRelationship, "EndCustomerRelationship", parties);
+        assert!(relationship.visible_to(&Principal::Partner(partner)));
+        assert!(relationship.visible_to(&Principal::Customer(customer)));
+        assert!(relationship.visible_to(&Principal::Operator));
+        assert!(!relationship.visible_to(&Principal::Partner(stranger)));
+        assert!(!relationship.visible_to(&Principal::Customer(CustomerId::generate())));
+        let enrolled = change(ResourceKind::Partner, "CreatePartner", Parties::default());
+        assert!(enrolled.visible_to(&Principal::Partner(stranger)));
+    }
+
+    #[test]
+    fn cursors_and_page_tokens_round_trip_and_refuse_what_they_did_not_make() {
+        let position = Position { transaction_id: 42, id: Uuid::now_v7() };
+        assert_eq!(Position::parse_cursor("after_cursor", &position.cursor()).ok(), Some(position));
+        assert!(Position::START < position);
+        for bad in ["", "x", "AAAA", &URL_SAFE_NO_PAD.encode([0u8; 25])] {
+            assert!(Position::parse_cursor("after_cursor", bad).is_err(), "{bad:?} accepted");
+        }
+        let key = crate::PageKey::derive(b"secret");
+        let token = position.page_token("operator|", &key);
+        assert_eq!(Position::parse_page_token(&token, "operator|", &key).ok(), Some(position));
+        assert!(Position::parse_page_token(&token, "partners/x|", &key).is_err(), "bound to its query");
     }
 }

@@ -43,7 +43,7 @@ names::resources! {
     SupportAssignmentId, "supportAssignments", SupportAssignment, "SUPPORT_ASSIGNMENT";
 }
 
-pub use change::{Change, Origin, Parties, Role};
+pub use change::{Change, Origin, Parties, Position, Role};
 pub use customer_relationships::RelationshipState;
 pub use error::{Error, Reason, Result};
 pub use etag::Etag;

@@ -17,6 +17,15 @@ pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 1000;
 const MAX_TOKEN_LEN: usize = 256;
 
+/// The page size a request asks for: `DEFAULT_PAGE_SIZE` for 0, at most `MAX_PAGE_SIZE`.
+pub fn page_size(requested: i32) -> Result<u64, Error> {
+    match requested {
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        n if n < 0 => Err(Error::invalid("page_size", "must not be negative")),
+        n => Ok(u64::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE)),
+    }
+}
+
 /// One validated page request: how many, and after which id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
@@ -24,9 +33,9 @@ pub struct PageRequest {
     pub after: Option<Uuid>,
 }
 
-/// Token layout: the 16 bytes of the last id, then a truncated HMAC-SHA256 tag.
+/// Token layout: the bytes of the last position (a List's: the 16 bytes of the last id), then a
+/// truncated HMAC-SHA256 tag.
 const TAG_LEN: usize = 16;
-const TOKEN_BYTES: usize = 16 + TAG_LEN;
 
 /// The key page tokens are signed with: HMAC-SHA256, padded to the hash's block size (as HMAC
 /// itself pads shorter keys). Derived from the token secret, so tokens survive restarts and work
@@ -43,9 +52,9 @@ impl PageKey {
     }
 
     /// The MAC of a token for `after` in `query`, ready to finalize or verify.
-    fn mac_over(&self, after: &Uuid, query: &str) -> Hmac<Sha256> {
+    fn mac_over(&self, after: &[u8], query: &str) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new(&self.0.into());
-        mac.update(after.as_bytes());
+        mac.update(after);
         mac.update(query.as_bytes());
         mac
     }
@@ -60,11 +69,7 @@ impl std::fmt::Debug for PageKey {
 impl PageRequest {
     /// `query` describes the caller and the filters, e.g. `partners/…|cloud=GLOBAL`.
     pub fn parse(page_size: i32, page_token: &str, query: &str, key: &PageKey) -> Result<Self, Error> {
-        let size = match page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n < 0 => return Err(Error::invalid("page_size", "must not be negative")),
-            n => u64::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
-        };
+        let size = self::page_size(page_size)?;
         let after = if page_token.is_empty() { None } else { Some(PageToken::decode(page_token, query, key)?) };
         Ok(Self { size, after })
     }
@@ -97,28 +102,38 @@ pub struct PageToken;
 
 impl PageToken {
     pub fn encode(after: Uuid, query: &str, key: &PageKey) -> String {
-        let mut bytes = Vec::with_capacity(TOKEN_BYTES);
-        bytes.extend_from_slice(after.as_bytes());
-        bytes.extend_from_slice(&key.mac_over(&after, query).finalize().into_bytes()[..TAG_LEN]);
-        URL_SAFE_NO_PAD.encode(bytes)
+        Self::encode_bytes(after.as_bytes(), query, key)
     }
 
     pub fn decode(token: &str, query: &str, key: &PageKey) -> Result<Uuid, Error> {
+        let bytes = Self::decode_bytes(token, 16, query, key)?;
+        Uuid::from_slice(&bytes).map_err(|_| Error::invalid("page_token", "is not a token this list returned"))
+    }
+
+    /// A token for a position of `after.len()` bytes (the change feed's: a transaction and an id).
+    pub fn encode_bytes(after: &[u8], query: &str, key: &PageKey) -> String {
+        let mut bytes = Vec::with_capacity(after.len() + TAG_LEN);
+        bytes.extend_from_slice(after);
+        bytes.extend_from_slice(&key.mac_over(after, query).finalize().into_bytes()[..TAG_LEN]);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The `len` bytes of position a token of `query` carries.
+    pub fn decode_bytes(token: &str, len: usize, query: &str, key: &PageKey) -> Result<Vec<u8>, Error> {
         let invalid = || Error::invalid("page_token", "is not a token this list returned");
         if token.len() > MAX_TOKEN_LEN {
             return Err(invalid());
         }
         let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-        if bytes.len() != TOKEN_BYTES {
+        if bytes.len() != len + TAG_LEN {
             return Err(invalid());
         }
-        let (id, received) = bytes.split_at(16);
-        let after = Uuid::from_slice(id).map_err(|_| invalid())?;
+        let (after, received) = bytes.split_at(len);
         // verify_* compares in constant time.
-        key.mac_over(&after, query).verify_truncated_left(received).map_err(|_| {
+        key.mac_over(after, query).verify_truncated_left(received).map_err(|_| {
             Error::invalid("page_token", "was altered or belongs to another query: keep the filters of the first page")
         })?;
-        Ok(after)
+        Ok(after.to_vec())
     }
 }
 

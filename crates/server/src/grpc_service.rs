@@ -14,6 +14,7 @@
 ///     rpc create_subscription(CreateSubscriptionRequest) -> Subscription = retried subscriptions::create_subscription;
 ///     rpc get_subscription(GetSubscriptionRequest) -> Subscription = once subscriptions::get_subscription;
 ///     rpc list_subscriptions(ListSubscriptionsRequest) -> ListSubscriptionsResponse = list subscriptions::list_subscriptions;
+///     stream watch_events(WatchEventsRequest) -> Event as WatchEventsStream = events::watch_events;
 ///     lifecycle SupportAssignments => support_assignments::to_proto, SupportAssignment {
 ///         accept_support_assignment(AcceptSupportAssignmentRequest) = Transition::Accept,
 ///         decline_support_assignment(DeclineSupportAssignmentRequest) = Transition::Decline,
@@ -24,7 +25,10 @@
 ///
 /// A `retried` handler writes and is `fn(&Database, Principal, Request)`, run again on a
 /// transient conflict; a `once` handler reads, with the same arguments; a `list` handler also
-/// takes the page-token key, `fn(&Database, &PageKey, Principal, Request)`. A `lifecycle` names a
+/// takes the page-token key, `fn(&Database, &PageKey, Principal, Request)`. A `stream` handler
+/// answers a server-streaming RPC, `fn(&Database, Principal, Request)` returning the stream of
+/// its messages; the arm names tonic's associated stream type (`WatchEventsStream`), and the call's
+/// span and metrics cover its start. A `lifecycle` names a
 /// [`crate::lifecycle::Workflow`] and the RPCs that make its moves, each with the move it makes (of the
 /// resource's own `pc_domain::Lifecycle`); their requests carry `name` and `etag`.
 #[macro_export]
@@ -33,6 +37,7 @@ macro_rules! grpc_service {
         $(#[$api_meta:meta])*
         $api:ident serves $service:ident through $server:ident;
         $(rpc $method:ident($request:ty) -> $response:ty = $kind:ident $handler:path;)*
+        $(stream $stream_method:ident($stream_request:ty) -> $item:ty as $stream:ident = $stream_handler:path;)*
         $(
             lifecycle $workflow:ty => $to_proto:path, $resource:ty {
                 $($lifecycle_method:ident($lifecycle_request:ty) = $transition:path),+ $(,)?
@@ -68,6 +73,23 @@ macro_rules! grpc_service {
                         let caller = self.auth.authorize(&request).await?;
                         let message = request.into_inner();
                         $crate::respond($crate::grpc_service!(@call $kind $handler, self, caller, message))
+                    })
+                    .await
+                }
+            )*
+            $(
+                type $stream = $crate::status::Streamed<$item>;
+
+                async fn $stream_method(
+                    &self,
+                    request: $crate::macro_support::tonic::Request<$stream_request>,
+                ) -> Result<$crate::macro_support::tonic::Response<Self::$stream>, $crate::macro_support::tonic::Status> {
+                    let service = <$server<$api> as $crate::macro_support::tonic::server::NamedService>::NAME;
+                    let span = $crate::telemetry::rpc_span(service, $crate::grpc_service!(@proto_name $stream_method), &request);
+                    $crate::metrics::observe(service, stringify!($stream_method), span, async {
+                        let caller = self.auth.authorize(&request).await?;
+                        let message = request.into_inner();
+                        $crate::respond($stream_handler(&self.db, caller, message).await.map($crate::status::streamed))
                     })
                     .await
                 }

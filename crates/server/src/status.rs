@@ -80,6 +80,18 @@ pub fn respond<T>(result: Result<T, Error>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(status)
 }
 
+/// The messages of a server-streaming RPC, as tonic sends them.
+pub type Streamed<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// A handler's stream of messages, each error mapped like a unary call's ([`status`]): one that
+/// fails mid-stream ends it with that status.
+pub fn streamed<T: 'static>(
+    messages: impl tokio_stream::Stream<Item = Result<T, Error>> + Send + 'static,
+) -> Streamed<T> {
+    use tokio_stream::StreamExt;
+    Box::pin(messages.map(|message| message.map_err(status)))
+}
+
 #[cfg(test)]
 mod tests {
     use pc_domain::Reason;

@@ -1,6 +1,19 @@
 //! The audit log: every state change appends one [`Change`] per changed resource, in the same
 //! transaction as the change, through [`record`] (the writes of [`crate::write`] call it; nothing
-//! else does). [`history`] reads a resource's changes back, oldest first.
+//! else does). [`history`] reads a resource's changes back, oldest first; [`read_after`] reads
+//! every resource's changes as a feed, from a [`Position`], without gaps.
+//!
+//! The feed is gapless because a reader only passes events that no transaction still running can
+//! precede. Each event's position is the number of the transaction that wrote it, then its id.
+//! On PostgreSQL the number is the writer's transaction id: ids are handed out in order, but
+//! their transactions commit in any order, so a reader stops below the oldest transaction still
+//! running (the horizon, `pg_snapshot_xmin` of its own statement's snapshot). Every transaction
+//! below it has ended, so nothing can commit there later, whichever replica wrote it, since every
+//! replica writes through the one primary. On SQLite one writer commits transactions one at a
+//! time, so a counter (`audit_sequence`) taken inside the transaction is already in commit order.
+//! Either way positions only grow along the feed, and a reader resuming from the last position it
+//! saw gets every later event exactly once. A transaction left open holds the feed back (not the
+//! writers) until it ends.
 //!
 //! The stored form is versioned by the row's `schema` column. Schema 2 (written now) keeps the
 //! typed change as one JSON object: `kind`, `state` (`from`, `to`), `fields` (name to `from`,
@@ -9,10 +22,17 @@
 //! body) are read compatibly: their `state` (a name, or `from` and `to`), their `cause`, the
 //! parties they happened to name, and every other key as a field.
 
-use pc_domain::{Change, Error, Parties, ResourceKind, Role, change::Delta};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use pc_domain::{Change, Error, Parties, Position, ResourceKind, Role, change::Delta};
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Statement,
+    sea_query::{Expr, Query},
+};
 use serde_json::{Map, Value, json};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 /// The table `audit_events`: the append-only log of every state change.
@@ -32,6 +52,8 @@ pub struct Model {
     /// The version of the stored form: 1 before the typed change, 2 since.
     pub schema: i32,
     pub create_time: DateTimeUtc,
+    /// The number of the transaction that wrote it, the first part of its [`Position`].
+    pub transaction_id: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -42,19 +64,173 @@ impl ActiveModelBehavior for ActiveModel {}
 /// The schema [`record`] writes.
 pub const SCHEMA: i32 = 2;
 
-/// Appends `change` to the audit log, in the caller's transaction.
+/// Appends `change` to the audit log, in the caller's transaction, at the transaction's place in
+/// the feed.
 pub async fn record(db: &impl ConnectionTrait, change: &Change) -> Result<(), Error> {
-    let event = ActiveModel {
-        id: Set(Uuid::now_v7()),
-        resource: Set(change.resource.clone()),
-        action: Set(change.method.clone()),
-        principal: Set(change.principal.clone()),
-        change: Set(encode(change).to_string()),
-        schema: Set(SCHEMA),
-        create_time: Set(crate::db::now()),
+    let backend = db.get_database_backend();
+    let transaction_id = match backend {
+        DatabaseBackend::Postgres => Expr::cust("pg_current_xact_id()::text::bigint"),
+        _ => {
+            db.execute_unprepared("UPDATE audit_sequence SET last = last + 1").await?;
+            Expr::cust("(SELECT last FROM audit_sequence)")
+        }
     };
-    Entity::insert(event).exec_without_returning(db).await?;
+    let insert = Query::insert()
+        .into_table(Entity)
+        .columns([
+            Column::Id,
+            Column::Resource,
+            Column::Action,
+            Column::Principal,
+            Column::Change,
+            Column::Schema,
+            Column::CreateTime,
+            Column::TransactionId,
+        ])
+        .values_panic([
+            Uuid::now_v7().into(),
+            change.resource.clone().into(),
+            change.method.clone().into(),
+            change.principal.clone().into(),
+            encode(change).to_string().into(),
+            SCHEMA.into(),
+            crate::db::now().into(),
+            transaction_id,
+        ])
+        .to_owned();
+    db.execute(&insert).await?;
     Ok(())
+}
+
+impl Model {
+    /// Its place in the feed.
+    pub fn position(&self) -> Position {
+        Position { transaction_id: self.transaction_id, id: self.id }
+    }
+}
+
+/// What a reader narrows the feed to, in SQL: one resource, or the resources of one collection
+/// (`resellerLinks`), and a time range. Readers filter event types and visibility themselves.
+#[derive(Debug, Clone, Default)]
+pub struct FeedFilter {
+    pub resource: Option<String>,
+    pub collection: Option<&'static str>,
+    pub since: Option<DateTimeUtc>,
+    pub until: Option<DateTimeUtc>,
+}
+
+/// Up to `limit` events after `after` that `filter` keeps, in feed order, of those that no
+/// transaction still running can precede (see the module's comment): read again from the last
+/// one's position, a reader gets every later event exactly once.
+pub async fn read_after(
+    db: &impl ConnectionTrait,
+    after: Position,
+    filter: &FeedFilter,
+    limit: u64,
+) -> Result<Vec<Model>, Error> {
+    let backend = db.get_database_backend();
+    // `$n` on PostgreSQL, `?n` on SQLite: both number their parameters, so one is bound once.
+    let mark = if backend == DatabaseBackend::Postgres { '$' } else { '?' };
+    let mut values: Vec<sea_orm::Value> = vec![after.transaction_id.into(), after.id.into()];
+    let mut sql = format!(
+        "SELECT * FROM audit_events WHERE (transaction_id > {mark}1 OR (transaction_id = {mark}1 AND id > {mark}2))"
+    );
+    if backend == DatabaseBackend::Postgres {
+        sql.push_str(" AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint");
+    }
+    let mut condition = |clause: &str, value: sea_orm::Value| {
+        values.push(value);
+        sql.push_str(&format!(" AND {clause} {mark}{}", values.len()));
+    };
+    if let Some(resource) = &filter.resource {
+        condition("resource =", resource.clone().into());
+    }
+    if let Some(collection) = filter.collection {
+        condition("resource LIKE", format!("{collection}/%").into());
+    }
+    if let Some(since) = filter.since {
+        condition("create_time >=", since.into());
+    }
+    if let Some(until) = filter.until {
+        condition("create_time <", until.into());
+    }
+    values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+    sql.push_str(&format!(" ORDER BY transaction_id, id LIMIT {mark}{}", values.len()));
+    Ok(Entity::find().from_raw_sql(Statement::from_sql_and_values(backend, sql, values)).all(db).await?)
+}
+
+/// The newest position a reader may pass now (the last event below the horizon), or
+/// [`Position::START`] on an empty feed: what the feed's tail polls.
+pub async fn newest(db: &impl ConnectionTrait) -> Result<Position, Error> {
+    let backend = db.get_database_backend();
+    let horizon = match backend {
+        DatabaseBackend::Postgres => "WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        _ => "",
+    };
+    let sql = format!("SELECT * FROM audit_events {horizon} ORDER BY transaction_id DESC, id DESC LIMIT 1");
+    let last = Entity::find().from_raw_sql(Statement::from_string(backend, sql)).one(db).await?;
+    Ok(last.as_ref().map_or(Position::START, Model::position))
+}
+
+/// How often the tail looks for new events: a watcher hears of a commit this long after it at
+/// most (plus the read).
+pub const TAIL_POLL: Duration = Duration::from_millis(20);
+
+/// The feed's tail, one per process and database: while anyone watches, one task polls the
+/// newest position ([`newest`], every [`TAIL_POLL`]) and tells every watcher when it moves, so a
+/// hundred idle watchers cost one query per poll, not a hundred.
+#[derive(Debug, Default)]
+pub struct FeedTail {
+    sender: Mutex<Weak<watch::Sender<Position>>>,
+}
+
+/// A watcher's subscription to the tail; the poll stops when the last one is dropped.
+#[derive(Debug)]
+pub struct FeedMoves {
+    _keep_polling: Arc<watch::Sender<Position>>,
+    pub moved: watch::Receiver<Position>,
+}
+
+impl FeedTail {
+    /// Subscribes to the tail of the feed `db` reads, starting its poll if nobody watched.
+    pub fn subscribe(&self, db: &DatabaseConnection) -> FeedMoves {
+        let mut shared = self.sender.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sender = shared.upgrade().unwrap_or_else(|| {
+            let sender = Arc::new(watch::channel(Position::START).0);
+            *shared = Arc::downgrade(&sender);
+            tokio::spawn(poll_the_tail(db.clone(), Arc::downgrade(&sender)));
+            sender
+        });
+        FeedMoves { moved: sender.subscribe(), _keep_polling: sender }
+    }
+}
+
+async fn poll_the_tail(db: DatabaseConnection, sender: Weak<watch::Sender<Position>>) {
+    let mut tick = tokio::time::interval(TAIL_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(sender) = sender.upgrade() else { return };
+        match newest(&db).await {
+            Ok(newest) => {
+                sender.send_if_modified(|last| std::mem::replace(last, newest) != newest);
+            }
+            Err(error) => tracing::warn!(%error, "could not read the feed's newest position"),
+        }
+    }
+}
+
+/// The position every event committed so far stands at or before, and every later one after:
+/// where a reader that starts "now" starts.
+pub async fn now(db: &impl ConnectionTrait) -> Result<Position, Error> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DatabaseBackend::Postgres => "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1 AS last",
+        _ => "SELECT last FROM audit_sequence",
+    };
+    let row = db.query_one_raw(Statement::from_string(backend, sql)).await?;
+    let last: i64 = row.map(|row| row.try_get("", "last")).transpose()?.unwrap_or(0);
+    Ok(Position { transaction_id: last, id: Uuid::max() })
 }
 
 /// The changes of one resource, oldest first, whatever schema each was written in.
@@ -174,6 +350,7 @@ mod tests {
             change: change.to_string(),
             schema,
             create_time: crate::db::now(),
+            transaction_id: 0,
         }
     }
 

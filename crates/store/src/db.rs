@@ -37,6 +37,8 @@ pub struct Database {
     idempotency_window: Duration,
     /// A streaming replica Lists read while it is fresh enough ([`crate::replica`]).
     replica: Option<Arc<Replica>>,
+    /// The change feed's tail, shared by every watcher of this database ([`Self::feed_moves`]).
+    feed: Arc<crate::audit::FeedTail>,
 }
 
 /// How long idempotency keys are kept unless configured (`IDEMPOTENCY_KEY_TTL_HOURS`).
@@ -88,6 +90,11 @@ impl Database {
         }
         self.replica = Some(Replica::open(options, self.primary.clone()).await?);
         Ok(self)
+    }
+
+    /// Tells a watcher of the change feed when new events can be read ([`crate::audit::FeedTail`]).
+    pub fn feed_moves(&self) -> crate::audit::FeedMoves {
+        self.feed.subscribe(&self.reader)
     }
 
     /// The pool that runs transactions and anything that writes.
@@ -213,6 +220,7 @@ pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Datab
             health,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
             replica: None,
+            feed: Arc::default(),
         });
     }
     let primary = open(url, 1, 1, Backend::Sqlite { read_only: false }).await?;
@@ -226,6 +234,7 @@ pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Datab
             point_reads,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
             replica: None,
+            feed: Arc::default(),
         });
     }
     // No connection up front: readers open on first use, after the primary has created the file
@@ -233,7 +242,15 @@ pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Datab
     let reader = open(url, max_connections, 0, Backend::Sqlite { read_only: true }).await?;
     let health = open(url, 1, 0, Backend::Sqlite { read_only: true }).await?;
     let point_reads = Arc::new(PointReads::sqlite(point_reads::sqlite_file(&primary).await?));
-    Ok(Database { primary, reader, point_reads, health, idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW, replica: None })
+    Ok(Database {
+        primary,
+        reader,
+        point_reads,
+        health,
+        idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
+        replica: None,
+        feed: Arc::default(),
+    })
 }
 
 /// The health check's `SELECT 1` never takes longer than this on a database that is up.

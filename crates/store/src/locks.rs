@@ -43,6 +43,9 @@
 //!   EndResellerLink updates;
 //! - rule 1's checks update the tenant row, so CreatePartner and CreateCustomer, or CreatePartner
 //!   and AcceptCustomerRelationship, for one tenant run one after the other.
+//! - UpdateSubscription and CancelSubscription read the subscription's ACTIVE support partner, whom
+//!   their change names as a party (rule 14), under the subscription's UPDATE lock, which
+//!   AcceptSupportAssignment shares: an accept commits before the read or waits until after it.
 //!
 //! Every move of a lifecycle keeps the order by construction: `pc_server::lifecycle::run` reads the
 //! row unlocked, asks the resource's `Workflow::lock_grounds` for what comes before it (tenants to

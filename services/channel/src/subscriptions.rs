@@ -11,8 +11,8 @@ use pc_api::channel::v1::{
     ListSubscriptionsResponse, RegisterExternalSubscriptionRequest, Subscription, UpdateSubscriptionRequest,
 };
 use pc_domain::subscriptions as rules;
+use pc_domain::{AssignmentState, Parties, ProductFamily, Role, SalesChannel};
 use pc_domain::{CustomerId, Error, Etag, OfferId, Origin, PageKey, PartnerId, Principal, Quantity, SubscriptionId};
-use pc_domain::{ProductFamily, SalesChannel};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, required_enum, timestamp, update_paths};
 use pc_server::{create::Create, lifecycle};
 use pc_store::{
@@ -230,10 +230,22 @@ pub async fn update_subscription(
     }
     rules::change_quantity(&current.facts(), quantity, &parties)?;
     let origin = Origin::new("UpdateSubscription", caller);
-    let parties = current.facts().parties();
+    let live = support_assignments::live_on(&txn, id).await?;
+    let parties = parties_now(&current, &live);
     let updated = write::update(&txn, &current, etag, &origin, parties, |row, _| row.quantity = quantity).await?;
     txn.commit().await?;
     to_proto(updated)
+}
+
+/// Who reads the subscription now (rule 9), as its change records them: its own parties and its
+/// ACTIVE support partner, of its `live` assignments. Read under the subscription's lock, which an
+/// accept shares, so no assignment becomes ACTIVE meanwhile (`pc_store::locks::LockOrder`).
+fn parties_now(subscription: &Model, live: &[support_assignments::Model]) -> Parties {
+    let supporter = live.iter().find(|assignment| assignment.state == AssignmentState::Active);
+    subscription
+        .facts()
+        .parties()
+        .with(Role::SupportPartner, supporter.map(|assignment| PartnerId(assignment.partner_id)))
 }
 
 pub async fn cancel_subscription(
@@ -252,10 +264,10 @@ pub async fn cancel_subscription(
     Etag::check(etag, current.revision, id)?;
     let cancelled_state = rules::cancel(&current.facts())?;
     let origin = Origin::new("CancelSubscription", caller);
-    let parties = current.facts().parties();
+    let live = support_assignments::live_on(&txn, id).await?;
+    let parties = parties_now(&current, &live);
     let cancelled = write::update(&txn, &current, etag, &origin, parties, |row, _| row.state = cancelled_state).await?;
     // A cancelled subscription needs no support: its live assignments end with it (rule 8).
-    let live = support_assignments::live_on(&txn, id).await?;
     let customer = CustomerId(current.customer_id);
     lifecycle::end_each(&txn, live, &origin, &id.name(), |assignment| assignment.facts().parties(customer)).await?;
     txn.commit().await?;

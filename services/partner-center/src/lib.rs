@@ -21,8 +21,8 @@ use pc_server::{ServerConfig, TokenIssuer, auth::random_secret, shutdown, teleme
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 /// Every service the program serves: the one list `serve`, `demo` and the end-to-end tests register.
-pub const SERVICES: [pc_server::Register; 3] =
-    [partner_service::register, relationship_service::register, channel_service::register];
+pub const SERVICES: [pc_server::Register; 4] =
+    [partner_service::register, relationship_service::register, channel_service::register, event_service::register];
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://partner-center.db?mode=rwc";
 const DEFAULT_LISTEN_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 50050);
