@@ -240,3 +240,81 @@ async fn a_watcher_receives_each_new_event_once_and_resumes_from_its_cursor() {
     let status = expect_code(app.events_as(Some("operator")).watch_events(bad).await, Code::InvalidArgument);
     assert_eq!(violated_field(&status), "after_cursor");
 }
+
+/// Dates the events of `resources` `age` earlier, as if they had been written that long ago.
+async fn age_events(app: &TestApp, resources: &[&str], age: chrono::Duration) {
+    use pc_store::audit;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let past = pc_store::db::now() - age;
+    audit::Entity::update_many()
+        .col_expr(audit::Column::CreateTime, Expr::value(past))
+        .filter(audit::Column::Resource.is_in(resources.iter().map(|name| name.to_string())))
+        .exec(app.db.primary())
+        .await
+        .expect("age events");
+}
+
+#[tokio::test]
+async fn events_past_their_retention_are_deleted_and_a_cursor_before_them_is_out_of_range() {
+    let app = spawn_app().await;
+    let first = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let second = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let kept = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    settle(&app, &kept.name, "partner.created").await;
+    let all = list_all(&app, "operator", ListEventsRequest::default()).await;
+    let page = ListEventsRequest { page_size: 1, ..Default::default() };
+    let old_token = app.events_as(Some("operator")).list_events(page.clone()).await.reply().next_page_token;
+
+    // Older than the retention (30 days by default): the sweep deletes them, oldest first.
+    age_events(&app, &[&first.name, &second.name], chrono::Duration::days(31)).await;
+    assert_eq!(pc_store::audit::forget_old_events(&app.db).await.expect("sweep"), 2);
+    assert_eq!(pc_store::audit::forget_old_events(&app.db).await.expect("sweep again"), 0, "each deleted once");
+
+    let held = list_all(&app, "operator", ListEventsRequest::default()).await;
+    assert_eq!(seen(&held), expected(&[("partner.created", &kept.name)]));
+    let from_start = WatchEventsRequest { start: Some(Start::FromBeginning(true)), ..Default::default() };
+    let mut watch = app.events_as(Some("operator")).watch_events(from_start).await.reply();
+    assert_eq!(next_event(&mut watch).await.resource, kept.name, "the beginning is the oldest event kept");
+
+    // After the last deleted event: nothing was missed. After an earlier one: OUT_OF_RANGE.
+    let after_deleted =
+        WatchEventsRequest { start: Some(Start::AfterCursor(all[1].cursor.clone())), ..Default::default() };
+    let mut watch = app.events_as(Some("operator")).watch_events(after_deleted).await.reply();
+    assert_eq!(next_event(&mut watch).await.resource, kept.name);
+    let too_old = WatchEventsRequest { start: Some(Start::AfterCursor(all[0].cursor.clone())), ..Default::default() };
+    let status = expect_code(app.events_as(Some("operator")).watch_events(too_old).await, Code::OutOfRange);
+    assert_eq!(pc_tests::reason(&status), "CURSOR_EXPIRED");
+    let old_page = ListEventsRequest { page_token: old_token, ..page };
+    let status = expect_code(app.events_as(Some("operator")).list_events(old_page).await, Code::OutOfRange);
+    assert_eq!(pc_tests::reason(&status), "CURSOR_EXPIRED");
+}
+
+/// Every replica sweeps old events in the background (EVENT_RETENTION_HOURS, every
+/// IDEMPOTENCY_SWEEP_INTERVAL_SECS), and together they delete each once.
+#[tokio::test]
+async fn replicas_delete_old_events_in_the_background() {
+    use pc_store::audit;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let mut app = spawn_app().await;
+    if app.skipped_without_postgres("replicas share one PostgreSQL database (README, Scaling)") {
+        return;
+    }
+    let settings = [("EVENT_RETENTION_HOURS", "1"), ("IDEMPOTENCY_SWEEP_INTERVAL_SECS", "1")];
+    app.spread_over_processes(3, &settings).await;
+    let mut old = Vec::new();
+    for _ in 0..20 {
+        old.push(app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await.name);
+    }
+    let kept = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    age_events(&app, &old.iter().map(String::as_str).collect::<Vec<_>>(), chrono::Duration::hours(2)).await;
+    let count = |names: Vec<String>| {
+        let db = app.db.primary().clone();
+        async move { audit::Entity::find().filter(audit::Column::Resource.is_in(names)).count(&db).await.expect("count") }
+    };
+    let start = std::time::Instant::now();
+    while count(old.clone()).await > 0 {
+        assert!(start.elapsed() < Duration::from_secs(20), "the old events were not swept");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(vec![kept.name.clone()]).await, 1, "a recent event is kept");
+}

@@ -71,6 +71,7 @@ pub(crate) fn test_config(database_url: &str, options: &AppOptions, files: &mut 
         shutdown_timeout_secs: 5,
         idempotency_key_ttl_hours: 168,
         idempotency_sweep_interval_secs: 600,
+        event_retention_hours: 720,
         database_replica_url: None,
         replica_max_lag_ms: 1000,
         replica_read_timeout_ms: pc_server::config::DEFAULT_REPLICA_READ_TIMEOUT_MS,

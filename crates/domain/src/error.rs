@@ -85,6 +85,9 @@ pub enum Error {
     /// The change lost a race with a concurrent change and may be retried.
     #[error("{0}")]
     Conflict(String),
+    /// A position the change feed no longer holds (`field` is the cursor or page token).
+    #[error("{field} is older than the events the feed keeps: {message}")]
+    OutOfRange { field: String, message: String },
     /// The caller is authenticated but may not do this.
     #[error("{0}")]
     PermissionDenied(String),

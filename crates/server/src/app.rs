@@ -61,7 +61,8 @@ impl App {
         let mut db = pc_store::connect(database_url, pool)
             .await
             .map_err(|e| e.to_string())?
-            .with_idempotency_window(config.idempotency_window());
+            .with_idempotency_window(config.idempotency_window())
+            .with_event_retention(config.event_retention());
         if let Some(replica) = config.replica(pool) {
             db = db.with_replica(&replica).await.map_err(|e| e.to_string())?;
         }

@@ -109,10 +109,15 @@ pub struct ServerConfig {
     #[arg(long, env = "REPLICA_READ_TIMEOUT_MS", default_value_t = DEFAULT_REPLICA_READ_TIMEOUT_MS)]
     pub replica_read_timeout_ms: u64,
 
-    /// Seconds between deletions of expired idempotency keys. Every replica sweeps; a key is
-    /// deleted by one of them.
+    /// Seconds between deletions of expired idempotency keys and of events past their retention.
+    /// Every replica sweeps; a key or event is deleted by one of them.
     #[arg(long, env = "IDEMPOTENCY_SWEEP_INTERVAL_SECS", default_value_t = 600)]
     pub idempotency_sweep_interval_secs: u64,
+
+    /// Hours the change feed keeps an event (EventService); older ones are deleted in the
+    /// background, and a cursor before them is OUT_OF_RANGE (reason CURSOR_EXPIRED).
+    #[arg(long, env = "EVENT_RETENTION_HOURS", default_value_t = 720)]
+    pub event_retention_hours: u64,
 
     /// Calls each principal may make per second; 0 turns the limit off.
     #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 0)]
@@ -194,6 +199,10 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub fn idempotency_window(&self) -> Duration {
         Duration::from_secs(self.idempotency_key_ttl_hours.max(1).saturating_mul(3600))
+    }
+
+    pub fn event_retention(&self) -> Duration {
+        Duration::from_secs(self.event_retention_hours.max(1).saturating_mul(3600))
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

@@ -83,6 +83,10 @@ fn describe() {
         "partner_center_idempotency_keys_forgotten_total",
         "Expired idempotency keys this replica's sweeps deleted."
     );
+    describe_counter!(
+        "partner_center_events_forgotten_total",
+        "Events past their retention (EVENT_RETENTION_HOURS) this replica's sweeps deleted."
+    );
     describe_gauge!("partner_center_db_pool_connections", "Pooled database connections, by pool and state.");
     describe_histogram!(
         "partner_center_db_acquire_seconds",
@@ -176,6 +180,11 @@ pub fn shed() {
 /// A call answered DEADLINE_EXCEEDED: its deadline passed before or while it ran.
 pub fn deadline_exceeded() {
     metrics::counter!("partner_center_deadline_exceeded_total").increment(1);
+}
+
+/// Events past their retention one sweep deleted.
+pub fn events_forgotten(deleted: u64) {
+    metrics::counter!("partner_center_events_forgotten_total").increment(deleted);
 }
 
 /// Expired idempotency keys one sweep deleted.

@@ -214,7 +214,8 @@ async fn set_status(health: &HealthReporter, names: &[&'static str], status: Ser
     }
 }
 
-/// Deletes idempotency keys past their window a while after startup and then every `interval`.
+/// Deletes idempotency keys past their window, and events past their retention
+/// ([`pc_store::audit::forget_old_events`]), a while after startup and then every `interval`.
 /// Requests never wait for it: a request that finds an expired key forgets it itself. Every
 /// replica sweeps, with no coordination: the sweep is one DELETE, so each key is deleted by exactly
 /// one of them (the others' DELETEs find it gone), which the counter
@@ -234,6 +235,14 @@ async fn forget_expired_keys(db: Database, interval: Duration) {
                 tracing::info!(deleted, "forgot expired idempotency keys");
             }
             Err(error) => tracing::warn!(%error, "could not delete expired idempotency keys"),
+        }
+        match pc_store::audit::forget_old_events(&db).await {
+            Ok(0) => {}
+            Ok(deleted) => {
+                crate::metrics::events_forgotten(deleted);
+                tracing::info!(deleted, "deleted events past their retention");
+            }
+            Err(error) => tracing::warn!(%error, "could not delete events past their retention"),
         }
     }
 }

@@ -45,6 +45,11 @@ pub fn status(error: Error) -> Status {
             error_info("STALE_ETAG", HashMap::from([("resource".to_owned(), name)])),
         ),
         Error::Conflict(_) => with_reason(Code::Aborted, "CONCURRENT_MODIFICATION", message),
+        Error::OutOfRange { field, .. } => Status::with_error_details(
+            Code::OutOfRange,
+            message,
+            error_info("CURSOR_EXPIRED", HashMap::from([("field".to_owned(), field)])),
+        ),
         Error::PermissionDenied(_) => with_reason(Code::PermissionDenied, "PERMISSION_DENIED", message),
         Error::Unauthenticated(_) => with_reason(Code::Unauthenticated, "TOKEN_INVALID", message),
         Error::Internal(detail) => {

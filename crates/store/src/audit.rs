@@ -156,7 +156,70 @@ pub async fn read_after(
     }
     values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
     sql.push_str(&format!(" ORDER BY transaction_id, id LIMIT {mark}{}", values.len()));
-    Ok(Entity::find().from_raw_sql(Statement::from_sql_and_values(backend, sql, values)).all(db).await?)
+    let events = Entity::find().from_raw_sql(Statement::from_sql_and_values(backend, sql, values)).all(db).await?;
+    // Read after the events: a sweep that deleted some of them before they were read has moved the
+    // floor past `after` by now (it moves the floor and deletes in one transaction).
+    if after != Position::START && floor(db).await? > after {
+        return Err(Error::OutOfRange {
+            field: "after_cursor".into(),
+            message: "the events after it are no longer kept; watch again from the beginning".into(),
+        });
+    }
+    Ok(events)
+}
+
+/// The position up to which events have been deleted ([`forget_old_events`]); `START` while none
+/// has been.
+pub async fn floor(db: &impl ConnectionTrait) -> Result<Position, Error> {
+    let sql = "SELECT transaction_id, id FROM audit_floor";
+    let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await?;
+    let Some(row) = row else { return Err(Error::internal("audit_floor has no row")) };
+    Ok(Position { transaction_id: row.try_get("", "transaction_id")?, id: row.try_get("", "id")? })
+}
+
+/// Events a sweep deletes in one transaction at most.
+const SWEEP_BATCH: u64 = 1000;
+
+/// Deletes the events older than the database's retention, oldest first in feed order, and moves
+/// the floor past them in the same transaction: a reader whose position is behind the floor gets
+/// OUT_OF_RANGE, never a silent gap. Only events no running transaction can precede are deleted
+/// (so the floor is a position no later event can fall behind), a batch per transaction. Every
+/// replica may sweep at once: the floor's row lock orders them, and each event is deleted once.
+pub async fn forget_old_events(db: &crate::Database) -> Result<u64, Error> {
+    let cutoff = crate::db::now() - db.event_retention();
+    let mut deleted = 0;
+    loop {
+        let txn = db.begin().await?;
+        let backend = txn.get_database_backend();
+        let mark = if backend == DatabaseBackend::Postgres { '$' } else { '?' };
+        // Locks the floor first, so two sweeps do not read the same batch.
+        let lock = if backend == DatabaseBackend::Postgres { " FOR UPDATE" } else { "" };
+        let row = txn
+            .query_one_raw(Statement::from_string(backend, format!("SELECT transaction_id, id FROM audit_floor{lock}")))
+            .await?
+            .ok_or_else(|| Error::internal("audit_floor has no row"))?;
+        let floor = Position { transaction_id: row.try_get("", "transaction_id")?, id: row.try_get("", "id")? };
+        let batch = read_after(&txn, floor, &FeedFilter::default(), SWEEP_BATCH).await?;
+        let old: Vec<_> = batch.iter().take_while(|event| event.create_time < cutoff).collect();
+        let Some(last) = old.last().map(|event| event.position()) else {
+            txn.rollback().await?;
+            return Ok(deleted);
+        };
+        let moved = format!("UPDATE audit_floor SET transaction_id = {mark}1, id = {mark}2");
+        txn.execute_raw(Statement::from_sql_and_values(backend, moved, [last.transaction_id.into(), last.id.into()]))
+            .await?;
+        let sql = format!(
+            "DELETE FROM audit_events WHERE transaction_id < {mark}1 OR (transaction_id = {mark}1 AND id <= {mark}2)"
+        );
+        let gone = txn
+            .execute_raw(Statement::from_sql_and_values(backend, sql, [last.transaction_id.into(), last.id.into()]))
+            .await?;
+        txn.commit().await?;
+        deleted += gone.rows_affected();
+        if old.len() < batch.len() || (batch.len() as u64) < SWEEP_BATCH {
+            return Ok(deleted);
+        }
+    }
 }
 
 /// The newest position a reader may pass now (the last event below the horizon), or

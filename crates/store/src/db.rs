@@ -35,11 +35,16 @@ pub struct Database {
     /// read as a database that is down.
     health: DatabaseConnection,
     idempotency_window: Duration,
+    /// How long the change feed keeps an event ([`crate::audit::forget_old_events`]).
+    event_retention: Duration,
     /// A streaming replica Lists read while it is fresh enough ([`crate::replica`]).
     replica: Option<Arc<Replica>>,
     /// The change feed's tail, shared by every watcher of this database ([`Self::feed_moves`]).
     feed: Arc<crate::audit::FeedTail>,
 }
+
+/// How long the change feed keeps events unless configured (`EVENT_RETENTION_HOURS`).
+pub const DEFAULT_EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// How long idempotency keys are kept unless configured (`IDEMPOTENCY_KEY_TTL_HOURS`).
 pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -116,6 +121,17 @@ impl Database {
     /// How long a request_id is remembered ([`crate::idempotency`]).
     pub fn idempotency_window(&self) -> Duration {
         self.idempotency_window
+    }
+
+    pub fn event_retention(&self) -> Duration {
+        self.event_retention
+    }
+
+    /// The same database, keeping events for `retention`.
+    #[must_use]
+    pub fn with_event_retention(mut self, retention: Duration) -> Self {
+        self.event_retention = retention;
+        self
     }
 
     /// The same database, remembering request_ids for `window`.
@@ -219,6 +235,7 @@ pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Datab
             point_reads,
             health,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
+            event_retention: DEFAULT_EVENT_RETENTION,
             replica: None,
             feed: Arc::default(),
         });
@@ -233,6 +250,7 @@ pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Datab
             primary,
             point_reads,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
+            event_retention: DEFAULT_EVENT_RETENTION,
             replica: None,
             feed: Arc::default(),
         });
@@ -248,6 +266,7 @@ pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Datab
         point_reads,
         health,
         idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
+        event_retention: DEFAULT_EVENT_RETENTION,
         replica: None,
         feed: Arc::default(),
     })

@@ -139,7 +139,11 @@ pub async fn list_events(
     let mut events = Vec::new();
     let mut scanned = 0;
     loop {
-        let batch = audit::read_after(db.reader(), after, &filters.feed, BATCH).await?;
+        let batch = audit::read_after(db.reader(), after, &filters.feed, BATCH).await.map_err(|error| match error {
+            // A page token is a cursor too: the events after it may have been deleted.
+            Error::OutOfRange { message, .. } => Error::OutOfRange { field: "page_token".into(), message },
+            other => other,
+        })?;
         let last_batch = (batch.len() as u64) < BATCH;
         for row in batch {
             let change = audit::decode(&row)?;
@@ -175,6 +179,13 @@ pub async fn watch_events(
         Some(Start::FromBeginning(true)) => Position::START,
         Some(Start::FromBeginning(false)) | None => audit::now(db.reader()).await?,
     };
+    // Refused at once rather than as the stream's first message: the feed no longer holds it.
+    if after != Position::START && audit::floor(db.reader()).await? > after {
+        return Err(Error::OutOfRange {
+            field: "after_cursor".into(),
+            message: "the events after it are no longer kept; watch again from the beginning".into(),
+        });
+    }
     let (sender, receiver) = mpsc::channel(WATCH_BUFFER);
     let db = db.clone();
     tokio::spawn(async move {
