@@ -25,6 +25,9 @@ pub struct AppOptions {
     pub max_in_flight: Option<u32>,
     /// The longest call (`CALL_TIMEOUT_SECS`); 30 s unless set.
     pub call_timeout_secs: Option<u64>,
+    /// Close client connections after this many seconds (`MAX_CONNECTION_AGE_SECS`, plus the
+    /// drain); none unless set.
+    pub max_connection_age_secs: Option<u64>,
     /// Serve health apart on a free local port too ([`TestApp::health_addr`]).
     pub health_apart: bool,
     /// Keep the rate limits in this Redis (`RATE_LIMIT_REDIS_URL`).
@@ -89,7 +92,7 @@ pub(crate) fn test_config(database_url: &str, options: &AppOptions, files: &mut 
         overload_retry_delay_ms: 250,
         http2_keepalive_interval_secs: 60,
         http2_keepalive_timeout_secs: 20,
-        max_connection_age_secs: 0,
+        max_connection_age_secs: options.max_connection_age_secs.unwrap_or(0),
         health_listen_addr: options.health_apart.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
         rate_limit_redis_url: options.rate_limit_redis.clone(),
     }

@@ -1,6 +1,6 @@
 //! The typed Rust client of partner-center, the one dependency an internal service adds.
 //!
-//! - [`Client`]: one HTTP/2 channel and the three service clients over it, every call carrying a
+//! - [`Client`]: one HTTP/2 channel and the service clients over it, every call carrying a
 //!   bearer token from a [`TokenSource`] (a token the caller holds, or one minted from the shared
 //!   secret for tests and tools).
 //! - [`retry_idempotent`]: runs a call again on UNAVAILABLE and ABORTED, and on
@@ -8,6 +8,8 @@
 //!   jitter, never sooner than the server asked. Only for calls that are safe to repeat: Gets,
 //!   Lists, and creates that carry a `request_id` (the server answers a repeat with the first result).
 //! - [`ListPager`]: walks a List page by page, or collects every item.
+//! - [`EventWatcher`]: follows the change feed (EventService.WatchEvents) across broken streams,
+//!   watching again after the last event it returned, so its caller sees every event once.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,10 +27,13 @@ use std::{sync::Arc, time::Duration};
 
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use pc_api::channel::v1::channel_service_client::ChannelServiceClient;
+use pc_api::event::v1::{
+    Event, WatchEventsRequest, event_service_client::EventServiceClient, watch_events_request::Start,
+};
 use pc_api::partner::v1::partner_service_client::PartnerServiceClient;
 use pc_api::relationship::v1::relationship_service_client::RelationshipServiceClient;
 use tonic::{
-    Code, Request, Response, Status,
+    Code, Request, Response, Status, Streaming,
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
     transport::{Channel, Endpoint},
@@ -92,14 +97,15 @@ impl Interceptor for Bearer {
     }
 }
 
-/// Channels to partner-center's three services and a token source; cheap to clone. One address
-/// (the dev server, or a balancer in front of the services) serves all three over one HTTP/2
-/// connection; separate deployments (compose's 50051-50053) get a channel each.
+/// Channels to partner-center's services and a token source; cheap to clone. One address (the
+/// dev server, or a balancer in front of the services) serves all of them over one HTTP/2
+/// connection; separate deployments (compose's 50051-50054) get a channel each.
 #[derive(Clone, Debug)]
 pub struct Client {
     partners: Channel,
     relationships: Channel,
     channel: Channel,
+    events: Channel,
     bearer: Bearer,
 }
 
@@ -113,7 +119,9 @@ impl Client {
     }
 
     /// Connects to each service at its own address (PartnerService, RelationshipService,
-    /// ChannelService), as separate deployments serve them.
+    /// ChannelService), as separate deployments serve them. EventService is reached through the
+    /// PartnerService address (every port of compose's HAProxy routes every service), or
+    /// [`Client::with_events`].
     pub async fn connect_each(
         partners: impl Into<String>,
         relationships: impl Into<String>,
@@ -122,13 +130,24 @@ impl Client {
     ) -> Result<Self, tonic::transport::Error> {
         let (partners, relationships, channel) =
             (open(partners.into()).await?, open(relationships.into()).await?, open(channel.into()).await?);
-        Ok(Self { partners, relationships, channel, bearer: Bearer(Arc::new(tokens)) })
+        Ok(Self { events: partners.clone(), partners, relationships, channel, bearer: Bearer(Arc::new(tokens)) })
+    }
+
+    /// The same client, reaching EventService at `address`.
+    pub async fn with_events(self, address: impl Into<String>) -> Result<Self, tonic::transport::Error> {
+        Ok(Self { events: open(address.into()).await?, ..self })
     }
 
     /// A client over one channel the caller built (TLS, timeouts, lazy connection) for all three
     /// services.
     pub fn from_channel(channel: Channel, tokens: TokenSource) -> Self {
-        Self { partners: channel.clone(), relationships: channel.clone(), channel, bearer: Bearer(Arc::new(tokens)) }
+        Self {
+            partners: channel.clone(),
+            relationships: channel.clone(),
+            events: channel.clone(),
+            channel,
+            bearer: Bearer(Arc::new(tokens)),
+        }
     }
 
     /// The same channels, calling as someone else.
@@ -146,6 +165,10 @@ impl Client {
 
     pub fn channel(&self) -> ChannelServiceClient<Authenticated> {
         ChannelServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn events(&self) -> EventServiceClient<Authenticated> {
+        EventServiceClient::with_interceptor(self.events.clone(), self.bearer.clone())
     }
 }
 
@@ -257,6 +280,89 @@ impl<R: ListRequest> ListPager<R> {
         }
         Ok(all)
     }
+}
+
+/// Follows the change feed: [`EventWatcher::next`] returns each event the caller may see once, in
+/// feed order. When the stream ends or breaks (a server draining, a connection aged out, a
+/// balancer's idle timeout, a replica gone) it watches again after the last event it returned,
+/// waiting like [`retry_idempotent`] between attempts that fail; a status that no retry can change
+/// (PERMISSION_DENIED, OUT_OF_RANGE: the feed no longer holds the cursor) is returned. Keep
+/// [`EventWatcher::cursor`] to resume in another process with [`EventWatcher::after`].
+#[derive(Debug)]
+pub struct EventWatcher {
+    events: EventServiceClient<Authenticated>,
+    request: WatchEventsRequest,
+    stream: Option<Streaming<Event>>,
+    cursor: Option<String>,
+    watches: u32,
+}
+
+impl EventWatcher {
+    /// Watches as `request` says (filters, and where to start the first time).
+    pub fn new(client: &Client, request: WatchEventsRequest) -> Self {
+        Self { events: client.events(), request, stream: None, cursor: None, watches: 0 }
+    }
+
+    /// Watches the events after `cursor`, one an earlier watcher returned.
+    pub fn after(client: &Client, mut request: WatchEventsRequest, cursor: String) -> Self {
+        request.start = Some(Start::AfterCursor(cursor.clone()));
+        Self { cursor: Some(cursor), ..Self::new(client, request) }
+    }
+
+    /// The cursor of the last event returned.
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+
+    /// How many streams it has opened: 1, and one more each time it watched again.
+    pub fn watches(&self) -> u32 {
+        self.watches
+    }
+
+    /// The next event, watching again as often as it takes.
+    pub async fn next(&mut self) -> Result<Event, Status> {
+        let mut waits = backoff().without_max_times().with_max_delay(Duration::from_secs(5)).build();
+        loop {
+            let stream = match &mut self.stream {
+                Some(stream) => stream,
+                None => {
+                    let mut request = self.request.clone();
+                    if let Some(cursor) = &self.cursor {
+                        request.start = Some(Start::AfterCursor(cursor.clone()));
+                    }
+                    self.watches += 1;
+                    match self.events.watch_events(request).await {
+                        Ok(response) => self.stream.insert(response.into_inner()),
+                        Err(status) if stream_broke(&status) => {
+                            tokio::time::sleep(waits.next().unwrap_or(Duration::from_secs(5))).await;
+                            continue;
+                        }
+                        Err(status) => return Err(status),
+                    }
+                }
+            };
+            match stream.message().await {
+                Ok(Some(event)) => {
+                    self.cursor = Some(event.cursor.clone());
+                    return Ok(event);
+                }
+                // The server ended the stream (it is draining): watch again at once.
+                Ok(None) => self.stream = None,
+                Err(status) if stream_broke(&status) => {
+                    self.stream = None;
+                    tokio::time::sleep(waits.next().unwrap_or(Duration::from_secs(5))).await;
+                }
+                Err(status) => return Err(status),
+            }
+        }
+    }
+}
+
+/// Whether a watch that failed with `status` may go on from its cursor: what [`is_retryable`]
+/// retries, and the ends of a stream whose connection went away (CANCELLED, UNKNOWN: tonic's
+/// status for a broken HTTP/2 stream).
+fn stream_broke(status: &Status) -> bool {
+    is_retryable(status) || matches!(status.code(), Code::Cancelled | Code::Unknown)
 }
 
 #[cfg(test)]

@@ -101,3 +101,42 @@ async fn idempotent_calls_are_retried_on_unavailable_and_aborted_only() {
     assert_eq!(denied.unwrap_err().code(), Code::PermissionDenied);
     assert_eq!(calls.load(Ordering::SeqCst), 1, "a refusal is not retried");
 }
+
+#[tokio::test]
+async fn the_event_watcher_goes_on_after_its_stream_is_cut_and_returns_each_event_once() {
+    use partner_center_client::EventWatcher;
+    use pc_api::event::v1::{WatchEventsRequest, watch_events_request::Start};
+    // The server closes every connection a second after it opened (plus its 5 s drain).
+    let options = pc_tests::AppOptions { max_connection_age_secs: Some(1), ..Default::default() };
+    let app = pc_tests::spawn_app_with(options).await;
+    let client = Client::from_channel(app.channel.clone(), operator_tokens());
+    let from_start = WatchEventsRequest { start: Some(Start::FromBeginning(true)), ..Default::default() };
+    let mut watcher = EventWatcher::new(&client, from_start);
+    let enrol = async || {
+        let request = CreatePartnerRequest {
+            partner: Some(new_partner(ProgramRole::DirectBillPartner, Cloud::Global)),
+            ..Default::default()
+        };
+        let create = || {
+            let (mut partners, request) = (client.partners(), request.clone());
+            async move { partners.create_partner(request).await }
+        };
+        retry_idempotent(create).await.unwrap().into_inner().name
+    };
+    let next = async |watcher: &mut EventWatcher| {
+        tokio::time::timeout(Duration::from_secs(20), watcher.next()).await.expect("an event").expect("the watch")
+    };
+    let (mut created, mut received) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        created.push(enrol().await);
+        received.push(next(&mut watcher).await.resource);
+    }
+    // Past the connection's age and drain: the stream the watcher holds is cut.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    for _ in 0..3 {
+        created.push(enrol().await);
+        received.push(next(&mut watcher).await.resource);
+    }
+    assert_eq!(received, created, "every event once, in order");
+    assert!(watcher.watches() >= 2, "the stream was cut and watched again ({} watches)", watcher.watches());
+}
