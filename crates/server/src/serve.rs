@@ -99,7 +99,7 @@ pub async fn serve(
         .build_v1alpha()
         .map_err(Error::internal)?;
 
-    let sweeper = tokio::spawn(forget_expired_keys(db.clone(), options.key_sweep_interval));
+    let sweeper = tokio::spawn(forget_expired(db.clone(), options.key_sweep_interval));
     let monitor = tokio::spawn(follow_database(health.clone(), services.names.clone(), db));
 
     let (stop_accepting, stopped) = oneshot::channel::<()>();
@@ -217,10 +217,10 @@ async fn set_status(health: &HealthReporter, names: &[&'static str], status: Ser
 /// Deletes idempotency keys past their window, and events past their retention
 /// ([`pc_store::audit::forget_old_events`]), a while after startup and then every `interval`.
 /// Requests never wait for it: a request that finds an expired key forgets it itself. Every
-/// replica sweeps, with no coordination: the sweep is one DELETE, so each key is deleted by exactly
-/// one of them (the others' DELETEs find it gone), which the counter
-/// `partner_center_idempotency_keys_forgotten_total`, summed over replicas, shows.
-async fn forget_expired_keys(db: Database, interval: Duration) {
+/// replica sweeps, with no coordination: each key and event is deleted by exactly one of them
+/// (the others find it gone), which the counters `partner_center_idempotency_keys_forgotten_total`
+/// and `partner_center_events_forgotten_total`, summed over replicas, show.
+async fn forget_expired(db: Database, interval: Duration) {
     // The first sweep comes a random while after startup, not at once: replicas started together
     // spread their sweeps, and a process that has just started has other work first.
     let first = interval.mul_f64(rand::random_range(0.1..1.0));
@@ -228,22 +228,22 @@ async fn forget_expired_keys(db: Database, interval: Duration) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        match pc_store::idempotency::forget_expired(&db).await {
-            Ok(0) => {}
-            Ok(deleted) => {
-                crate::metrics::keys_forgotten(deleted);
-                tracing::info!(deleted, "forgot expired idempotency keys");
-            }
-            Err(error) => tracing::warn!(%error, "could not delete expired idempotency keys"),
+        let keys = pc_store::idempotency::forget_expired(&db).await;
+        report_sweep("expired idempotency keys", keys, crate::metrics::keys_forgotten);
+        let events = pc_store::audit::forget_old_events(&db).await;
+        report_sweep("events past their retention", events, crate::metrics::events_forgotten);
+    }
+}
+
+/// Counts and logs what one sweep of `what` deleted, or why it could not.
+fn report_sweep(what: &str, swept: Result<u64, Error>, count: fn(u64)) {
+    match swept {
+        Ok(0) => {}
+        Ok(deleted) => {
+            count(deleted);
+            tracing::info!(deleted, "deleted {what}");
         }
-        match pc_store::audit::forget_old_events(&db).await {
-            Ok(0) => {}
-            Ok(deleted) => {
-                crate::metrics::events_forgotten(deleted);
-                tracing::info!(deleted, "deleted events past their retention");
-            }
-            Err(error) => tracing::warn!(%error, "could not delete events past their retention"),
-        }
+        Err(error) => tracing::warn!(%error, "could not delete {what}"),
     }
 }
 

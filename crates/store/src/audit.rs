@@ -15,6 +15,10 @@
 //! saw gets every later event exactly once. A transaction left open holds the feed back (not the
 //! writers) until it ends.
 //!
+//! Events older than the retention are deleted oldest first by [`forget_old_events`], which moves
+//! the feed's floor (`audit_floor`) past them in the same transaction; [`read_after`] checks the
+//! floor after it reads, so a reader behind it gets OUT_OF_RANGE rather than a gap.
+//!
 //! The stored form is versioned by the row's `schema` column. Schema 2 (written now) keeps the
 //! typed change as one JSON object: `kind`, `state` (`from`, `to`), `fields` (name to `from`,
 //! `to`), `parties` (role to name) and `cause`; the method, the resource and the principal have
