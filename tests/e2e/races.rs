@@ -283,6 +283,22 @@ fn request_support(app: &TestApp, subscription: &Subscription, partner: &Partner
     call(async move { client.request_support(request).await })
 }
 
+/// `supporter` asks to support `subscription` now; the call returned has `customer` accept it.
+async fn requested_support_accepted(
+    app: &TestApp,
+    customer: &Customer,
+    subscription: &Subscription,
+    supporter: &Partner,
+) -> Call {
+    let requested =
+        app.channel_as(Some(&supporter.name)).request_support(support(subscription, supporter)).await.reply();
+    let (mut client, name) = (app.channel_as(Some(&customer.name)), requested.name);
+    call(async move {
+        let accept = pc_api::channel::v1::AcceptSupportAssignmentRequest { name, etag: String::new() };
+        client.accept_support_assignment(accept).await
+    })
+}
+
 /// A customer created by `partner`, with an ACTIVE relationship (through `provider` for a reseller).
 async fn related_customer(app: &TestApp, partner: &Partner, provider: Option<&Partner>) -> (Customer, String) {
     let customer = app.customer_by(&partner.name, Cloud::Global).await;
@@ -380,17 +396,7 @@ async fn accepting_support_racing_the_end_of_the_relationship_never_leaves_an_ac
 async fn support_acceptance_vs_end_of_the_relationship(app: &TestApp) {
     let round = async |app: &TestApp| {
         let (customer, subscription, supporter, relationship) = supportable(app).await;
-        let requested =
-            app.channel_as(Some(&supporter.name)).request_support(support(&subscription, &supporter)).await.reply();
-        let (mut client, name) = (app.channel_as(Some(&customer.name)), requested.name);
-        let accept = call(async move {
-            client
-                .accept_support_assignment(pc_api::channel::v1::AcceptSupportAssignmentRequest {
-                    name,
-                    etag: String::new(),
-                })
-                .await
-        });
+        let accept = requested_support_accepted(app, &customer, &subscription, &supporter).await;
         together(vec![accept, end_relationship(app, &customer, &relationship)]).await;
     };
     race(app, "AcceptSupportAssignment vs EndCustomerRelationship", round, assignments_without_their_grounds).await;
@@ -429,17 +435,7 @@ async fn resize_vs_support_acceptance(app: &TestApp) {
         delay = (delay + 2) % 24;
         let wait = Duration::from_millis(delay);
         let (customer, subscription, supporter, _) = supportable(app).await;
-        let requested =
-            app.channel_as(Some(&supporter.name)).request_support(support(&subscription, &supporter)).await.reply();
-        let (mut client, name) = (app.channel_as(Some(&customer.name)), requested.name);
-        let accept = call(async move {
-            client
-                .accept_support_assignment(pc_api::channel::v1::AcceptSupportAssignmentRequest {
-                    name,
-                    etag: String::new(),
-                })
-                .await
-        });
+        let accept = requested_support_accepted(app, &customer, &subscription, &supporter).await;
         let (mut operator, name) = (app.channel(), subscription.name.clone());
         let resize = call(async move {
             tokio::time::sleep(wait).await;
