@@ -65,6 +65,10 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+/// On PostgreSQL, the oldest transaction still running as the statement's snapshot sees it: the
+/// feed's horizon (see the module's comment).
+const PG_HORIZON: &str = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
 /// The schema [`record`] writes.
 pub const SCHEMA: i32 = 2;
 
@@ -140,7 +144,7 @@ pub async fn read_after(
         "SELECT * FROM audit_events WHERE (transaction_id > {mark}1 OR (transaction_id = {mark}1 AND id > {mark}2))"
     );
     if backend == DatabaseBackend::Postgres {
-        sql.push_str(" AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint");
+        sql.push_str(&format!(" AND transaction_id < {PG_HORIZON}"));
     }
     let mut condition = |clause: &str, value: sea_orm::Value| {
         values.push(value);
@@ -161,21 +165,28 @@ pub async fn read_after(
     values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
     sql.push_str(&format!(" ORDER BY transaction_id, id LIMIT {mark}{}", values.len()));
     let events = Entity::find().from_raw_sql(Statement::from_sql_and_values(backend, sql, values)).all(db).await?;
-    // Read after the events: a sweep that deleted some of them before they were read has moved the
-    // floor past `after` by now (it moves the floor and deletes in one transaction).
-    if after != Position::START && floor(db).await? > after {
+    // Checked after the events are read: a sweep that deleted some of them before they were read
+    // has moved the floor past `after` by now (it moves the floor and deletes in one transaction).
+    ensure_held(db, after).await?;
+    Ok(events)
+}
+
+/// OUT_OF_RANGE when the events after `after` are no longer all kept: a sweep has moved the floor
+/// past it. [`Position::START`] ("from the oldest event kept") is always held.
+pub async fn ensure_held(db: &impl ConnectionTrait, after: Position) -> Result<(), Error> {
+    if after != Position::START && floor(db, "").await? > after {
         return Err(Error::OutOfRange {
             field: "after_cursor".into(),
             message: "the events after it are no longer kept; watch again from the beginning".into(),
         });
     }
-    Ok(events)
+    Ok(())
 }
 
 /// The position up to which events have been deleted ([`forget_old_events`]); `START` while none
-/// has been.
-pub async fn floor(db: &impl ConnectionTrait) -> Result<Position, Error> {
-    let sql = "SELECT transaction_id, id FROM audit_floor";
+/// has been. `lock` is appended to the read (` FOR UPDATE` in a sweep).
+async fn floor(db: &impl ConnectionTrait, lock: &str) -> Result<Position, Error> {
+    let sql = format!("SELECT transaction_id, id FROM audit_floor{lock}");
     let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await?;
     let Some(row) = row else { return Err(Error::internal("audit_floor has no row")) };
     Ok(Position { transaction_id: row.try_get("", "transaction_id")?, id: row.try_get("", "id")? })
@@ -198,11 +209,7 @@ pub async fn forget_old_events(db: &crate::Database) -> Result<u64, Error> {
         let mark = if backend == DatabaseBackend::Postgres { '$' } else { '?' };
         // Locks the floor first, so two sweeps do not read the same batch.
         let lock = if backend == DatabaseBackend::Postgres { " FOR UPDATE" } else { "" };
-        let row = txn
-            .query_one_raw(Statement::from_string(backend, format!("SELECT transaction_id, id FROM audit_floor{lock}")))
-            .await?
-            .ok_or_else(|| Error::internal("audit_floor has no row"))?;
-        let floor = Position { transaction_id: row.try_get("", "transaction_id")?, id: row.try_get("", "id")? };
+        let floor = floor(&txn, lock).await?;
         let batch = read_after(&txn, floor, &FeedFilter::default(), SWEEP_BATCH).await?;
         let old: Vec<_> = batch.iter().take_while(|event| event.create_time < cutoff).collect();
         let Some(last) = old.last().map(|event| event.position()) else {
@@ -231,8 +238,8 @@ pub async fn forget_old_events(db: &crate::Database) -> Result<u64, Error> {
 pub async fn newest(db: &impl ConnectionTrait) -> Result<Position, Error> {
     let backend = db.get_database_backend();
     let horizon = match backend {
-        DatabaseBackend::Postgres => "WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-        _ => "",
+        DatabaseBackend::Postgres => format!("WHERE transaction_id < {PG_HORIZON}"),
+        _ => String::new(),
     };
     let sql = format!("SELECT * FROM audit_events {horizon} ORDER BY transaction_id DESC, id DESC LIMIT 1");
     let last = Entity::find().from_raw_sql(Statement::from_string(backend, sql)).one(db).await?;
@@ -292,8 +299,8 @@ async fn poll_the_tail(db: DatabaseConnection, sender: Weak<watch::Sender<Positi
 pub async fn now(db: &impl ConnectionTrait) -> Result<Position, Error> {
     let backend = db.get_database_backend();
     let sql = match backend {
-        DatabaseBackend::Postgres => "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1 AS last",
-        _ => "SELECT last FROM audit_sequence",
+        DatabaseBackend::Postgres => format!("SELECT {PG_HORIZON} - 1 AS last"),
+        _ => "SELECT last FROM audit_sequence".to_owned(),
     };
     let row = db.query_one_raw(Statement::from_string(backend, sql)).await?;
     let last: i64 = row.map(|row| row.try_get("", "last")).transpose()?.unwrap_or(0);

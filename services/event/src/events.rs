@@ -180,12 +180,7 @@ pub async fn watch_events(
         Some(Start::FromBeginning(false)) | None => audit::now(db.reader()).await?,
     };
     // Refused at once rather than as the stream's first message: the feed no longer holds it.
-    if after != Position::START && audit::floor(db.reader()).await? > after {
-        return Err(Error::OutOfRange {
-            field: "after_cursor".into(),
-            message: "the events after it are no longer kept; watch again from the beginning".into(),
-        });
-    }
+    audit::ensure_held(db.reader(), after).await?;
     let (sender, receiver) = mpsc::channel(WATCH_BUFFER);
     let db = db.clone();
     tokio::spawn(async move {
