@@ -139,7 +139,7 @@ impl Change {
             _ if verb.ends_with('e') => format!("{verb}d"),
             _ => format!("{verb}ed"),
         };
-        format!("{}.{past}", self.kind.as_str().to_ascii_lowercase())
+        format!("{}.{past}", self.kind.type_name())
     }
 
     /// Rule 14 on rule 9: whether `caller` could read the resource when the change happened.

@@ -111,6 +111,11 @@ macro_rules! resources {
 pub(crate) use resources;
 
 impl ResourceKind {
+    /// The type's name in the change feed (`reseller_link`), which event types begin with.
+    pub fn type_name(self) -> String {
+        self.as_str().to_ascii_lowercase()
+    }
+
     pub fn from_name(text: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|kind| kind.as_str() == text)
     }

@@ -68,15 +68,12 @@ impl Filters {
 
 /// The kind a `resource_type` names (`reseller_link`), as events spell it.
 fn kind_named(name: &str) -> Option<ResourceKind> {
-    ResourceKind::ALL
-        .iter()
-        .copied()
-        .find(|kind| kind.as_str().eq_ignore_ascii_case(name) && !name.contains(char::is_uppercase))
+    ResourceKind::ALL.iter().copied().find(|kind| kind.type_name() == name)
 }
 
 fn unknown_type(field: &'static str) -> impl FnOnce() -> Error {
     move || {
-        let known: Vec<_> = ResourceKind::ALL.iter().map(|kind| kind.as_str().to_ascii_lowercase()).collect();
+        let known: Vec<_> = ResourceKind::ALL.iter().map(|kind| kind.type_name()).collect();
         Error::invalid(field, format!("names no resource type; the types are {}", known.join(", ")))
     }
 }
@@ -94,7 +91,7 @@ fn to_event(row: &audit::Model, change: Change) -> Event {
         cursor: row.position().cursor(),
         event_type,
         resource: change.resource,
-        resource_type: change.kind.as_str().to_ascii_lowercase(),
+        resource_type: change.kind.type_name(),
         method: change.method,
         principal: change.principal,
         create_time: Some(timestamp(row.create_time)),
