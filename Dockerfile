@@ -8,10 +8,10 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin partner-center --bin partner-service --bin relationship-service --bin channel-service \
-       --bin event-service \
+       --bin event-service --bin event-relay \
     && mkdir -p /out \
     && cp target/release/partner-center target/release/partner-service target/release/relationship-service \
-       target/release/channel-service target/release/event-service /out/
+       target/release/channel-service target/release/event-service target/release/event-relay /out/
 
 FROM debian:bookworm-slim AS runtime
 # ca-certificates is left unpinned on purpose: it should follow bookworm's security updates, and a

@@ -5,13 +5,16 @@
 #   BENCH_QUICK=1 bench/run.sh a few seconds on small data, to prove it works (CI)
 #
 # Needs: a PostgreSQL server (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres,
-# where it creates and drops databases named pc_bench_*) and pgbench (Debian: postgresql-client).
+# where it creates and drops databases named pc_bench_*), pgbench (Debian: postgresql-client) and
+# NATS with JetStream (BENCH_NATS_URL, default nats://127.0.0.1:4222).
 # Results: bench/results/ (JSON per measurement, summary.json) and bench/throughput.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QUICK=${BENCH_QUICK:-0}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+# NATS with JetStream, for the relay's figures (a stream pcbench_* is made and deleted).
+NATS_URL=${BENCH_NATS_URL:-nats://127.0.0.1:4222}
 CONCURRENCY=${BENCH_CONCURRENCY:-64}
 # Below Linux's ephemeral range (32768-60999): a port in it may already be the local end of one of
 # the benchmark's own connections by the time a second server binds it.
@@ -23,10 +26,12 @@ if [ "$QUICK" = 1 ]; then
     PROFILE=debug; DURATION=1; WARMUP=0.3; RUNS=1; SMALL=600; LARGE=2000; SWEEP="4 16"
     # A small burst past a small limit: proves shedding works, measures nothing.
     BURSTS="400"; BURST_LIMIT=32; BURST_BASE=16
+    EVENTS_RATE=200; EVENTS_IDLE=10; EVENTS_IDLE_SECS=1; EVENTS_BACKLOG=1000
     cargo build -q -p partner-center -p pc-bench
 else
     PROFILE=release; DURATION=${BENCH_DURATION:-10}; WARMUP=2; RUNS=3; SMALL=10000; LARGE=1000000; SWEEP="1 4 16 64"
     BURSTS=${BENCH_BURSTS:-"10000 50000"}; BURST_LIMIT=0; BURST_BASE=$CONCURRENCY
+    EVENTS_RATE=1000; EVENTS_IDLE=100; EVENTS_IDLE_SECS=30; EVENTS_BACKLOG=50000
     cargo build -q --release -p partner-center -p pc-bench
 fi
 BIN=target/$PROFILE
@@ -131,7 +136,7 @@ INSERT INTO audit_events (id, resource, action, principal, change, create_time)
 COMMIT;
 SQL
 DB=pc_bench_$$
-drop_databases() { for db in $DB ${DB}_$SMALL ${DB}_$LARGE ${DB}_burst; do pg_admin "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done; }
+drop_databases() { for db in $DB ${DB}_$SMALL ${DB}_$LARGE ${DB}_burst ${DB}_events; do pg_admin "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done; }
 trap 'cleanup; drop_databases >/dev/null 2>&1 || true' EXIT
 pg_admin "CREATE DATABASE $DB"
 start_server "$(db_url $DB)"
@@ -183,6 +188,19 @@ for rows in $SMALL $LARGE; do
     stop_server "pg-list-$rows" "${LIST_PID[$rows]}"
     pg_admin "DROP DATABASE ${DB}_$rows WITH (FORCE)"
 done
+
+echo "== Events (PostgreSQL): commit-to-WatchEvents delay at a steady write rate, idle watchers, the relay"
+# Writers commit EVENTS_RATE changes a second while one watcher notes each event's arrival; then
+# EVENTS_IDLE watchers sit idle while the server's memory is sampled; then the relay (run by
+# pc-bench itself) publishes a backlog of EVENTS_BACKLOG events to a NATS stream of the run's own.
+pg_admin "CREATE DATABASE ${DB}_events"
+start_server "$(db_url ${DB}_events)"
+"$BIN/pc-bench" events --target "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" \
+    --database-url "$(db_url ${DB}_events)" --nats-url "$NATS_URL" --rate "$EVENTS_RATE" --duration "$DURATION" \
+    --idle-watchers "$EVENTS_IDLE" --idle-secs "$EVENTS_IDLE_SECS" --backlog "$EVENTS_BACKLOG" \
+    --json "$OUT/events.json" | sed "s/^/  /"
+stop_server events
+pg_admin "DROP DATABASE ${DB}_events WITH (FORCE)"
 
 echo "== Overload (PostgreSQL): bursts far past the admission limit"
 # Each burst gets a fresh server (its own peak memory) and, just before it on that server, the

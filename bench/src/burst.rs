@@ -268,7 +268,7 @@ pub async fn burst(args: BurstArgs) -> Result<bool, String> {
     probes.sort();
     let ProbeSet { health: health_during, apart: apart_during, get: get_during, get_shed: probe_shed } = probes;
     let Seen { onset, steady, errors } = seen;
-    let peak_mib = args.server_pid.and_then(peak_resident_mib);
+    let peak_mib = args.server_pid.and_then(|pid| resident_mib(pid, "VmHWM"));
     let server_cpu = match server_busy {
         Some(busy) => busy.await.map_err(|e| e.to_string())?,
         None => None,
@@ -413,10 +413,11 @@ fn machine_cpu_seconds() -> Option<f64> {
     Some((ticks.iter().sum::<f64>() - idle) / TICKS_PER_SECOND)
 }
 
-/// The peak resident memory of process `pid` (its VmHWM), in MiB.
-fn peak_resident_mib(pid: u32) -> Option<f64> {
+/// A resident-memory figure of process `pid` from /proc/<pid>/status, in MiB: `VmHWM` (the peak so
+/// far) or `VmRSS` (now).
+pub fn resident_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|line| line.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }

@@ -6,6 +6,7 @@
 //! README's Performance section.
 
 mod burst;
+mod events;
 mod report;
 mod scenarios;
 mod stats;
@@ -27,6 +28,8 @@ enum Cli {
     Run(Args),
     /// Far more GetPartner calls in flight than the server admits: admitted, shed, health.
     Burst(burst::BurstArgs),
+    /// The change feed: commit-to-WatchEvents delay, idle watchers' memory, the relay's rate.
+    Events(events::EventsArgs),
     /// Summarise the measurements of bench/run.sh: ratios, targets, chart.
     Report {
         /// The directory bench/run.sh wrote.
@@ -80,6 +83,7 @@ async fn main() -> ExitCode {
     let outcome = match Cli::parse() {
         Cli::Run(args) => run(args).await,
         Cli::Burst(args) => burst::burst(args).await,
+        Cli::Events(args) => events::events(args).await,
         Cli::Report { results, sweep, chart } => {
             let sweep: Vec<usize> = sweep.split_whitespace().filter_map(|c| c.parse().ok()).collect();
             // Targets missed are reported, not fatal: the run itself worked.

@@ -103,11 +103,11 @@ fn customer() -> Customer {
     }
 }
 
-fn status_text(status: &Status) -> String {
+pub fn status_text(status: &Status) -> String {
     format!("{:?}: {}", status.code(), status.message())
 }
 
-async fn enrol(channel: &Channel, operator: &Bearer, role: ProgramRole) -> Result<Partner, String> {
+pub async fn enrol(channel: &Channel, operator: &Bearer, role: ProgramRole) -> Result<Partner, String> {
     let mut client = PartnerServiceClient::with_interceptor(channel.clone(), operator.clone());
     let request = CreatePartnerRequest { partner: Some(partner(role)), request_id: String::new() };
     client.create_partner(request).await.map(|r| r.into_inner()).map_err(|s| status_text(&s))

@@ -19,6 +19,7 @@ mod plumbing;
 mod point_reads;
 mod races;
 mod read_replica;
+mod relay;
 mod reliability;
 mod replicas;
 mod reseller_links;

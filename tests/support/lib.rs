@@ -11,11 +11,12 @@
 //! (starting and stopping servers: in-process, replicas, real binaries), [`clients`] (tokens,
 //! clients, reading answers and refusals), [`world`] (partners, customers, links, relationships,
 //! subscriptions and assignments made through the API), [`observe`] (what a client cannot read:
-//! the audit log, metrics).
+//! the audit log, metrics) and [`nats`] (the event relay, NATS streams and servers).
 
 pub mod clients;
 pub mod config;
 pub mod identity;
+pub mod nats;
 pub mod observe;
 pub mod postgres;
 pub mod processes;
@@ -28,7 +29,7 @@ pub use clients::{
     violated_field,
 };
 pub use config::{AppOptions, TlsPem};
-pub use observe::{audit_actions, audit_history, metric_sample, scrape_metrics};
+pub use observe::{audit_actions, audit_history, feed_cursors, metric_sample, scrape_metrics};
 pub use processes::{Running, ServerProcess, spawn_app, spawn_app_with};
 pub use world::{new_customer, new_partner};
 

@@ -18,6 +18,16 @@ pub async fn audit_history(app: &TestApp, resource: &str) -> Vec<Change> {
     pc_store::audit::history(app.db.primary(), resource).await.expect("read the audit log")
 }
 
+/// The cursor of every event the feed has passed so far, in feed order (as an operator's
+/// ListEvents pages them, read straight from the store).
+pub async fn feed_cursors(app: &TestApp) -> Vec<String> {
+    let filter = pc_store::audit::FeedFilter::default();
+    let rows = pc_store::audit::read_after(app.db.primary(), pc_domain::Position::START, &filter, u64::MAX >> 1)
+        .await
+        .expect("read the feed");
+    rows.iter().map(|row| row.position().cursor()).collect()
+}
+
 /// The body of `GET /metrics` from the metrics listener at `addr`.
 pub async fn scrape_metrics(addr: SocketAddr) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -151,17 +151,18 @@ impl TestApp {
     }
 }
 
-/// This package's build of the `partner-center` program (tests/bin), beside the running test's
-/// own executable (`target/<profile>/deps/<test>` → `target/<profile>/…`): Cargo builds a
-/// package's binaries before running its integration tests, so it is always the current code.
-/// (`CARGO_BIN_EXE_*` would name it, but only in the test targets, not in this library.)
-fn server_binary() -> PathBuf {
+/// This package's build of the program `name` (tests/bin: `partner-center-under-test`,
+/// `event-relay-under-test`), beside the running test's own executable
+/// (`target/<profile>/deps/<test>` → `target/<profile>/…`): Cargo builds a package's binaries
+/// before running its integration tests, so it is always the current code. (`CARGO_BIN_EXE_*`
+/// would name it, but only in the test targets, not in this library.)
+pub fn test_binary(name: &str) -> PathBuf {
     let test = std::env::current_exe().expect("the test's own path");
     let path = test
         .parent()
         .and_then(std::path::Path::parent)
         .expect("the test runs from target/<profile>/deps")
-        .join(format!("partner-center-under-test{}", std::env::consts::EXE_SUFFIX));
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(path.exists(), "{} is missing: run the tests through cargo test", path.display());
     path
 }
@@ -179,7 +180,7 @@ impl ServerProcess {
     /// Starts `partner-center serve` over `database_url` (which it migrates), configured through
     /// the environment plus `env`, and connects to it.
     pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
-        Self::start_binary(&server_binary(), database_url, env).await
+        Self::start_binary(&test_binary("partner-center-under-test"), database_url, env).await
     }
 
     /// [`Self::start`] with the `partner-center` program at `binary` (a test of the

@@ -137,8 +137,7 @@ pub async fn read_after(
     limit: u64,
 ) -> Result<Vec<Model>, Error> {
     let backend = db.get_database_backend();
-    // `$n` on PostgreSQL, `?n` on SQLite: both number their parameters, so one is bound once.
-    let mark = if backend == DatabaseBackend::Postgres { '$' } else { '?' };
+    let mark = crate::db::parameter_mark(backend);
     let mut values: Vec<sea_orm::Value> = vec![after.transaction_id.into(), after.id.into()];
     let mut sql = format!(
         "SELECT * FROM audit_events WHERE (transaction_id > {mark}1 OR (transaction_id = {mark}1 AND id > {mark}2))"
@@ -206,7 +205,7 @@ pub async fn forget_old_events(db: &crate::Database) -> Result<u64, Error> {
     loop {
         let txn = db.begin().await?;
         let backend = txn.get_database_backend();
-        let mark = if backend == DatabaseBackend::Postgres { '$' } else { '?' };
+        let mark = crate::db::parameter_mark(backend);
         // Locks the floor first, so two sweeps do not read the same batch.
         let lock = if backend == DatabaseBackend::Postgres { " FOR UPDATE" } else { "" };
         let floor = floor(&txn, lock).await?;

@@ -369,6 +369,12 @@ pub async fn ping(db: &Database) -> bool {
     db.health.ping().await.is_ok()
 }
 
+/// How `backend` marks a numbered parameter in raw SQL: `$1` on PostgreSQL, `?1` on SQLite (both
+/// number them, so a value used twice is bound once).
+pub fn parameter_mark(backend: sea_orm::DatabaseBackend) -> char {
+    if backend == sea_orm::DatabaseBackend::Postgres { '$' } else { '?' }
+}
+
 /// The current time at the precision both backends store (microseconds), so a resource returned
 /// from a write equals the same resource read back later.
 pub fn now() -> chrono::DateTime<chrono::Utc> {

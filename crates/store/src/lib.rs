@@ -19,6 +19,7 @@ pub mod locks;
 pub mod migration;
 pub mod partners;
 mod point_reads;
+pub mod relay;
 pub mod replica;
 pub mod reseller_links;
 pub mod retry;

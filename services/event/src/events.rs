@@ -83,8 +83,8 @@ fn time_of(field: &str, time: &Timestamp) -> Result<DateTime<Utc>, Error> {
     DateTime::from_timestamp(time.seconds, nanos).ok_or_else(|| Error::invalid(field, "is out of range"))
 }
 
-/// An event as the API sends it.
-fn to_event(row: &audit::Model, change: Change) -> Event {
+/// An event as the API sends it (and the event relay publishes it).
+pub fn to_event(row: &audit::Model, change: Change) -> Event {
     let event_type = change.event_type();
     let (previous_state, state) = change.state.map(|state| (state.from, state.to)).unwrap_or_default();
     Event {
