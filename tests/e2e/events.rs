@@ -318,3 +318,56 @@ async fn replicas_delete_old_events_in_the_background() {
     }
     assert_eq!(count(vec![kept.name.clone()]).await, 1, "a recent event is kept");
 }
+
+#[tokio::test]
+async fn each_event_carries_the_resource_as_the_change_left_it() {
+    use pc_api::channel::v1::GetSupportAssignmentRequest;
+    use pc_api::event::v1::event::ResourceAfter;
+    use pc_api::relationship::v1::AcceptResellerLinkRequest;
+    let app = spawn_app().await;
+    let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
+    let reseller = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
+    let invited = app.invite(&provider, &reseller).await;
+    let accept = AcceptResellerLinkRequest { name: invited.name.clone(), etag: String::new() };
+    let accepted = app.relationships_as(Some(&reseller.name)).accept_reseller_link(accept).await.reply();
+    let customer = app.customer_by("operator", Cloud::Global).await;
+    let bought = app.bought_elsewhere(&customer, 3).await;
+    let supporter = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let related = app.relate(&supporter, &customer, None).await;
+    let assigned = app.hire(&supporter, &bought, &customer).await;
+    let resize = UpdateSubscriptionRequest {
+        subscription: Some(Subscription { name: bought.name.clone(), quantity: 7, ..Default::default() }),
+        update_mask: Some(FieldMask { paths: vec!["quantity".into()] }),
+    };
+    let resized = app.channel().update_subscription(resize).await.reply();
+    let cancel = CancelSubscriptionRequest { name: bought.name.clone(), etag: String::new() };
+    let cancelled = app.channel().cancel_subscription(cancel).await.reply();
+    // Ended by the cancellation (rule 8): a change the caller did not ask for carries it too.
+    let get = GetSupportAssignmentRequest { name: assigned.name.clone() };
+    let ended = app.channel().get_support_assignment(get).await.reply();
+    settle(&app, &ended.name, "support_assignment.ended").await;
+
+    let after = |resource: &str| {
+        let events =
+            list_all(&app, "operator", ListEventsRequest { resource: resource.to_owned(), ..Default::default() });
+        async move { events.await.into_iter().map(|event| event.resource_after).collect::<Vec<_>>() }
+    };
+    assert_eq!(after(&provider.name).await, [Some(ResourceAfter::Partner(provider.clone()))]);
+    assert_eq!(after(&customer.name).await, [Some(ResourceAfter::Customer(customer.clone()))]);
+    assert_eq!(
+        after(&invited.name).await,
+        [Some(ResourceAfter::ResellerLink(invited)), Some(ResourceAfter::ResellerLink(accepted))]
+    );
+    assert_eq!(
+        after(&bought.name).await,
+        [bought, resized, cancelled].map(|subscription| Some(ResourceAfter::Subscription(subscription)))
+    );
+    let relationship = after(&related.name).await;
+    assert_eq!(relationship.last(), Some(&Some(ResourceAfter::CustomerRelationship(related))));
+    let assignment = after(&assigned.name).await;
+    assert_eq!(assignment.len(), 3, "requested, accepted, ended");
+    assert_eq!(
+        assignment[1..],
+        [Some(ResourceAfter::SupportAssignment(assigned)), Some(ResourceAfter::SupportAssignment(ended))]
+    );
+}

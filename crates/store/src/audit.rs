@@ -24,7 +24,8 @@
 //! `to`), `parties` (role to name) and `cause`; the method, the resource and the principal have
 //! columns of their own. Schema 1 rows (written before the typed change, each handler its own JSON
 //! body) are read compatibly: their `state` (a name, or `from` and `to`), their `cause`, the
-//! parties they happened to name, and every other key as a field.
+//! parties they happened to name, and every other key as a field. Since migration 10 a row also
+//! keeps the resource as the change left it (`resource_after`, [`crate::write::snapshot`]).
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -58,6 +59,9 @@ pub struct Model {
     pub create_time: DateTimeUtc,
     /// The number of the transaction that wrote it, the first part of its [`Position`].
     pub transaction_id: i64,
+    /// The resource as the change left it: its row as [`crate::write::snapshot`] writes it, which
+    /// [`crate::write::restore`] reads back; `None` in rows written before it was kept.
+    pub resource_after: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -73,8 +77,8 @@ const PG_HORIZON: &str = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 pub const SCHEMA: i32 = 2;
 
 /// Appends `change` to the audit log, in the caller's transaction, at the transaction's place in
-/// the feed.
-pub async fn record(db: &impl ConnectionTrait, change: &Change) -> Result<(), Error> {
+/// the feed, with the resource as it left it (`resource_after`, [`crate::write::snapshot`]).
+pub async fn record(db: &impl ConnectionTrait, change: &Change, resource_after: String) -> Result<(), Error> {
     let backend = db.get_database_backend();
     let transaction_id = match backend {
         DatabaseBackend::Postgres => Expr::cust("pg_current_xact_id()::text::bigint"),
@@ -94,6 +98,7 @@ pub async fn record(db: &impl ConnectionTrait, change: &Change) -> Result<(), Er
             Column::Schema,
             Column::CreateTime,
             Column::TransactionId,
+            Column::ResourceAfter,
         ])
         .values_panic([
             Uuid::now_v7().into(),
@@ -104,6 +109,7 @@ pub async fn record(db: &impl ConnectionTrait, change: &Change) -> Result<(), Er
             SCHEMA.into(),
             crate::db::now().into(),
             transaction_id,
+            resource_after.into(),
         ])
         .to_owned();
     db.execute(&insert).await?;
@@ -424,6 +430,7 @@ mod tests {
             schema,
             create_time: crate::db::now(),
             transaction_id: 0,
+            resource_after: None,
         }
     }
 

@@ -15,6 +15,7 @@ use sea_orm::{
     ConnectionTrait, EntityTrait, IdenStatic, Iterable, ModelTrait, QueryFilter, Value,
     sea_query::{Alias, Expr, ExprTrait},
 };
+use serde_json::Value as Json;
 use uuid::Uuid;
 
 use crate::{audit, db::now};
@@ -48,7 +49,7 @@ pub async fn created<R: Row>(
         Some((name.to_owned(), Delta { from: None, to: Some(to) }))
     });
     let state = row.state_name().map(|to| Delta { from: None, to: Some(to.to_owned()) });
-    audit::record(db, &change(row, origin, parties, state, fields.collect())).await
+    audit::record(db, &change(row, origin, parties, state, fields.collect()), snapshot(row)).await
 }
 
 /// The one compare-and-swap: writes `current` as `edit` changes it (given the write's time), if
@@ -95,7 +96,7 @@ pub async fn update<R: Row>(
         (Some(from), Some(to)) if from != to => Some(Delta { from: Some(from.to_owned()), to: Some(to.to_owned()) }),
         _ => None,
     };
-    audit::record(db, &change(&next, origin, parties, state, fields)).await?;
+    audit::record(db, &change(&next, origin, parties, state, fields), snapshot(&next)).await?;
     Ok(next)
 }
 
@@ -123,6 +124,50 @@ fn fields<R: Row>() -> impl Iterator<Item = (&'static str, <R::Entity as EntityT
     <<R::Entity as EntityTrait>::Column as Iterable>::iter()
         .map(|column| (column.as_str(), column))
         .filter(|(name, _)| !BOOKKEEPING.contains(name))
+}
+
+/// The row as one JSON object of its columns, as the audit log keeps the resource a change left
+/// (read back by [`restore`]): text, ids and times as strings, numbers as numbers, NULL as null.
+pub fn snapshot<R: Row>(row: &R) -> String {
+    let columns = <<R::Entity as EntityTrait>::Column as Iterable>::iter().map(|column| {
+        let value = match row.get(column) {
+            Value::Int(number) => number.map_or(Json::Null, Json::from),
+            Value::BigInt(number) => number.map_or(Json::Null, Json::from),
+            Value::Bool(flag) => flag.map_or(Json::Null, Json::from),
+            other => render(&other).map_or(Json::Null, Json::from),
+        };
+        (column.as_str().to_owned(), value)
+    });
+    Json::Object(columns.collect()).to_string()
+}
+
+/// The row a [`snapshot`] was taken of, each column read back as its type in `R`'s table.
+pub fn restore<R: Row>(snapshot: &str) -> Result<R, Error>
+where
+    <R::Entity as EntityTrait>::ActiveModel: sea_orm::TryIntoModel<R>,
+{
+    use sea_orm::{ActiveModelTrait, ColumnTrait, ColumnType, TryIntoModel};
+    let broken = |what: String| Error::internal(format!("a {} snapshot {what}", R::KIND.type_name()));
+    let object: serde_json::Map<String, Json> =
+        serde_json::from_str(snapshot).map_err(|e| broken(format!("does not parse: {e}")))?;
+    let mut row = <<R::Entity as EntityTrait>::ActiveModel as ActiveModelTrait>::default_values();
+    for column in <<R::Entity as EntityTrait>::Column as Iterable>::iter() {
+        let json = object.get(column.as_str()).unwrap_or(&Json::Null);
+        let text = json.as_str().map(str::to_owned);
+        let value = match column.def().get_column_type() {
+            ColumnType::Integer => Value::Int(json.as_i64().and_then(|n| i32::try_from(n).ok())),
+            ColumnType::BigInteger => Value::BigInt(json.as_i64()),
+            ColumnType::Boolean => Value::Bool(json.as_bool()),
+            ColumnType::Uuid => Value::Uuid(text.map(|t| t.parse()).transpose().map_err(|e| broken(format!("{e}")))?),
+            ColumnType::TimestampWithTimeZone | ColumnType::Timestamp => {
+                let time = text.map(|t| DateTime::parse_from_rfc3339(&t)).transpose();
+                Value::ChronoDateTimeUtc(time.map_err(|e| broken(format!("{e}")))?.map(|t| t.with_timezone(&Utc)))
+            }
+            _ => Value::String(text),
+        };
+        row.try_set(column, value).map_err(|e| broken(format!("has a bad {}: {e}", column.as_str())))?;
+    }
+    row.try_into_model().map_err(|e| broken(format!("is incomplete: {e}")))
 }
 
 /// A stored value as a change shows it: text as it is, numbers, ids and times printed; `None`

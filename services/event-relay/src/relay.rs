@@ -146,7 +146,7 @@ impl Relay {
         let mut acks = Vec::with_capacity(batch.len());
         let mut previous: Option<String> = None;
         for row in batch {
-            let event = event_service::events::to_event(row, audit::decode(row)?);
+            let event = event_service::events::to_event(row, audit::decode(row)?)?;
             let subject = format!("{}.{}", self.config.subject_prefix, event.event_type);
             let mut message = jetstream::message::PublishMessage::build()
                 .message_id(&event.cursor)

@@ -7,7 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use pc_api::event::v1::{
-    Event, FieldChange, ListEventsRequest, ListEventsResponse, WatchEventsRequest, watch_events_request::Start,
+    Event, FieldChange, ListEventsRequest, ListEventsResponse, WatchEventsRequest, event::ResourceAfter,
+    watch_events_request::Start,
 };
 use pc_domain::{Change, Error, PageKey, Position, Principal, ResourceKind};
 use pc_server::convert::timestamp;
@@ -83,11 +84,35 @@ fn time_of(field: &str, time: &Timestamp) -> Result<DateTime<Utc>, Error> {
     DateTime::from_timestamp(time.seconds, nanos).ok_or_else(|| Error::invalid(field, "is out of range"))
 }
 
+/// The resource a change left, as the Get of its service shows it (`None` for a row recorded
+/// before resources were kept with their changes).
+fn resource_after(kind: ResourceKind, snapshot: Option<&str>) -> Result<Option<ResourceAfter>, Error> {
+    use pc_store::write::restore;
+    let Some(snapshot) = snapshot else { return Ok(None) };
+    Ok(Some(match kind {
+        ResourceKind::Partner => ResourceAfter::Partner(partner_service::partners::to_proto(restore(snapshot)?)?),
+        ResourceKind::Customer => ResourceAfter::Customer(partner_service::customers::to_proto(restore(snapshot)?)?),
+        ResourceKind::ResellerLink => {
+            ResourceAfter::ResellerLink(relationship_service::reseller_links::to_proto(restore(snapshot)?)?)
+        }
+        ResourceKind::CustomerRelationship => ResourceAfter::CustomerRelationship(
+            relationship_service::customer_relationships::to_proto(restore(snapshot)?)?,
+        ),
+        ResourceKind::Subscription => {
+            ResourceAfter::Subscription(channel_service::subscriptions::to_proto(restore(snapshot)?)?)
+        }
+        ResourceKind::SupportAssignment => {
+            ResourceAfter::SupportAssignment(channel_service::support_assignments::to_proto(restore(snapshot)?)?)
+        }
+    }))
+}
+
 /// An event as the API sends it (and the event relay publishes it).
-pub fn to_event(row: &audit::Model, change: Change) -> Event {
+pub fn to_event(row: &audit::Model, change: Change) -> Result<Event, Error> {
+    let resource_after = resource_after(change.kind, row.resource_after.as_deref())?;
     let event_type = change.event_type();
     let (previous_state, state) = change.state.map(|state| (state.from, state.to)).unwrap_or_default();
-    Event {
+    Ok(Event {
         cursor: row.position().cursor(),
         event_type,
         resource: change.resource,
@@ -107,7 +132,8 @@ pub fn to_event(row: &audit::Model, change: Change) -> Event {
             })
             .collect(),
         cause: change.cause.unwrap_or_default(),
-    }
+        resource_after,
+    })
 }
 
 pub async fn list_events(
@@ -149,7 +175,7 @@ pub async fn list_events(
                     // One more follows: the next page starts after this page's last event.
                     return Ok(ListEventsResponse { events, next_page_token: after.page_token(&query, pages) });
                 }
-                events.push(to_event(&row, change));
+                events.push(to_event(&row, change)?);
             }
             after = row.position();
             scanned += 1;
@@ -194,7 +220,7 @@ pub async fn watch_events(
             for row in batch {
                 after = row.position();
                 let event = match audit::decode(&row) {
-                    Ok(change) if filters.keep(&change, &caller) => Ok(to_event(&row, change)),
+                    Ok(change) if filters.keep(&change, &caller) => to_event(&row, change),
                     Ok(_) => continue,
                     Err(error) => Err(error),
                 };
