@@ -2,7 +2,8 @@
 //! the one compare-and-swap (the etag, the revision the row was read at, the stamp, the change).
 //! Partners, subscriptions and every lifecycle move go through [`update`]; every create goes
 //! through [`created`] (after the resource's own insert, which knows its unique indexes). Both
-//! append exactly one [`Change`] through [`crate::audit::record`], in the caller's transaction.
+//! append exactly one [`Change`] through [`crate::audit::record`], in the caller's transaction,
+//! with the row as the change left it ([`snapshot`]; the change feed shows it through [`restore`]).
 //!
 //! The change is read off the rows: the fields that differ between the row before and after
 //! (every column but the bookkeeping), the state before and after, in the domain's spelling

@@ -1,7 +1,9 @@
 //! ListEvents and WatchEvents: the audit log read as a feed (rule 14). Both read the events after
 //! a position (`pc_store::audit::read_after`, which never passes an event a transaction still
 //! running could precede), keep those the request's filters ask for and the caller may see
-//! (`Change::visible_to`, on the parties the write recorded), and answer each with its cursor.
+//! (`Change::visible_to`, on the parties the write recorded), and answer each with its cursor and
+//! the resource as the change left it (the row the write path kept, shown through its own
+//! service's `to_proto`, `resource_after`).
 //! A List pages with a token bound to the caller and its filters; a watch reads on as the feed's
 //! tail moves (`pc_store::audit::FeedTail`: one poll per process, whoever watches).
 
