@@ -408,12 +408,16 @@ async fn support_acceptance_vs_end_of_the_relationship(app: &TestApp) {
 async fn changes_naming_the_wrong_support_partner(view: &DatabaseTransaction) -> Vec<String> {
     let assignments = all::<support_assignments::Entity>(view).await;
     let mut broken = Vec::new();
-    for event in all::<audit::Entity>(view).await.into_iter().filter(|e| e.action == "UpdateSubscription") {
+    let changes_of_subscriptions = ["UpdateSubscription", "CancelSubscription"];
+    for event in all::<audit::Entity>(view).await.into_iter().filter(|e| changes_of_subscriptions.contains(&&*e.action))
+    {
         let change = audit::decode(&event).expect("a stored change");
+        // A cancellation ends the assignment in its own transaction, after its own change: ACTIVE
+        // until then.
         let supporting = assignments.iter().find(|assignment| {
             event.resource == format!("subscriptions/{}", assignment.subscription_id)
                 && assignment.accept_time.is_some_and(|accepted| accepted < event.create_time)
-                && assignment.end_time.is_none_or(|ended| ended > event.create_time)
+                && assignment.end_time.is_none_or(|ended| ended >= event.create_time)
         });
         let named = change.parties.get(pc_domain::Role::SupportPartner).map(str::to_owned);
         if named != supporting.map(|assignment| format!("partners/{}", assignment.partner_id)) {
@@ -429,26 +433,52 @@ async fn a_resize_racing_the_acceptance_of_support_names_the_support_partner_as_
 }
 
 async fn resize_vs_support_acceptance(app: &TestApp) {
-    // The resize starts a little later each round, so that both orders of the two happen.
+    let resize = |mut operator: ChannelClient, name: String| async move {
+        let subscription = Some(Subscription { name, quantity: 2, ..Default::default() });
+        let update_mask = Some(prost_types::FieldMask { paths: vec!["quantity".into()] });
+        operator.update_subscription(UpdateSubscriptionRequest { subscription, update_mask }).await
+    };
+    subscription_change_vs_support_acceptance(app, "UpdateSubscription vs AcceptSupportAssignment", resize).await;
+}
+
+#[tokio::test]
+async fn a_cancellation_racing_the_acceptance_of_support_names_the_support_partner_as_it_stood() {
+    cancellation_vs_support_acceptance(&spawn_app().await).await;
+}
+
+async fn cancellation_vs_support_acceptance(app: &TestApp) {
+    let cancel = |mut operator: ChannelClient, name: String| async move {
+        operator.cancel_subscription(CancelSubscriptionRequest { name, etag: String::new() }).await
+    };
+    subscription_change_vs_support_acceptance(app, "CancelSubscription vs AcceptSupportAssignment", cancel).await;
+}
+
+type ChannelClient = pc_api::channel::v1::channel_service_client::ChannelServiceClient<pc_tests::AuthChannel>;
+
+/// An operator's `change` of a subscription races the customer accepting a partner's support of
+/// it: the change must name the support partner exactly when the acceptance came first.
+async fn subscription_change_vs_support_acceptance<F>(
+    app: &TestApp,
+    what: &str,
+    change: impl Fn(ChannelClient, String) -> F,
+) where
+    F: Future<Output = Result<tonic::Response<Subscription>, Status>> + Send + 'static,
+{
+    // The change starts a little later each round, so that both orders of the two happen.
     let mut delay = 0;
     let round = async |app: &TestApp| {
         delay = (delay + 2) % 24;
         let wait = Duration::from_millis(delay);
         let (customer, subscription, supporter, _) = supportable(app).await;
         let accept = requested_support_accepted(app, &customer, &subscription, &supporter).await;
-        let (mut operator, name) = (app.channel(), subscription.name.clone());
-        let resize = call(async move {
+        let change = change(app.channel(), subscription.name.clone());
+        let change = call(async move {
             tokio::time::sleep(wait).await;
-            operator
-                .update_subscription(UpdateSubscriptionRequest {
-                    subscription: Some(Subscription { name, quantity: 2, ..Default::default() }),
-                    update_mask: Some(prost_types::FieldMask { paths: vec!["quantity".into()] }),
-                })
-                .await
+            change.await
         });
-        together(vec![accept, resize]).await;
+        together(vec![accept, change]).await;
     };
-    race(app, "UpdateSubscription vs AcceptSupportAssignment", round, changes_naming_the_wrong_support_partner).await;
+    race(app, what, round, changes_naming_the_wrong_support_partner).await;
 }
 
 #[tokio::test]
@@ -635,5 +665,6 @@ async fn every_race_holds_with_its_calls_spread_over_three_server_processes() {
         asking_through_a_provider_vs_end_of_the_link(app),
         enrolment_vs_acceptance_as_a_customer(app),
         resize_vs_support_acceptance(app),
+        cancellation_vs_support_acceptance(app),
     );
 }
