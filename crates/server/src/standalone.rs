@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 
-use crate::{App, Register, ServerConfig, shutdown, telemetry};
+use crate::{App, LogFormat, Register, ServerConfig, shutdown, telemetry};
 
 /// Where a service listens unless `LISTEN_ADDR` says otherwise (what containers expect).
 const DEFAULT_LISTEN_ADDR: ([u8; 4], u16) = ([0, 0, 0, 0], 50051);
@@ -24,7 +24,19 @@ pub fn run(name: &'static str, about: &'static str, register: Register) -> ExitC
         Ok(args) => args,
         Err(error) => error.exit(),
     };
-    let telemetry = telemetry::init(name, args.server.log_format);
+    let log_format = args.server.log_format;
+    run_to_exit(name, log_format, serve(args.server, register))
+}
+
+/// The rest of every binary's `main` once its settings are read: logs and traces for `name`, a
+/// multi-threaded runtime running `work` to its end, the spans flushed, and the exit code (an
+/// error logged and printed as `name: error`).
+pub fn run_to_exit<E: std::fmt::Display>(
+    name: &'static str,
+    log_format: LogFormat,
+    work: impl Future<Output = Result<(), E>>,
+) -> ExitCode {
+    let telemetry = telemetry::init(name, log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -32,7 +44,7 @@ pub fn run(name: &'static str, about: &'static str, register: Register) -> ExitC
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(serve(args.server, register));
+    let result = runtime.block_on(work);
     telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,

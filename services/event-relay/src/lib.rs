@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use pc_server::{config::LogFormat, shutdown, telemetry};
+use pc_server::{config::LogFormat, shutdown};
 
 /// The relay's settings, from the environment or flags.
 #[derive(Debug, Clone, Parser)]
@@ -78,22 +78,5 @@ impl Config {
 /// Runs the relay until SIGTERM or SIGINT; returns the process exit code.
 pub fn main() -> ExitCode {
     let config = Config::parse();
-    let telemetry = telemetry::init("event-relay", config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("event-relay: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(relay::run(&config, shutdown::signal()));
-    telemetry.shutdown();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "event-relay failed");
-            eprintln!("event-relay: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    pc_server::standalone::run_to_exit("event-relay", config.log_format, relay::run(&config, shutdown::signal()))
 }
