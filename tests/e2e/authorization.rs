@@ -71,6 +71,12 @@ const MATRIX: &[(&str, &[Who])] = &[
     ("partnercenter.channel.v1.ChannelService/EndSupportAssignment", &[Customer, Supporter, Operator]),
     ("partnercenter.channel.v1.ChannelService/GetSupportAssignment", &[Customer, Supporter, Operator]),
     ("partnercenter.channel.v1.ChannelService/ListSupportAssignments", EVERYONE),
+    ("partnercenter.channel.v1.ChannelService/CreateTransfer", &[Direct, Operator]),
+    ("partnercenter.channel.v1.ChannelService/AcceptTransfer", &[Reseller, Operator]),
+    ("partnercenter.channel.v1.ChannelService/DeclineTransfer", &[Reseller, Operator]),
+    ("partnercenter.channel.v1.ChannelService/CancelTransfer", &[Direct, Operator]),
+    ("partnercenter.channel.v1.ChannelService/GetTransfer", &[Customer, Reseller, Direct, Operator]),
+    ("partnercenter.channel.v1.ChannelService/ListTransfers", EVERYONE),
     ("partnercenter.event.v1.EventService/ListEvents", EVERYONE),
     ("partnercenter.event.v1.EventService/WatchEvents", EVERYONE),
 ];
@@ -94,6 +100,8 @@ struct World {
     subscription: Subscription,
     /// The supporter's ACTIVE support of the direct partner's subscription.
     assignment: SupportAssignment,
+    /// The direct partner asks the reseller for the reseller's subscription: PENDING.
+    transfer: Transfer,
 }
 
 impl World {
@@ -125,6 +133,7 @@ impl World {
             .accept_support_assignment(AcceptSupportAssignmentRequest { name: requested.name, etag: String::new() })
             .await
             .reply();
+        let transfer = app.ask_transfer(&direct, &reseller, &customer, &[&subscription], None).await;
         Self {
             provider,
             reseller,
@@ -138,6 +147,7 @@ impl World {
             direct_relationship,
             subscription,
             assignment,
+            transfer,
         }
     }
 
@@ -305,6 +315,26 @@ async fn call(app: &TestApp, world: &World, method: &str, who: Who) -> Code {
         "ListSupportAssignments" => {
             code_of!(channel.list_support_assignments(ListSupportAssignmentsRequest::default()))
         }
+        "CreateTransfer" => {
+            code_of!(channel.create_transfer(pc_tests::transfer_request(
+                &w.direct,
+                &w.reseller,
+                &w.customer,
+                &[],
+                None
+            )))
+        }
+        "AcceptTransfer" => {
+            code_of!(channel.accept_transfer(AcceptTransferRequest { name: name(&w.transfer.name), etag: none() }))
+        }
+        "DeclineTransfer" => {
+            code_of!(channel.decline_transfer(DeclineTransferRequest { name: name(&w.transfer.name), etag: none() }))
+        }
+        "CancelTransfer" => {
+            code_of!(channel.cancel_transfer(CancelTransferRequest { name: name(&w.transfer.name), etag: none() }))
+        }
+        "GetTransfer" => code_of!(channel.get_transfer(GetTransferRequest { name: name(&w.transfer.name) })),
+        "ListTransfers" => code_of!(channel.list_transfers(ListTransfersRequest::default())),
         "ListEvents" => code_of!(app.events_as(subject.as_deref()).list_events(ListEventsRequest::default())),
         // A watch that was let in has started: its first message is whatever comes next.
         "WatchEvents" => code_of!(app.events_as(subject.as_deref()).watch_events(WatchEventsRequest::default())),

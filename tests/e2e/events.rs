@@ -181,7 +181,7 @@ async fn an_operator_pages_through_one_resources_changes_and_tokens_keep_their_v
     assert_eq!(list_all(&app, "operator", partners_only).await.len(), 2);
 
     for (request, field) in [
-        (ListEventsRequest { resource_type: "transfer".into(), ..Default::default() }, "resource_type"),
+        (ListEventsRequest { resource_type: "invoice".into(), ..Default::default() }, "resource_type"),
         (ListEventsRequest { event_type: "invoice.paid".into(), ..Default::default() }, "event_type"),
         (ListEventsRequest { resource: "invoices/1".into(), ..Default::default() }, "resource"),
         (ListEventsRequest { page_size: -1, ..Default::default() }, "page_size"),

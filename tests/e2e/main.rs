@@ -26,3 +26,4 @@ mod reseller_links;
 mod scenarios;
 mod subscriptions;
 mod support_assignments;
+mod transfers;

@@ -26,9 +26,11 @@ use pc_api::{
     },
     types::v1::Cloud,
 };
-use pc_domain::{Lifecycle, LinkState, PartnerState, RelationshipState, SubscriptionState};
+use pc_domain::{
+    AssignmentState, Lifecycle, LinkState, PartnerState, RelationshipState, SubscriptionState, TransferState,
+};
 use pc_store::{
-    audit, customer_relationships, customers, partners, reseller_links, subscriptions, support_assignments,
+    audit, customer_relationships, customers, partners, reseller_links, subscriptions, support_assignments, transfers,
 };
 use pc_tests::{Reply, TestApp, spawn_app};
 use sea_orm::{AccessMode, DatabaseTransaction, EntityTrait, IsolationLevel, TransactionTrait};
@@ -215,6 +217,16 @@ async fn started_after_suspension(view: &DatabaseTransaction) -> Vec<String> {
         let creator = created.created_by.strip_prefix("partners/").and_then(|id| Uuid::parse_str(id).ok());
         if after(&[creator], &[Some(created.create_time)]) {
             broken.push(format!("customer {} created after its creator's suspension", created.id));
+        }
+    }
+    // The target asks and takes over; the source hands over (rule 3 on both).
+    for transfer in all::<transfers::Entity>(view).await {
+        let parties =
+            [Some(transfer.source_partner_id), Some(transfer.target_partner_id), transfer.indirect_provider_id];
+        if after(&[Some(transfer.target_partner_id)], &[Some(transfer.create_time)])
+            || after(&parties, &[transfer.accept_time])
+        {
+            broken.push(format!("transfer {} asked for or accepted after a party's suspension", transfer.id));
         }
     }
     broken
@@ -641,6 +653,244 @@ async fn enrolment_vs_acceptance_as_a_customer(app: &TestApp) {
     race(app, "CreatePartner vs AcceptCustomerRelationship", round, partners_who_are_customers).await;
 }
 
+/// Rule 11: an ACCEPTED transfer moved each of its subscriptions to its target exactly once (one
+/// `TransferSubscription` it caused, leaving the subscription ACTIVE with the target as partner of
+/// record); any other transfer moved none. (No race moves a subscription on after its transfer.)
+async fn transfers_that_did_not_move_as_agreed(view: &DatabaseTransaction) -> Vec<String> {
+    let subscriptions = all::<subscriptions::Entity>(view).await;
+    let moves: Vec<_> = all::<audit::Entity>(view)
+        .await
+        .into_iter()
+        .filter(|event| event.action == "TransferSubscription")
+        .map(|event| (event.resource.clone(), audit::decode(&event).expect("a stored change").cause))
+        .collect();
+    let mut broken = Vec::new();
+    for transfer in all::<transfers::Entity>(view).await {
+        let cause = Some(format!("transfers/{}", transfer.id));
+        for id in transfer.subscriptions() {
+            let name = format!("subscriptions/{}", id.0);
+            let count = moves.iter().filter(|(resource, by)| *resource == name && *by == cause).count();
+            let sub = subscriptions.iter().find(|s| s.id == id.0).expect("its subscription");
+            let expected = usize::from(transfer.state == TransferState::Accepted);
+            if count != expected {
+                broken.push(format!("{} transfer {} moved {name} {count} times", transfer.state, transfer.id));
+            }
+            let with_target =
+                sub.state == SubscriptionState::Active && sub.partner_of_record_id == Some(transfer.target_partner_id);
+            if transfer.state == TransferState::Accepted && !with_target {
+                broken
+                    .push(format!("ACCEPTED transfer {} left {name} {} with another partner", transfer.id, sub.state));
+            }
+        }
+    }
+    broken
+}
+
+/// Rule 11: no subscription is in two PENDING transfers.
+async fn subscriptions_in_two_pending_transfers(view: &DatabaseTransaction) -> Vec<String> {
+    let mut held = std::collections::BTreeMap::<Uuid, usize>::new();
+    for transfer in all::<transfers::Entity>(view).await.into_iter().filter(|t| t.state == TransferState::Pending) {
+        for id in transfer.subscriptions() {
+            *held.entry(id.0).or_default() += 1;
+        }
+    }
+    held.into_iter()
+        .filter(|(_, count)| *count > 1)
+        .map(|(id, count)| format!("subscription {id} in {count} PENDING transfers"))
+        .collect()
+}
+
+/// Rule 7 after a move: nobody supports what it sells, so no ACTIVE support assignment's partner
+/// is its subscription's partner of record.
+async fn partners_supporting_what_they_sell(view: &DatabaseTransaction) -> Vec<String> {
+    let subscriptions = all::<subscriptions::Entity>(view).await;
+    let mut broken = Vec::new();
+    for assignment in
+        all::<support_assignments::Entity>(view).await.into_iter().filter(|a| a.state == AssignmentState::Active)
+    {
+        let sub = subscriptions.iter().find(|s| s.id == assignment.subscription_id).expect("its subscription");
+        if sub.partner_of_record_id == Some(assignment.partner_id) {
+            broken.push(format!("ACTIVE assignment {} of the partner of record of {}", assignment.id, sub.id));
+        }
+    }
+    broken
+}
+
+/// A subscription of a direct-bill source's customer, and a target related to that customer: a
+/// reseller billed by `provider` through their ACTIVE `link`, or a direct-bill partner.
+struct Transferable {
+    customer: Customer,
+    source: Partner,
+    source_relationship: String,
+    sold: Subscription,
+    target: Partner,
+    target_relationship: String,
+    provider: Option<Partner>,
+    link: Option<String>,
+}
+
+async fn transferable(app: &TestApp, through_a_provider: bool) -> Transferable {
+    let source = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let (customer, source_relationship) = related_customer(app, &source, None).await;
+    let sold = app.sell(&source, &customer, "office-365-e3", ProductFamily::Productivity).await;
+    let (target, provider, link) = if through_a_provider {
+        let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
+        let reseller = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
+        let link = app.link(&provider, &reseller).await;
+        (reseller, Some(provider), Some(link.name))
+    } else {
+        (app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await, None, None)
+    };
+    let target_relationship = app.relate(&target, &customer, provider.as_ref()).await.name;
+    Transferable { customer, source, source_relationship, sold, target, target_relationship, provider, link }
+}
+
+impl Transferable {
+    /// Asks for the subscription now; the call returned is the source accepting.
+    async fn asked_and_accepted(&self, app: &TestApp) -> Call {
+        let asked =
+            app.ask_transfer(&self.target, &self.source, &self.customer, &[&self.sold], self.provider.as_ref()).await;
+        accept_transfer(app, &self.source, &asked.name)
+    }
+}
+
+fn accept_transfer(app: &TestApp, source: &Partner, name: &str) -> Call {
+    let (mut client, name) = (app.channel_as(Some(&source.name)), name.to_owned());
+    call(async move {
+        client.accept_transfer(pc_api::channel::v1::AcceptTransferRequest { name, etag: String::new() }).await
+    })
+}
+
+#[tokio::test]
+async fn accepting_a_transfer_racing_a_cancellation_moves_a_live_subscription_or_nothing() {
+    transfer_acceptance_vs_cancellation(&spawn_app().await).await;
+}
+
+async fn transfer_acceptance_vs_cancellation(app: &TestApp) {
+    let round = async |app: &TestApp| {
+        let setting = transferable(app, false).await;
+        let accept = setting.asked_and_accepted(app).await;
+        let (mut source, name) = (app.channel_as(Some(&setting.source.name)), setting.sold.name.clone());
+        let cancel = call(async move {
+            source.cancel_subscription(CancelSubscriptionRequest { name, etag: String::new() }).await
+        });
+        together(vec![accept, cancel]).await;
+    };
+    race(app, "AcceptTransfer vs CancelSubscription", round, transfers_that_did_not_move_as_agreed).await;
+}
+
+#[tokio::test]
+async fn accepting_a_transfer_racing_the_end_of_either_relationship_never_leaves_a_sale_without_one() {
+    transfer_acceptance_vs_end_of_the_relationships(&spawn_app().await).await;
+}
+
+async fn transfer_acceptance_vs_end_of_the_relationships(app: &TestApp) {
+    let round = async |app: &TestApp| {
+        let setting = transferable(app, false).await;
+        let accept = setting.asked_and_accepted(app).await;
+        together(vec![
+            accept,
+            end_relationship(app, &setting.customer, &setting.target_relationship),
+            end_relationship(app, &setting.customer, &setting.source_relationship),
+        ])
+        .await;
+    };
+    race(
+        app,
+        "AcceptTransfer vs EndCustomerRelationship (target's, source's)",
+        round,
+        subscriptions_without_their_channel,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn accepting_a_transfer_racing_the_end_of_the_targets_link_never_leaves_a_sale_without_it() {
+    transfer_acceptance_vs_end_of_the_targets_link(&spawn_app().await).await;
+}
+
+async fn transfer_acceptance_vs_end_of_the_targets_link(app: &TestApp) {
+    let round = async |app: &TestApp| {
+        let setting = transferable(app, true).await;
+        let accept = setting.asked_and_accepted(app).await;
+        let provider = setting.provider.as_ref().expect("a provider");
+        let (mut ending, name) = (app.relationships_as(Some(&provider.name)), setting.link.clone().expect("a link"));
+        let end =
+            call(async move { ending.end_reseller_link(EndResellerLinkRequest { name, etag: String::new() }).await });
+        together(vec![accept, end]).await;
+    };
+    race(app, "AcceptTransfer vs EndResellerLink", round, subscriptions_without_their_channel).await;
+}
+
+#[tokio::test]
+async fn accepting_a_transfer_racing_the_suspension_of_either_partner_is_never_dated_after_it() {
+    transfer_acceptance_vs_suspension(&spawn_app().await).await;
+}
+
+async fn transfer_acceptance_vs_suspension(app: &TestApp) {
+    let mut turn = 0;
+    let round = async |app: &TestApp| {
+        let setting = transferable(app, false).await;
+        let accept = setting.asked_and_accepted(app).await;
+        // The source one round, the target the next.
+        turn += 1;
+        let suspended = if turn % 2 == 0 { &setting.source } else { &setting.target };
+        together(vec![accept, suspend(app, suspended)]).await;
+    };
+    race(app, "AcceptTransfer vs SuspendPartner", round, started_after_suspension).await;
+}
+
+#[tokio::test]
+async fn two_transfers_of_one_subscription_asked_and_accepted_at_once_move_it_once() {
+    two_transfers_of_one_subscription(&spawn_app().await).await;
+}
+
+async fn two_transfers_of_one_subscription(app: &TestApp) {
+    let round = async |app: &TestApp| {
+        let setting = transferable(app, false).await;
+        let rival = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+        app.relate(&rival, &setting.customer, None).await;
+        let asks = [&setting.target, &rival].map(|target| {
+            let request =
+                pc_tests::transfer_request(target, &setting.source, &setting.customer, &[&setting.sold], None);
+            let mut client = app.channel_as(Some(&target.name));
+            call(async move { client.create_transfer(request).await })
+        });
+        together(asks.into_iter().collect()).await;
+        // Whatever was asked, the source accepts twice at once.
+        let listed = app
+            .channel_as(Some(&setting.source.name))
+            .list_transfers(pc_api::channel::v1::ListTransfersRequest::default())
+            .await
+            .reply();
+        let accepts = listed.transfers.iter().flat_map(|t| {
+            [accept_transfer(app, &setting.source, &t.name), accept_transfer(app, &setting.source, &t.name)]
+        });
+        together(accepts.collect()).await;
+    };
+    let broken = async |view: &DatabaseTransaction| {
+        let mut all = subscriptions_in_two_pending_transfers(view).await;
+        all.extend(transfers_that_did_not_move_as_agreed(view).await);
+        all
+    };
+    race(app, "CreateTransfer vs CreateTransfer, AcceptTransfer vs AcceptTransfer", round, broken).await;
+}
+
+#[tokio::test]
+async fn accepting_a_transfer_racing_the_acceptance_of_the_targets_support_never_leaves_it_supporting_its_sale() {
+    transfer_acceptance_vs_support_acceptance(&spawn_app().await).await;
+}
+
+async fn transfer_acceptance_vs_support_acceptance(app: &TestApp) {
+    let round = async |app: &TestApp| {
+        let setting = transferable(app, false).await;
+        let support = requested_support_accepted(app, &setting.customer, &setting.sold, &setting.target).await;
+        let accept = setting.asked_and_accepted(app).await;
+        together(vec![accept, support]).await;
+    };
+    race(app, "AcceptTransfer vs AcceptSupportAssignment", round, partners_supporting_what_they_sell).await;
+}
+
 /// Every race above with three processes of the real `partner-center` binary over one PostgreSQL
 /// database, as a scaled deployment runs them: every client the app hands out belongs to the next
 /// process in turn, so the calls of one round, built one after another, each go to another
@@ -666,5 +916,11 @@ async fn every_race_holds_with_its_calls_spread_over_three_server_processes() {
         enrolment_vs_acceptance_as_a_customer(app),
         resize_vs_support_acceptance(app),
         cancellation_vs_support_acceptance(app),
+        transfer_acceptance_vs_cancellation(app),
+        transfer_acceptance_vs_end_of_the_relationships(app),
+        transfer_acceptance_vs_end_of_the_targets_link(app),
+        transfer_acceptance_vs_suspension(app),
+        two_transfers_of_one_subscription(app),
+        transfer_acceptance_vs_support_acceptance(app),
     );
 }

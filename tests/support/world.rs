@@ -1,11 +1,12 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 //! The program's world, made through the API as its callers would: partners, customers, links,
-//! relationships, subscriptions and support assignments.
+//! relationships, subscriptions, support assignments and transfers.
 
 use pc_api::channel::v1::{
-    AcceptSupportAssignmentRequest, CreateSubscriptionRequest, ProductFamily, RegisterExternalSubscriptionRequest,
-    RequestSupportRequest, SalesChannel, Subscription, SupportAssignment,
+    AcceptSupportAssignmentRequest, CreateSubscriptionRequest, CreateTransferRequest, ProductFamily,
+    RegisterExternalSubscriptionRequest, RequestSupportRequest, SalesChannel, Subscription, SupportAssignment,
+    Transfer,
 };
 use pc_api::partner::v1::{Customer, Partner, ProgramRole};
 use pc_api::relationship::v1::{
@@ -148,6 +149,38 @@ impl TestApp {
             .into_inner()
     }
 
+    /// A PENDING transfer: `target` asks `source` for `subscriptions` of `customer` (all of the
+    /// source's when empty), naming `provider` when the target is a reseller.
+    pub async fn ask_transfer(
+        &self,
+        target: &Partner,
+        source: &Partner,
+        customer: &Customer,
+        subscriptions: &[&Subscription],
+        provider: Option<&Partner>,
+    ) -> Transfer {
+        self.channel_as(Some(&target.name))
+            .create_transfer(transfer_request(target, source, customer, subscriptions, provider))
+            .await
+            .expect("ask for a transfer")
+            .into_inner()
+    }
+
+    /// Sets the deadline of the PENDING transfer `name` to `ago` before now, as if it had waited
+    /// that long past it.
+    pub async fn pass_transfer_deadline(&self, name: &str, ago: chrono::Duration) {
+        use pc_store::transfers::{Column, Entity};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        let id: uuid::Uuid = name.trim_start_matches("transfers/").parse().expect("a transfer name");
+        let past = pc_store::db::now() - ago;
+        Entity::update_many()
+            .col_expr(Column::ExpireTime, Expr::value(past))
+            .filter(Column::Id.eq(id))
+            .exec(self.db.primary())
+            .await
+            .unwrap();
+    }
+
     /// Enrols a partner as operator and returns it.
     pub async fn enrol(&self, role: ProgramRole, cloud: Cloud) -> Partner {
         self.partners()
@@ -197,6 +230,27 @@ impl TestApp {
         use sea_orm::{EntityTrait, sea_query::Expr};
         let past = pc_store::db::now() - age;
         Entity::update_many().col_expr(Column::CreateTime, Expr::value(past)).exec(self.db.primary()).await.unwrap();
+    }
+}
+
+/// CreateTransfer as `target` would send it (see [`TestApp::ask_transfer`]).
+pub fn transfer_request(
+    target: &Partner,
+    source: &Partner,
+    customer: &Customer,
+    subscriptions: &[&Subscription],
+    provider: Option<&Partner>,
+) -> CreateTransferRequest {
+    CreateTransferRequest {
+        transfer: Some(Transfer {
+            customer: customer.name.clone(),
+            source_partner: source.name.clone(),
+            target_partner: target.name.clone(),
+            indirect_provider: provider.map(|p| p.name.clone()).unwrap_or_default(),
+            subscriptions: subscriptions.iter().map(|s| s.name.clone()).collect(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
     }
 }
 

@@ -140,3 +140,48 @@ async fn the_event_watcher_goes_on_after_its_stream_is_cut_and_returns_each_even
     assert_eq!(received, created, "every event once, in order");
     assert!(watcher.watches() >= 2, "the stream was cut and watched again ({} watches)", watcher.watches());
 }
+
+#[tokio::test]
+async fn a_transfer_asked_twice_with_one_request_id_is_one_transfer_and_pages_and_moves_through_the_client() {
+    use pc_api::channel::v1::{AcceptTransferRequest, ListTransfersRequest, ProductFamily, transfer::State};
+    let app = spawn_app().await;
+    let customer = app.customer_by("operator", Cloud::Global).await;
+    let source = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    app.relate(&source, &customer, None).await;
+    let sold = app.sell(&source, &customer, "office-365-e3", ProductFamily::Productivity).await;
+    let target = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    app.relate(&target, &customer, None).await;
+    let as_partner = |partner: &pc_api::partner::v1::Partner| {
+        let tokens = TokenSource::Secret {
+            secret: TEST_SECRET.to_owned(),
+            subject: partner.name.clone(),
+            ttl: Duration::from_secs(60),
+        };
+        Client::from_channel(app.channel.clone(), tokens)
+    };
+    let (target_client, source_client) = (as_partner(&target), as_partner(&source));
+
+    let mut request = pc_tests::transfer_request(&target, &source, &customer, &[&sold], None);
+    request.request_id = uuid::Uuid::new_v4().to_string();
+    let ask = || async {
+        let channel = target_client.channel();
+        retry_idempotent(|| {
+            let mut channel = channel.clone();
+            let request = request.clone();
+            async move { channel.create_transfer(request).await }
+        })
+        .await
+    };
+    let first = ask().await.expect("ask").into_inner();
+    let again = ask().await.expect("ask again").into_inner();
+    assert_eq!(first, again, "a repeated request_id answers with the first transfer");
+
+    let listed = ListPager::new(ListTransfersRequest { page_size: 1, ..Default::default() })
+        .collect(async |request| target_client.channel().list_transfers(request).await)
+        .await
+        .expect("list");
+    assert_eq!(listed, std::slice::from_ref(&first));
+    let accept = AcceptTransferRequest { name: first.name.clone(), etag: first.etag.clone() };
+    let accepted = source_client.channel().accept_transfer(accept).await.expect("accept").into_inner();
+    assert_eq!(accepted.state(), State::Accepted);
+}

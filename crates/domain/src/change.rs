@@ -33,6 +33,13 @@ pub enum Role {
     Reseller,
     /// The partner a support assignment hires.
     SupportPartner,
+    /// The partner a transfer moves subscriptions from: on the transfer, and on each subscription
+    /// it moved (the partner of record until then).
+    Source,
+    /// The partner a transfer moves subscriptions to.
+    Target,
+    /// The billing partner of a subscription until a transfer moved it.
+    PreviousBillingPartner,
 }
 
 impl Role {
@@ -45,6 +52,9 @@ impl Role {
         Self::Provider,
         Self::Reseller,
         Self::SupportPartner,
+        Self::Source,
+        Self::Target,
+        Self::PreviousBillingPartner,
     ];
 
     /// The stored name (`billing_partner`).
@@ -58,6 +68,9 @@ impl Role {
             Self::Provider => "provider",
             Self::Reseller => "reseller",
             Self::SupportPartner => "support_partner",
+            Self::Source => "source",
+            Self::Target => "target",
+            Self::PreviousBillingPartner => "previous_billing_partner",
         }
     }
 
@@ -136,6 +149,7 @@ impl Change {
         let verb = verb.to_ascii_lowercase();
         let past = match verb.as_str() {
             "cancel" => "cancelled".to_owned(),
+            "transfer" => "transferred".to_owned(),
             _ if verb.ends_with('e') => format!("{verb}d"),
             _ => format!("{verb}ed"),
         };
@@ -301,6 +315,9 @@ mod tests {
             (ResourceKind::SupportAssignment, "EndSupportAssignment", "support_assignment.ended"),
             (ResourceKind::CustomerRelationship, "DeclineCustomerRelationship", "customer_relationship.declined"),
             (ResourceKind::Customer, "CreateCustomer", "customer.created"),
+            (ResourceKind::Subscription, "TransferSubscription", "subscription.transferred"),
+            (ResourceKind::Transfer, "CancelTransfer", "transfer.cancelled"),
+            (ResourceKind::Transfer, "ExpireTransfer", "transfer.expired"),
         ] {
             assert_eq!(change(kind, method, none()).event_type(), event);
         }

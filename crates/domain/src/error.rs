@@ -28,11 +28,17 @@ pub enum Reason {
     NoActiveRelationship,
     /// Rule 7: a support request that the multi-channel rule does not allow.
     SupportNotAllowed,
+    /// Rule 11: a transfer its rule does not allow (to itself, of subscriptions that do not qualify).
+    TransferNotAllowed,
+    /// Rule 11: a subscription is already in another PENDING transfer.
+    SubscriptionInTransfer,
+    /// Rule 15: the invitation, request or transfer passed its deadline unanswered.
+    Expired,
 }
 
 impl Reason {
     /// Every reason, for the documentation's list and its test.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 12] = [
         Self::PartnerAsCustomer,
         Self::CrossCloud,
         Self::RoleNotAllowed,
@@ -42,6 +48,9 @@ impl Reason {
         Self::ActiveSubscriptions,
         Self::NoActiveRelationship,
         Self::SupportNotAllowed,
+        Self::TransferNotAllowed,
+        Self::SubscriptionInTransfer,
+        Self::Expired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +64,9 @@ impl Reason {
             Self::ActiveSubscriptions => "ACTIVE_SUBSCRIPTIONS",
             Self::NoActiveRelationship => "NO_ACTIVE_RELATIONSHIP",
             Self::SupportNotAllowed => "SUPPORT_NOT_ALLOWED",
+            Self::TransferNotAllowed => "TRANSFER_NOT_ALLOWED",
+            Self::SubscriptionInTransfer => "SUBSCRIPTION_IN_TRANSFER",
+            Self::Expired => "EXPIRED",
         }
     }
 }

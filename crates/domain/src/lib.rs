@@ -27,6 +27,7 @@ pub mod partners;
 pub mod reseller_links;
 pub mod subscriptions;
 pub mod support_assignments;
+pub mod transfers;
 
 names::resources! {
     /// `partners/{id}`
@@ -41,6 +42,8 @@ names::resources! {
     SubscriptionId, "subscriptions", Subscription, "SUBSCRIPTION";
     /// `supportAssignments/{id}`
     SupportAssignmentId, "supportAssignments", SupportAssignment, "SUPPORT_ASSIGNMENT";
+    /// `transfers/{id}`
+    TransferId, "transfers", Transfer, "TRANSFER";
 }
 
 pub use change::{Change, Origin, Parties, Position, Role};
@@ -55,4 +58,5 @@ pub use reseller_links::LinkState;
 pub use states::{Cloud, Lifecycle, Move, Stamp, Transition};
 pub use subscriptions::{ProductFamily, SalesChannel, SubscriptionState};
 pub use support_assignments::AssignmentState;
+pub use transfers::{TransferMove, TransferState};
 pub use values::{CountryCode, DisplayName, DomainName, OfferId, Quantity, TenantId};

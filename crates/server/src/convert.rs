@@ -7,7 +7,7 @@ pub use pc_api::requests::{IdempotentRequest, ListRequest, ListResponse};
 use pc_api::{channel::v1 as channel, partner::v1 as partner, relationship::v1 as relationship, types::v1 as types};
 use pc_domain::{
     AssignmentState, Cloud, Error, LinkState, PageKey, PageRequest, PartnerState, Principal, ProductFamily,
-    ProgramRole, RelationshipState, SalesChannel, SubscriptionState,
+    ProgramRole, RelationshipState, SalesChannel, SubscriptionState, TransferState,
 };
 use pc_store::{Database, DatabaseConnection, idempotency::IdempotencyKey, write::Row};
 use prost_types::{FieldMask, Timestamp};
@@ -51,6 +51,7 @@ proto_enum! {
     SalesChannel => channel::SalesChannel { ProgramDirectBill, ProgramIndirect, VendorDirect, EnterpriseAgreement };
     SubscriptionState => channel::subscription::State { Active, Suspended, Cancelled };
     AssignmentState => channel::support_assignment::State { Requested, Active, Declined, Ended };
+    TransferState => channel::transfer::State { Pending, Accepted, Declined, Cancelled, Expired };
 }
 
 /// Answers a List with one page ([`pc_domain::page::list`]): `filter` says whose rows and which

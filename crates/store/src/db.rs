@@ -46,6 +46,9 @@ pub struct Database {
 /// How long the change feed keeps events unless configured (`EVENT_RETENTION_HOURS`).
 pub const DEFAULT_EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// How long an invitation, request or transfer waits for its answer unless configured (rule 15).
+pub const DEFAULT_EXPIRY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
 /// How long idempotency keys are kept unless configured (`IDEMPOTENCY_KEY_TTL_HOURS`).
 pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 

@@ -25,6 +25,7 @@ pub mod reseller_links;
 pub mod retry;
 pub mod subscriptions;
 pub mod support_assignments;
+pub mod transfers;
 pub mod write;
 
 pub use db::{Database, PoolOptions, connect};

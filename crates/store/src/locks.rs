@@ -24,13 +24,14 @@
 //! | --- | --- | --- |
 //! | 1 `IdempotencyKeys` | `idempotency_keys` (the request's own key) | every Create, Invite, Request, Register with a `request_id` (insert) |
 //! | 2 `Tenants` | `tenants` (cloud, tenant) | rule 1: CreatePartner, CreateCustomer, RegisterExternalSubscription, RequestCustomerRelationship, AcceptCustomerRelationship (upsert = FOR UPDATE) |
-//! | 3 `Partners` | `partners` | SHARE: every method whose caller's partner or counterpart must be ACTIVE (Invite, Accept link, Request and Accept relationship, Create customer, Create and raise subscription, Request and Accept support); UPDATE: UpdatePartner, SuspendPartner, ReactivatePartner |
+//! | 3 `Partners` | `partners` | SHARE: every method whose caller's partner or counterpart must be ACTIVE (Invite, Accept link, Request and Accept relationship, Create customer, Create and raise subscription, Request and Accept support, Create and Accept transfer); UPDATE: UpdatePartner, SuspendPartner, ReactivatePartner |
 //! | 4 `Customers` | `customers` | nobody: a customer's cloud and tenant never change |
-//! | 5 `ResellerLinks` | `reseller_links` | SHARE: the billing link of RequestCustomerRelationship, AcceptCustomerRelationship and a reseller's CreateSubscription; UPDATE: Accept, Decline, EndResellerLink |
-//! | 6 `CustomerRelationships` | `customer_relationships` | SHARE: the ACTIVE relationship of CreateSubscription, RequestSupport, AcceptSupportAssignment; UPDATE: Accept, Decline, EndCustomerRelationship |
-//! | 7 `Subscriptions` | `subscriptions` | SHARE: RequestSupport, AcceptSupportAssignment; UPDATE: UpdateSubscription, CancelSubscription |
-//! | 8 `SupportAssignments` | `support_assignments` | UPDATE: Accept, Decline, EndSupportAssignment, and the assignments EndCustomerRelationship and CancelSubscription end |
-//! | 9 `AuditEvents` | `audit_events` | inserted last by every change |
+//! | 5 `ResellerLinks` | `reseller_links` | SHARE: the billing link of RequestCustomerRelationship, AcceptCustomerRelationship, a reseller's CreateSubscription and a reseller target's Create and AcceptTransfer; UPDATE: Accept, Decline, EndResellerLink |
+//! | 6 `CustomerRelationships` | `customer_relationships` | SHARE: the ACTIVE relationship of CreateSubscription, RequestSupport, AcceptSupportAssignment, and the target's of Create and AcceptTransfer; UPDATE: Accept, Decline, EndCustomerRelationship |
+//! | 7 `Transfers` | `transfers` | UPDATE: Accept, Decline, CancelTransfer (and the expiry engine) |
+//! | 8 `Subscriptions` | `subscriptions` | SHARE: RequestSupport, AcceptSupportAssignment; UPDATE: UpdateSubscription, CancelSubscription, and in ascending id the subscriptions CreateTransfer names and AcceptTransfer moves |
+//! | 9 `SupportAssignments` | `support_assignments` | UPDATE: Accept, Decline, EndSupportAssignment, and the assignments EndCustomerRelationship, CancelSubscription and AcceptTransfer end |
+//! | 10 `AuditEvents` | `audit_events` | inserted last by every change |
 //!
 //! The pairs this decides (each has a race test in `tests/e2e/races.rs`):
 //! - CreateSubscription shares the relationship (and for a reseller the link) that
@@ -46,11 +47,22 @@
 //! - UpdateSubscription and CancelSubscription read the subscription's ACTIVE support partner, whom
 //!   their change names as a party (rule 14), under the subscription's UPDATE lock, which
 //!   AcceptSupportAssignment shares: an accept commits before the read or waits until after it.
+//! - AcceptTransfer (rule 11) shares the partners, the target's relationship and a reseller
+//!   target's link, so SuspendPartner, EndCustomerRelationship (the target's, which counts the
+//!   subscriptions it transacts) and EndResellerLink come wholly before or after it; it updates the
+//!   moving subscriptions, so CancelSubscription is before it (and the accept finds one CANCELLED)
+//!   or after (and finds the target its partner of record), and an AcceptSupportAssignment sharing
+//!   one commits before the accept reads the target's live assignments on it, which it ends. Two
+//!   accepts of one transfer meet at its row.
+//! - CreateTransfer updates the subscriptions it names before it reads the subscriptions of the
+//!   customer's other PENDING transfers, so two transfers of one subscription created at once run
+//!   one after the other and the second finds the first (rule 11).
 //!
 //! Every move of a lifecycle keeps the order by construction: `pc_server::lifecycle::run` reads the
 //! row unlocked, asks the resource's `Workflow::lock_grounds` for what comes before it (tenants to
 //! subscriptions), then locks the row itself FOR UPDATE ([`crate::lifecycle::lock`]), and only
-//! then checks.
+//! then checks; a row that comes after it in the order (the subscriptions a transfer moves) is
+//! locked by its `Workflow::check`, after the row.
 //!
 //! Uniqueness (one live link, relationship, ACTIVE support partner) stays with the partial unique
 //! indexes, and every state change is still a compare-and-swap on `revision`. A deadlock or
@@ -71,6 +83,7 @@ pub enum LockOrder {
     Customers,
     ResellerLinks,
     CustomerRelationships,
+    Transfers,
     Subscriptions,
     SupportAssignments,
     AuditEvents,
@@ -78,13 +91,14 @@ pub enum LockOrder {
 
 impl LockOrder {
     /// Every table, in lock order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::IdempotencyKeys,
         Self::Tenants,
         Self::Partners,
         Self::Customers,
         Self::ResellerLinks,
         Self::CustomerRelationships,
+        Self::Transfers,
         Self::Subscriptions,
         Self::SupportAssignments,
         Self::AuditEvents,

@@ -8,7 +8,8 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
     sea_query::{Alias, Asterisk, Query, UnionType},
 };
 
@@ -241,4 +242,30 @@ pub async fn active_transacted_by(
         .count(db)
         .await?;
     Ok(count > 0)
+}
+
+/// The subscriptions `ids`, locked as `lock` in ascending id (the order within a table that
+/// `crate::locks` asks for): what a transfer checks and moves. Missing ones are left out.
+pub async fn lock_each(db: &impl ConnectionTrait, ids: &[SubscriptionId], lock: Lock) -> Result<Vec<Model>, Error> {
+    let query = Entity::find().filter(Column::Id.is_in(ids.iter().map(|id| id.0))).order_by_asc(Column::Id);
+    Ok(crate::locks::locked(query, lock).all(db).await?)
+}
+
+/// The ACTIVE subscriptions of `customer` that `partner` is partner of record of, in id order,
+/// at most `limit`: what a transfer of "all the source's subscriptions" names.
+pub async fn active_sold_by(
+    db: &impl ConnectionTrait,
+    partner: PartnerId,
+    customer: CustomerId,
+    limit: u64,
+) -> Result<Vec<SubscriptionId>, Error> {
+    let rows = Entity::find()
+        .filter(Column::CustomerId.eq(customer.0))
+        .filter(Column::PartnerOfRecordId.eq(partner.0))
+        .filter(Column::State.eq(State::Active))
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|row| SubscriptionId(row.id)).collect())
 }

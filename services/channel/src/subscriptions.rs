@@ -92,15 +92,7 @@ pub async fn create_subscription(
         let mut parties = partners::get_locked(txn, &parties, Lock::Share).await?.into_iter();
         let partner = parties.next().ok_or_else(|| Error::not_found(partner_id.name()))?;
         let provider = parties.next();
-        let customer = customers::find(txn, offer.customer).await?;
-        let partner_sees = match (caller, &customer) {
-            (Principal::Partner(_), Some(customer)) => {
-                let active = customers::active_relationships(txn, offer.customer).await?;
-                pc_domain::customers::partner_sees(partner_id, &customer.facts(), &active)
-            }
-            _ => false,
-        };
-        let customer = rules::customer_to_sell_to(&caller, offer.customer, customer, partner_sees)?;
+        let customer = customer_to_sell_to(txn, &caller, partner_id, offer.customer).await?;
         let link_active = match provider_id {
             Some(provider_id) => reseller_links::lock_active(txn, provider_id, partner_id).await?,
             None => false,
@@ -122,6 +114,25 @@ pub async fn create_subscription(
     let subscription = create.run(db, insert, to_proto).await?;
     tracing::info!(subscription = %subscription.name, "subscription created");
     Ok(subscription)
+}
+
+/// The customer `partner` sells to, or takes subscriptions over from (a transfer), if it may
+/// read it: rule 9 before any rule could describe it (`rules::customer_to_sell_to`).
+pub(crate) async fn customer_to_sell_to(
+    txn: &DatabaseTransaction,
+    caller: &Principal,
+    partner: PartnerId,
+    customer_id: CustomerId,
+) -> Result<customers::Model, Error> {
+    let customer = customers::find(txn, customer_id).await?;
+    let partner_sees = match (caller, &customer) {
+        (Principal::Partner(_), Some(customer)) => {
+            let active = customers::active_relationships(txn, customer_id).await?;
+            pc_domain::customers::partner_sees(partner, &customer.facts(), &active)
+        }
+        _ => false,
+    };
+    rules::customer_to_sell_to(caller, customer_id, customer, partner_sees)
 }
 
 pub async fn register_external_subscription(
@@ -240,7 +251,7 @@ pub async fn update_subscription(
 /// Who reads the subscription now (rule 9), as its change records them: its own parties and its
 /// ACTIVE support partner, of its `live` assignments. Read under the subscription's lock, which an
 /// accept shares, so no assignment becomes ACTIVE meanwhile (`pc_store::locks::LockOrder`).
-fn parties_now(subscription: &Model, live: &[support_assignments::Model]) -> Parties {
+pub(crate) fn parties_now(subscription: &Model, live: &[support_assignments::Model]) -> Parties {
     let supporter = live.iter().find(|assignment| assignment.state == AssignmentState::Active);
     subscription
         .facts()

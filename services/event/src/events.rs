@@ -106,6 +106,7 @@ fn resource_after(kind: ResourceKind, snapshot: Option<&str>) -> Result<Option<R
         ResourceKind::SupportAssignment => {
             ResourceAfter::SupportAssignment(channel_service::support_assignments::to_proto(restore(snapshot)?)?)
         }
+        ResourceKind::Transfer => ResourceAfter::Transfer(channel_service::transfers::to_proto(restore(snapshot)?)?),
     }))
 }
 

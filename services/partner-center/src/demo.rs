@@ -5,14 +5,16 @@
 //! (the same startup path as `serve`) and every rule checks what the demo does. The scenarios:
 //! two-tier (Fabrikam, an indirect provider, and Northwind, its reseller), multi-partner (Contoso
 //! buys from Northwind through Fabrikam and from Adatum directly), multi-channel (Litware supports
-//! a subscription Contoso bought from the vendor) and a national cloud (Tailspin and its partner in
-//! the Germany cloud).
+//! a subscription Contoso bought from the vendor), transfers (Adatum hands Litware a subscription;
+//! Adatum asks Northwind for another, still PENDING) and a national cloud (Tailspin and its partner
+//! in the Germany cloud).
 
 use std::{net::SocketAddr, time::Duration};
 
 use pc_api::channel::v1::{
-    AcceptSupportAssignmentRequest, CreateSubscriptionRequest, ProductFamily, RegisterExternalSubscriptionRequest,
-    RequestSupportRequest, SalesChannel, Subscription, channel_service_client::ChannelServiceClient,
+    AcceptSupportAssignmentRequest, AcceptTransferRequest, CreateSubscriptionRequest, CreateTransferRequest,
+    ProductFamily, RegisterExternalSubscriptionRequest, RequestSupportRequest, SalesChannel, Subscription, Transfer,
+    channel_service_client::ChannelServiceClient,
 };
 use pc_api::partner::v1::{
     CreateCustomerRequest, CreatePartnerRequest, Customer, ListPartnersRequest, Partner, ProgramRole,
@@ -213,11 +215,35 @@ async fn fill(demo: &Demo) -> Result<Vec<(&'static str, String)>, String> {
             ..Default::default()
         };
         let request = CreateSubscriptionRequest { subscription: Some(subscription), ..Default::default() };
-        demo.as_(partner)?.channel.create_subscription(request).await.map_err(failed("CreateSubscription")).map(|_| ())
+        let sold =
+            demo.as_(partner)?.channel.create_subscription(request).await.map_err(failed("CreateSubscription"))?;
+        Ok::<_, String>(sold.into_inner().name)
     };
-    sell(&northwind, &contoso, "office-365-e3", ProductFamily::Productivity, 25).await?;
+    let suite = sell(&northwind, &contoso, "office-365-e3", ProductFamily::Productivity, 25).await?;
     sell(&adatum, &contoso, "azure-plan", ProductFamily::Azure, 1).await?;
+    let desktops = sell(&adatum, &contoso, "windows-365-business", ProductFamily::Other, 15).await?;
     sell(&wingtip, &tailspin, "office-365-e3", ProductFamily::Productivity, 10).await?;
+
+    // Transfers: the target asks the source for subscriptions of a customer both work with.
+    let transfer = async |target: &str, source: &str, subscription: &str| {
+        let transfer = Transfer {
+            customer: contoso.clone(),
+            source_partner: source.to_owned(),
+            target_partner: target.to_owned(),
+            subscriptions: vec![subscription.to_owned()],
+            ..Default::default()
+        };
+        let request = CreateTransferRequest { transfer: Some(transfer), ..Default::default() };
+        let asked = demo.as_(target)?.channel.create_transfer(request).await.map_err(failed("CreateTransfer"))?;
+        Ok::<_, String>(asked.into_inner().name)
+    };
+    let handed_over = transfer(&litware, &adatum, &desktops).await?;
+    demo.as_(&adatum)?
+        .channel
+        .accept_transfer(AcceptTransferRequest { name: handed_over, etag: String::new() })
+        .await
+        .map_err(failed("AcceptTransfer"))?;
+    transfer(&adatum, &northwind, &suite).await?;
 
     // Multi-channel: bought from the vendor, supported by Litware once Contoso accepts.
     let external = Subscription {

@@ -222,8 +222,9 @@ fn with_token<T>(message: T, token: &str) -> Request<T> {
 #[tokio::test]
 async fn the_demo_fills_an_empty_database_and_its_tokens_show_each_principal_its_data() {
     use pc_api::channel::v1::{
-        ListSubscriptionsRequest, ListSupportAssignmentsRequest, channel_service_client::ChannelServiceClient,
-        support_assignment::State as AssignmentState,
+        ListSubscriptionsRequest, ListSupportAssignmentsRequest, ListTransfersRequest,
+        channel_service_client::ChannelServiceClient, support_assignment::State as AssignmentState,
+        transfer::State as TransferState,
     };
     let file = std::env::temp_dir().join(format!("pc_demo_{}.db", uuid::Uuid::new_v4().simple()));
     let url = format!("sqlite://{}?mode=rwc", file.display());
@@ -260,7 +261,9 @@ async fn the_demo_fills_an_empty_database_and_its_tokens_show_each_principal_its
     assert_eq!(listed.partners.len(), 5, "four global partners and one in the Germany cloud");
     let mut subscriptions = ChannelServiceClient::new(channel);
     let sold = |who: &str| with_token(ListSubscriptionsRequest::default(), &token(who));
-    for (who, count) in [("NORTHWIND", 1), ("FABRIKAM", 1), ("ADATUM", 1), ("TAILSPIN", 1), ("CONTOSO", 3)] {
+    // Litware took one over from Adatum and supports the one bought from the vendor.
+    let counts = [("NORTHWIND", 1), ("FABRIKAM", 1), ("ADATUM", 1), ("LITWARE", 2), ("TAILSPIN", 1), ("CONTOSO", 4)];
+    for (who, count) in counts {
         let seen = subscriptions.list_subscriptions(sold(who)).await.unwrap().into_inner().subscriptions;
         assert_eq!(seen.len(), count, "{who} sees {seen:?}");
     }
@@ -271,6 +274,14 @@ async fn the_demo_fills_an_empty_database_and_its_tokens_show_each_principal_its
         .into_inner()
         .support_assignments;
     assert_eq!(support.iter().map(|a| a.state()).collect::<Vec<_>>(), vec![AssignmentState::Active]);
+    let transfers = subscriptions
+        .list_transfers(with_token(ListTransfersRequest::default(), &token("CONTOSO")))
+        .await
+        .unwrap()
+        .into_inner()
+        .transfers;
+    let states: Vec<_> = transfers.iter().map(|t| t.state()).collect();
+    assert_eq!(states, [TransferState::Accepted, TransferState::Pending], "one accepted and one pending transfer");
 
     let again = demo();
     assert!(!again.status.success(), "a second demo run must refuse a database with data");
