@@ -10,6 +10,7 @@ mod changes;
 mod customer_relationships;
 mod customers;
 mod events;
+mod expiry;
 mod hostile_input;
 mod identity;
 mod metrics;

@@ -269,7 +269,7 @@ async fn a_transfer_past_its_deadline_is_expired_before_anything_marks_it() {
     let app = spawn_app().await;
     let (customer, source, [suite, _], target) = setting(&app).await;
     let asked = app.ask_transfer(&target, &source, &customer, &[&suite], None).await;
-    app.pass_transfer_deadline(&asked.name, chrono::Duration::seconds(1)).await;
+    app.pass_deadline(&asked.name, chrono::Duration::seconds(1)).await;
 
     let status = expect_code(
         app.channel_as(Some(&source.name)).accept_transfer(accept(&asked.name)).await,

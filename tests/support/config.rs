@@ -32,6 +32,12 @@ pub struct AppOptions {
     pub health_apart: bool,
     /// Keep the rate limits in this Redis (`RATE_LIMIT_REDIS_URL`).
     pub rate_limit_redis: Option<String>,
+    /// Days every kind of waiting resource waits (the four `*_EXPIRY_DAYS`); 30 unless set.
+    pub expiry_days: Option<u32>,
+    /// Seconds between the server's expiry passes (`EXPIRY_INTERVAL_SECS`); an hour unless set, so
+    /// that only the tests that ask for it see the server's own engine run (the others run passes
+    /// themselves, at the time they choose).
+    pub expiry_interval_secs: Option<u64>,
 }
 
 /// A server certificate chain and key, and optionally a client CA that makes it require client
@@ -95,6 +101,11 @@ pub(crate) fn test_config(database_url: &str, options: &AppOptions, files: &mut 
         max_connection_age_secs: options.max_connection_age_secs.unwrap_or(0),
         health_listen_addr: options.health_apart.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
         rate_limit_redis_url: options.rate_limit_redis.clone(),
+        reseller_link_expiry_days: options.expiry_days.unwrap_or(30),
+        customer_relationship_expiry_days: options.expiry_days.unwrap_or(30),
+        support_assignment_expiry_days: options.expiry_days.unwrap_or(30),
+        transfer_expiry_days: options.expiry_days.unwrap_or(30),
+        expiry_interval_secs: options.expiry_interval_secs.unwrap_or(3600),
     }
 }
 

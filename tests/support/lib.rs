@@ -50,6 +50,9 @@ pub struct TestApp {
     pub health_addr: Option<SocketAddr>,
     /// Direct access to the server's database, for assertions a client cannot make (audit events).
     pub db: Database,
+    /// The lifecycles the server's expiry engine runs over, for a test to run a pass of it at the
+    /// time it chooses (`pc_server::expiry::run_once`).
+    pub expiring: Vec<pc_server::expiry::Expiring>,
     pub(crate) issuer: Minter,
     /// The server; taken when it is stopped.
     pub(crate) running: Option<Running>,

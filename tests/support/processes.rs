@@ -38,6 +38,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         metrics_addr: running.metrics_addr,
         health_addr: running.health_addr,
         db: running.db.clone(),
+        expiring: running.expiring.clone(),
         issuer: match options.identity {
             Some(provider) => Minter::Provider(provider),
             None => Minter::Secret(TokenIssuer::new(TEST_SECRET)),
@@ -58,6 +59,8 @@ pub struct Running {
     pub(crate) metrics_addr: Option<SocketAddr>,
     pub(crate) health_addr: Option<SocketAddr>,
     pub(crate) db: Database,
+    /// What the server's expiry engine runs over.
+    pub(crate) expiring: Vec<pc_server::expiry::Expiring>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -90,6 +93,7 @@ pub(crate) async fn start(config: &ServerConfig, url: &str, tls: bool) -> Runnin
         .unwrap_or_else(|e| panic!("build the server: {e}"));
     let addr = app.local_addr().expect("local addr");
     let (metrics_addr, health_addr, db) = (app.metrics_addr(), app.health_addr(), app.database().clone());
+    let expiring = app.expiring().to_vec();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let stop = async {
@@ -103,7 +107,7 @@ pub(crate) async fn start(config: &ServerConfig, url: &str, tls: bool) -> Runnin
     let endpoint = Channel::from_shared(format!("http://{addr}")).expect("endpoint");
     let channel =
         if tls { endpoint.connect_lazy() } else { endpoint.connect().await.expect("connect to the test server") };
-    Running { addr, channel, metrics_addr, health_addr, db, shutdown: Some(shutdown), server: Some(server) }
+    Running { addr, channel, metrics_addr, health_addr, db, expiring, shutdown: Some(shutdown), server: Some(server) }
 }
 
 impl TestApp {

@@ -166,19 +166,29 @@ impl TestApp {
             .into_inner()
     }
 
-    /// Sets the deadline of the PENDING transfer `name` to `ago` before now, as if it had waited
-    /// that long past it.
-    pub async fn pass_transfer_deadline(&self, name: &str, ago: chrono::Duration) {
-        use pc_store::transfers::{Column, Entity};
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-        let id: uuid::Uuid = name.trim_start_matches("transfers/").parse().expect("a transfer name");
-        let past = pc_store::db::now() - ago;
-        Entity::update_many()
-            .col_expr(Column::ExpireTime, Expr::value(past))
-            .filter(Column::Id.eq(id))
-            .exec(self.db.primary())
-            .await
-            .unwrap();
+    /// Sets the deadline (`expire_time`) of the waiting resource `name` (a link, relationship,
+    /// support assignment or transfer) to `ago` before now, as if it had waited that long past it.
+    pub async fn pass_deadline(&self, name: &str, ago: chrono::Duration) {
+        use sea_orm::{
+            ConnectionTrait,
+            sea_query::{Alias, Expr, ExprTrait, Query},
+        };
+        let (collection, id) = name.split_once('/').expect("a resource name");
+        let table = match collection {
+            "resellerLinks" => "reseller_links",
+            "customerRelationships" => "customer_relationships",
+            "supportAssignments" => "support_assignments",
+            "transfers" => "transfers",
+            other => panic!("{other} have no deadline"),
+        };
+        let id: uuid::Uuid = id.parse().expect("an id");
+        let update = Query::update()
+            .table(Alias::new(table))
+            .value(Alias::new("expire_time"), pc_store::db::now() - ago)
+            .and_where(Expr::col(Alias::new("id")).eq(id))
+            .to_owned();
+        let updated = self.db.primary().execute(&update).await.unwrap();
+        assert_eq!(updated.rows_affected(), 1, "{name} exists");
     }
 
     /// Enrols a partner as operator and returns it.

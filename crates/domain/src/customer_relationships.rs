@@ -13,7 +13,13 @@ use crate::{
 
 crate::states::stored_enum!(
     /// A partner's relationship with a customer.
-    RelationshipState { Pending = "PENDING", Active = "ACTIVE", Declined = "DECLINED", Ended = "ENDED" }
+    RelationshipState {
+        Pending = "PENDING",
+        Active = "ACTIVE",
+        Declined = "DECLINED",
+        Ended = "ENDED",
+        Expired = "EXPIRED",
+    }
 );
 
 crate::states::two_party_lifecycle!(RelationshipState, Pending);
@@ -139,6 +145,8 @@ impl rules::Participants for CustomerRelationship {
     fn may_transition(&self, caller: &Principal, transition: Transition) -> Result<(), Error> {
         let allowed = match (caller, transition) {
             (Principal::Operator, _) => true,
+            // The expiry engine's move (rule 15), which no method makes.
+            (Principal::Partner(_) | Principal::Customer(_), Transition::Expire) => false,
             (Principal::Customer(me), _) => *me == self.customer,
             (Principal::Partner(me), Transition::End) => *me == self.partner,
             (Principal::Partner(_), Transition::Accept | Transition::Decline) => false,

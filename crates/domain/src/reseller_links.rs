@@ -8,7 +8,7 @@ use crate::{Error, Move, Parties, PartnerId, Principal, ProgramRole, Reason, Res
 
 crate::states::stored_enum!(
     /// The two-tier link between a provider and a reseller.
-    LinkState { Invited = "INVITED", Active = "ACTIVE", Declined = "DECLINED", Ended = "ENDED" }
+    LinkState { Invited = "INVITED", Active = "ACTIVE", Declined = "DECLINED", Ended = "ENDED", Expired = "EXPIRED" }
 );
 
 crate::states::two_party_lifecycle!(LinkState, Invited);
@@ -85,6 +85,8 @@ impl rules::Participants for ResellerLink {
     fn may_transition(&self, caller: &Principal, transition: Transition) -> Result<(), Error> {
         let allowed = match (caller, transition) {
             (Principal::Operator, _) => true,
+            // The expiry engine's move (rule 15), which no method makes.
+            (Principal::Partner(_) | Principal::Customer(_), Transition::Expire) => false,
             (Principal::Partner(me), Transition::End) => *me == self.provider || *me == self.reseller,
             (Principal::Partner(me), Transition::Accept | Transition::Decline) => *me == self.reseller,
             (Principal::Customer(_), _) => false,

@@ -64,11 +64,31 @@ pub fn tenant_not_a_partner(customer: impl Display, enrolled: bool) -> Result<()
 
 /// Rule 5: a move is made only from the states its resource's table allows (for the two-party
 /// resources: only a waiting one is accepted or declined, only a live one ends). Returns the state
-/// it leads to.
+/// it leads to. One that expired says so (rule 15).
 pub fn transition_allowed<S: Lifecycle>(state: S, transition: S::Transition, name: impl Display) -> Result<S, Error> {
     state.after(transition).ok_or_else(|| {
-        Error::rule(Reason::InvalidTransition, format!("cannot {} {name}: it is {state}", transition.verb()))
+        let reason = if state.is_expired() { Reason::Expired } else { Reason::InvalidTransition };
+        Error::rule(reason, format!("cannot {} {name}: it is {state}", transition.verb()))
     })
+}
+
+/// Rule 15: a waiting resource past its deadline (`expire_time`) is expired whether or not the
+/// expiry engine has marked it yet: no move but the engine's may be made on it.
+pub fn before_deadline<S: Lifecycle>(
+    state: S,
+    transition: S::Transition,
+    expire_time: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+    name: impl Display,
+) -> Result<(), Error> {
+    let waiting = state.after(S::Transition::EXPIRE).is_some();
+    match expire_time {
+        Some(deadline) if waiting && transition != S::Transition::EXPIRE && now >= deadline => Err(Error::rule(
+            Reason::Expired,
+            format!("cannot {} {name}: it expired at {}", transition.verb(), deadline.to_rfc3339()),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A resource with a lifecycle as rules 5 and 9 see it: who sees it, who moves it, and the
@@ -188,6 +208,20 @@ mod tests {
     fn transitions_follow_rule_5() {
         assert_eq!(transition_allowed(LinkState::Invited, Transition::Accept, "l").ok(), Some(LinkState::Active));
         assert_eq!(reason(transition_allowed(LinkState::Ended, Transition::End, "l")), "INVALID_TRANSITION");
+        assert_eq!(reason(transition_allowed(LinkState::Expired, Transition::Accept, "l")), "EXPIRED");
+    }
+
+    #[test]
+    fn a_waiting_resource_past_its_deadline_is_expired_to_every_move_but_the_engines() {
+        let deadline = chrono::Utc::now();
+        let late = Some(deadline);
+        let early = deadline - chrono::Duration::seconds(1);
+        assert_eq!(reason(before_deadline(LinkState::Invited, Transition::Accept, late, deadline, "l")), "EXPIRED");
+        assert_eq!(reason(before_deadline(LinkState::Invited, Transition::End, late, deadline, "l")), "EXPIRED");
+        assert!(before_deadline(LinkState::Invited, Transition::Expire, late, deadline, "l").is_ok());
+        assert!(before_deadline(LinkState::Invited, Transition::Accept, late, early, "l").is_ok());
+        assert!(before_deadline(LinkState::Active, Transition::End, late, deadline, "l").is_ok(), "only waiting ends");
+        assert!(before_deadline(LinkState::Invited, Transition::Accept, None, deadline, "l").is_ok());
     }
 
     #[test]

@@ -57,9 +57,13 @@ stored_enum!(
 );
 
 /// A resource's moves, declared per resource: each has a method verb and stamps a time. The
-/// two-party resources share [`Transition`]; a resource that its creator cancels or that expires
-/// declares its own enum (Accept, Decline, Cancel, Expire) and its own [`Lifecycle`] table.
+/// two-party resources share [`Transition`]; a resource that its creator cancels declares its own
+/// enum (Accept, Decline, Cancel, Expire) and its own [`Lifecycle`] table. Every resource with moves
+/// expires (rule 15): its waiting state has a deadline, and [`Move::EXPIRE`] is the expiry engine's
+/// move, which no method makes.
 pub trait Move: Copy + PartialEq + std::fmt::Debug + Send + Sync + 'static {
+    /// The move the expiry engine makes when a waiting resource passes its deadline.
+    const EXPIRE: Self;
     /// The verb its method starts with (`Accept` in `AcceptResellerLink`).
     fn method_verb(self) -> &'static str;
     /// The verb in messages ("cannot accept ...").
@@ -78,20 +82,24 @@ pub enum Stamp {
 }
 
 /// The moves of a two-party resource (rule 5): the invited side accepts or declines, either side
-/// ends.
+/// ends, and the expiry engine expires one nobody answered in time (rule 15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
     Accept,
     Decline,
     End,
+    Expire,
 }
 
 impl Move for Transition {
+    const EXPIRE: Self = Self::Expire;
+
     fn method_verb(self) -> &'static str {
         match self {
             Self::Accept => "Accept",
             Self::Decline => "Decline",
             Self::End => "End",
+            Self::Expire => "Expire",
         }
     }
 
@@ -100,13 +108,14 @@ impl Move for Transition {
             Self::Accept => "accept",
             Self::Decline => "decline",
             Self::End => "end",
+            Self::Expire => "expire",
         }
     }
 
     fn stamps(self) -> Stamp {
         match self {
             Self::Accept => Stamp::AcceptTime,
-            Self::Decline | Self::End => Stamp::EndTime,
+            Self::Decline | Self::End | Self::Expire => Stamp::EndTime,
         }
     }
 }
@@ -125,6 +134,17 @@ pub trait Lifecycle: Copy + PartialEq + std::fmt::Display + Send + Sync + Sized 
 
     /// Whether the resource is still live (what "one live ... per pair" counts).
     fn is_live(self) -> bool;
+
+    /// Whether it expired (rule 15): a move on it is refused as `EXPIRED`.
+    fn is_expired(self) -> bool;
+
+    /// Every state, in declaration order.
+    fn all() -> &'static [Self];
+
+    /// The states a deadline applies in: those the expiry engine's move leaves.
+    fn waiting() -> impl Iterator<Item = Self> {
+        Self::all().iter().copied().filter(|state| state.after(Self::Transition::EXPIRE).is_some())
+    }
 }
 
 /// Declares a resource's [`Lifecycle`]: its moves, each from the states it may be made in to the
@@ -135,6 +155,7 @@ macro_rules! lifecycle {
             $($move:ident: $($from:ident)|+ => $to:ident,)+
         }
         live: $($live:ident)|+
+        expired: $expired:ident
     ) => {
         impl $crate::states::Lifecycle for $state {
             type Transition = $transition;
@@ -153,20 +174,31 @@ macro_rules! lifecycle {
             fn is_live(self) -> bool {
                 matches!(self, $(Self::$live)|+)
             }
+
+            fn is_expired(self) -> bool {
+                self == Self::$expired
+            }
+
+            fn all() -> &'static [Self] {
+                Self::ALL
+            }
         }
     };
 }
 pub(crate) use lifecycle;
 
 /// The one table of the two-party resources: a waiting state the invited side accepts or
-/// declines, ACTIVE, and ENDED by either side from either live state.
+/// declines, ACTIVE, ENDED by either side from either live state, and EXPIRED when nobody answered
+/// the waiting state before its deadline (rule 15).
 macro_rules! two_party_lifecycle {
     ($state:ident, $waiting:ident) => {
         $crate::states::lifecycle!($state by Transition {
             Accept: $waiting => Active,
             Decline: $waiting => Declined,
             End: $waiting | Active => Ended,
-        } live: $waiting | Active);
+            Expire: $waiting => Expired,
+        } live: $waiting | Active
+        expired: Expired);
     };
 }
 pub(crate) use two_party_lifecycle;
@@ -200,5 +232,15 @@ mod tests {
         assert_eq!(RelationshipState::Declined.after(Transition::End), None);
         assert_eq!(AssignmentState::Requested.after(Transition::Accept), Some(AssignmentState::Active));
         assert!(AssignmentState::Requested.is_live() && !AssignmentState::Declined.is_live());
+    }
+
+    #[test]
+    fn only_the_waiting_state_expires() {
+        assert_eq!(LinkState::waiting().collect::<Vec<_>>(), [LinkState::Invited]);
+        assert_eq!(RelationshipState::waiting().collect::<Vec<_>>(), [RelationshipState::Pending]);
+        assert_eq!(AssignmentState::waiting().collect::<Vec<_>>(), [AssignmentState::Requested]);
+        assert_eq!(crate::TransferState::waiting().collect::<Vec<_>>(), [crate::TransferState::Pending]);
+        assert_eq!(LinkState::Active.after(Transition::Expire), None);
+        assert!(LinkState::Expired.is_expired() && !LinkState::Expired.is_live());
     }
 }

@@ -18,6 +18,7 @@ crate::states::stored_enum!(
         Active = "ACTIVE",
         Declined = "DECLINED",
         Ended = "ENDED",
+        Expired = "EXPIRED",
     }
 );
 
@@ -120,6 +121,8 @@ pub fn may_transition(
 ) -> Result<(), Error> {
     let allowed = match (caller, transition) {
         (Principal::Operator, _) => true,
+        // The expiry engine's move (rule 15), which no method makes.
+        (Principal::Partner(_) | Principal::Customer(_), Transition::Expire) => false,
         (Principal::Customer(me), _) => *me == subscription.customer,
         (Principal::Partner(me), Transition::End) => *me == assignment.partner,
         (Principal::Partner(_), Transition::Accept | Transition::Decline) => false,

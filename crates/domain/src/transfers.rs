@@ -36,6 +36,8 @@ pub enum TransferMove {
 }
 
 impl Move for TransferMove {
+    const EXPIRE: Self = Self::Expire;
+
     fn method_verb(self) -> &'static str {
         match self {
             Self::Accept => "Accept",
@@ -67,7 +69,8 @@ crate::states::lifecycle!(TransferState by TransferMove {
     Decline: Pending => Declined,
     Cancel: Pending => Cancelled,
     Expire: Pending => Expired,
-} live: Pending);
+} live: Pending
+expired: Expired);
 
 /// The most subscriptions one transfer moves.
 pub const MAX_SUBSCRIPTIONS: usize = 100;
@@ -215,16 +218,6 @@ pub fn named_subscriptions(named: Vec<SubscriptionId>) -> Result<Option<Vec<Subs
         return Err(Error::invalid(field, "names a subscription twice"));
     }
     Ok((!named.is_empty()).then_some(named))
-}
-
-/// Rule 15: a PENDING transfer past its deadline is expired, whether or not the expiry engine has
-/// marked it yet: no move but the engine's may be made on it.
-pub fn before_deadline(transfer: &Transfer, transition: TransferMove, now: DateTime<Utc>) -> Result<(), Error> {
-    if transition != TransferMove::Expire && transfer.state == TransferState::Pending && now >= transfer.expire_time {
-        Err(Error::rule(Reason::Expired, format!("{} expired at {}", transfer.id, transfer.expire_time.to_rfc3339())))
-    } else {
-        Ok(())
-    }
 }
 
 /// Rule 9: its source, its target, its customer and operators see a transfer.
@@ -391,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn the_source_answers_the_target_cancels_and_a_late_answer_is_expired() {
+    fn the_source_answers_and_the_target_cancels() {
         let transfer = transfer(&grounds(ProgramRole::DirectBillPartner));
         let (source, target) = (Principal::Partner(transfer.source), Principal::Partner(transfer.target));
         let customer = Principal::Customer(transfer.customer);
@@ -405,9 +398,5 @@ mod tests {
         assert!(!may_see(&Principal::Partner(PartnerId::generate()), &transfer));
         assert_eq!(TransferState::Pending.after(TransferMove::Cancel), Some(TransferState::Cancelled));
         assert_eq!(TransferState::Accepted.after(TransferMove::Expire), None);
-        let late = transfer.expire_time;
-        assert_eq!(reason(before_deadline(&transfer, TransferMove::Accept, late)), "EXPIRED");
-        assert!(before_deadline(&transfer, TransferMove::Expire, late).is_ok());
-        assert!(before_deadline(&transfer, TransferMove::Accept, late - chrono::Duration::seconds(1)).is_ok());
     }
 }

@@ -62,7 +62,8 @@ impl App {
             .await
             .map_err(|e| e.to_string())?
             .with_idempotency_window(config.idempotency_window())
-            .with_event_retention(config.event_retention());
+            .with_event_retention(config.event_retention())
+            .with_expiry(config.expiry_windows());
         if let Some(replica) = config.replica(pool) {
             db = db.with_replica(&replica).await.map_err(|e| e.to_string())?;
         }
@@ -111,6 +112,11 @@ impl App {
 
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// The lifecycles its expiry engine runs over ([`crate::expiry`]).
+    pub fn expiring(&self) -> &[crate::expiry::Expiring] {
+        &self.services.expiring
     }
 
     /// Serves until `shutdown` resolves, then drains (see [`crate::serve`]).

@@ -119,6 +119,27 @@ pub struct ServerConfig {
     #[arg(long, env = "EVENT_RETENTION_HOURS", default_value_t = 720)]
     pub event_retention_hours: u64,
 
+    /// Days an INVITED reseller link waits for the reseller before it expires (rule 15).
+    #[arg(long, env = "RESELLER_LINK_EXPIRY_DAYS", default_value_t = 30)]
+    pub reseller_link_expiry_days: u32,
+
+    /// Days a PENDING customer relationship waits for the customer before it expires.
+    #[arg(long, env = "CUSTOMER_RELATIONSHIP_EXPIRY_DAYS", default_value_t = 30)]
+    pub customer_relationship_expiry_days: u32,
+
+    /// Days a REQUESTED support assignment waits for the customer before it expires.
+    #[arg(long, env = "SUPPORT_ASSIGNMENT_EXPIRY_DAYS", default_value_t = 30)]
+    pub support_assignment_expiry_days: u32,
+
+    /// Days a PENDING transfer waits for the source partner before it expires.
+    #[arg(long, env = "TRANSFER_EXPIRY_DAYS", default_value_t = 30)]
+    pub transfer_expiry_days: u32,
+
+    /// Seconds between passes of the expiry engine, which marks what passed its deadline EXPIRED
+    /// (with its event). Every replica runs it; each resource expires once.
+    #[arg(long, env = "EXPIRY_INTERVAL_SECS", default_value_t = 60)]
+    pub expiry_interval_secs: u64,
+
     /// Calls each principal may make per second; 0 turns the limit off.
     #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 0)]
     pub rate_limit_per_second: u32,
@@ -203,6 +224,17 @@ impl ServerConfig {
 
     pub fn event_retention(&self) -> Duration {
         Duration::from_secs(self.event_retention_hours.max(1).saturating_mul(3600))
+    }
+
+    /// How long each kind of waiting resource waits (at least a day each).
+    pub fn expiry_windows(&self) -> pc_store::db::ExpiryWindows {
+        let days = |days: u32| chrono::TimeDelta::days(i64::from(days.max(1)));
+        pc_store::db::ExpiryWindows {
+            reseller_link: days(self.reseller_link_expiry_days),
+            customer_relationship: days(self.customer_relationship_expiry_days),
+            support_assignment: days(self.support_assignment_expiry_days),
+            transfer: days(self.transfer_expiry_days),
+        }
     }
 
     pub fn shutdown_timeout(&self) -> Duration {
@@ -317,6 +349,7 @@ impl ServerConfig {
             http2_keepalive_timeout: Duration::from_secs(self.http2_keepalive_timeout_secs.max(1)),
             max_connection_age: seconds(self.max_connection_age_secs),
             key_sweep_interval: Duration::from_secs(self.idempotency_sweep_interval_secs.max(1)),
+            expiry_interval: Duration::from_secs(self.expiry_interval_secs.max(1)),
         })
     }
 }

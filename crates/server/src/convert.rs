@@ -45,12 +45,12 @@ proto_enum! {
     Cloud => types::Cloud { Global, UsGovernment, China, Germany };
     ProgramRole => partner::ProgramRole { DirectBillPartner, IndirectProvider, IndirectReseller };
     PartnerState => partner::partner::State { Active, Suspended };
-    LinkState => relationship::reseller_link::State { Invited, Active, Declined, Ended };
-    RelationshipState => relationship::customer_relationship::State { Pending, Active, Declined, Ended };
+    LinkState => relationship::reseller_link::State { Invited, Active, Declined, Ended, Expired };
+    RelationshipState => relationship::customer_relationship::State { Pending, Active, Declined, Ended, Expired };
     ProductFamily => channel::ProductFamily { Productivity, Azure, Dynamics, Security, Other };
     SalesChannel => channel::SalesChannel { ProgramDirectBill, ProgramIndirect, VendorDirect, EnterpriseAgreement };
     SubscriptionState => channel::subscription::State { Active, Suspended, Cancelled };
-    AssignmentState => channel::support_assignment::State { Requested, Active, Declined, Ended };
+    AssignmentState => channel::support_assignment::State { Requested, Active, Declined, Ended, Expired };
     TransferState => channel::transfer::State { Pending, Accepted, Declined, Cancelled, Expired };
 }
 

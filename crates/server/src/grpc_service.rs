@@ -58,6 +58,7 @@ macro_rules! grpc_service {
             let api = $api { db: shared.db, pages: shared.pages, auth: shared.auth };
             services.routes.add_service($server::new(api));
             services.names.push(<$server<$api> as NamedService>::NAME);
+            $(services.expiring.push($crate::expiry::Expiring::of::<$workflow>());)*
         }
 
         #[$crate::macro_support::tonic::async_trait]

@@ -1,7 +1,9 @@
 //! Plumbing every partner-center binary shares, so each service binary is only its handlers:
 //! configuration ([`config`]), logging ([`telemetry`]), bearer-token authentication ([`auth`]),
-//! proto conversions ([`convert`]), admission of calls under load ([`admission`]), and serving
-//! with health, reflection and graceful shutdown ([`serve`], [`shutdown`]).
+//! proto conversions ([`convert`]), admission of calls under load ([`admission`]), the one
+//! lifecycle of every resource with moves ([`lifecycle`]) and the engine that expires what waited
+//! past its deadline ([`expiry`]), and serving with health, reflection and graceful shutdown
+//! ([`serve`], [`shutdown`]).
 
 /// Every binary that serves (or tests, or benchmarks) partner-center allocates through mimalloc:
 /// under load glibc's malloc, free and chunk consolidation took a tenth of the server's CPU.
@@ -15,6 +17,7 @@ pub mod config;
 pub mod connection_age;
 pub mod convert;
 pub mod create;
+pub mod expiry;
 pub mod grpc_service;
 pub mod lifecycle;
 pub mod metrics;

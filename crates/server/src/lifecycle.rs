@@ -67,8 +67,8 @@ pub trait Workflow {
 
 /// Every move of a resource, in one transaction: read the row without a lock to authorize (rule 9,
 /// then rule 5's "who") and to know what to lock; lock the grounds, then the row FOR UPDATE (the
-/// lock protocol); check the etag, rule 5 and the resource's rules on the locked row; write the
-/// move and its change; run the cascade; commit.
+/// lock protocol); check the etag, the deadline (rule 15), rule 5 and the resource's rules on the
+/// locked row; write the move and its change; run the cascade; commit.
 pub async fn run<W: Workflow>(
     db: &Database,
     caller: Principal,
@@ -89,6 +89,7 @@ pub async fn run<W: Workflow>(
     let grounds = W::lock_grounds(&txn, &parties, transition).await?;
     let row = store::lock::<W::Row>(&txn, id).await?;
     Etag::check(etag, row.revision(), id)?;
+    rules::before_deadline(row.state(), transition, row.expire_time(), pc_store::db::now(), id)?;
     let to = rules::transition_allowed(row.state(), transition, id)?;
     W::check(&txn, &row, transition, grounds).await?;
     let origin = Origin::new(store::method::<W::Row>(transition), caller);

@@ -27,6 +27,8 @@ const DB_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 pub struct ServiceRoutes {
     pub routes: RoutesBuilder,
     pub names: Vec<&'static str>,
+    /// The lifecycles of the services, which this process's expiry engine runs over.
+    pub expiring: Vec<crate::expiry::Expiring>,
 }
 
 impl std::fmt::Debug for ServiceRoutes {
@@ -57,6 +59,8 @@ pub struct ServeOptions {
     pub max_connection_age: Option<Duration>,
     /// How often expired idempotency keys are deleted.
     pub key_sweep_interval: Duration,
+    /// How often the expiry engine looks for what passed its deadline ([`crate::expiry`]).
+    pub expiry_interval: Duration,
 }
 
 /// Serves `services` on `listener` until `shutdown` resolves, then marks health NOT_SERVING, stops
@@ -100,6 +104,7 @@ pub async fn serve(
         .map_err(Error::internal)?;
 
     let sweeper = tokio::spawn(forget_expired(db.clone(), options.key_sweep_interval));
+    let expiry = tokio::spawn(crate::expiry::run_every(db.clone(), services.expiring.clone(), options.expiry_interval));
     let monitor = tokio::spawn(follow_database(health.clone(), services.names.clone(), db));
 
     let (stop_accepting, stopped) = oneshot::channel::<()>();
@@ -164,6 +169,7 @@ pub async fn serve(
     };
     monitor.abort();
     sweeper.abort();
+    expiry.abort();
     let _ = stop_health.send(());
     tracing::info!(%addr, "stopped");
     result.map_err(Error::internal)

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use pc_domain::Error;
+use pc_domain::{Error, ResourceKind};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PrimaryKeyTrait, Statement,
     TryIntoModel,
@@ -37,6 +37,8 @@ pub struct Database {
     idempotency_window: Duration,
     /// How long the change feed keeps an event ([`crate::audit::forget_old_events`]).
     event_retention: Duration,
+    /// How long each kind of waiting resource waits for its answer (rule 15).
+    expiry: ExpiryWindows,
     /// A streaming replica Lists read while it is fresh enough ([`crate::replica`]).
     replica: Option<Arc<Replica>>,
     /// The change feed's tail, shared by every watcher of this database ([`Self::feed_moves`]).
@@ -48,6 +50,37 @@ pub const DEFAULT_EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600
 
 /// How long an invitation, request or transfer waits for its answer unless configured (rule 15).
 pub const DEFAULT_EXPIRY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+/// How long each kind of waiting resource waits for its answer before it expires (rule 15):
+/// an INVITED reseller link, a PENDING customer relationship, a REQUESTED support assignment, a
+/// PENDING transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryWindows {
+    pub reseller_link: chrono::TimeDelta,
+    pub customer_relationship: chrono::TimeDelta,
+    pub support_assignment: chrono::TimeDelta,
+    pub transfer: chrono::TimeDelta,
+}
+
+impl Default for ExpiryWindows {
+    fn default() -> Self {
+        let window = DEFAULT_EXPIRY_WINDOW;
+        Self { reseller_link: window, customer_relationship: window, support_assignment: window, transfer: window }
+    }
+}
+
+impl ExpiryWindows {
+    /// The window of `kind`; kinds that never wait have none, and get the default.
+    pub fn window(&self, kind: ResourceKind) -> chrono::TimeDelta {
+        match kind {
+            ResourceKind::ResellerLink => self.reseller_link,
+            ResourceKind::CustomerRelationship => self.customer_relationship,
+            ResourceKind::SupportAssignment => self.support_assignment,
+            ResourceKind::Transfer => self.transfer,
+            ResourceKind::Partner | ResourceKind::Customer | ResourceKind::Subscription => DEFAULT_EXPIRY_WINDOW,
+        }
+    }
+}
 
 /// How long idempotency keys are kept unless configured (`IDEMPOTENCY_KEY_TTL_HOURS`).
 pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -135,6 +168,18 @@ impl Database {
     pub fn with_event_retention(mut self, retention: Duration) -> Self {
         self.event_retention = retention;
         self
+    }
+
+    /// The same database, with waiting resources expiring after `windows`.
+    #[must_use]
+    pub fn with_expiry(mut self, windows: ExpiryWindows) -> Self {
+        self.expiry = windows;
+        self
+    }
+
+    /// When a waiting resource of `kind` asked for now expires (rule 15).
+    pub fn deadline(&self, kind: ResourceKind) -> chrono::DateTime<chrono::Utc> {
+        now() + self.expiry.window(kind)
     }
 
     /// The same database, remembering request_ids for `window`.
@@ -239,6 +284,7 @@ pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Datab
             health,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
             event_retention: DEFAULT_EVENT_RETENTION,
+            expiry: ExpiryWindows::default(),
             replica: None,
             feed: Arc::default(),
         });
@@ -254,6 +300,7 @@ pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Datab
             point_reads,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
             event_retention: DEFAULT_EVENT_RETENTION,
+            expiry: ExpiryWindows::default(),
             replica: None,
             feed: Arc::default(),
         });
@@ -270,6 +317,7 @@ pub async fn connect(url: &str, options: impl Into<PoolOptions>) -> Result<Datab
         health,
         idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
         event_retention: DEFAULT_EVENT_RETENTION,
+        expiry: ExpiryWindows::default(),
         replica: None,
         feed: Arc::default(),
     })

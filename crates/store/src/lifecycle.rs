@@ -20,7 +20,7 @@ use crate::{
 pub type MoveOf<R> = <<R as LifecycleRow>::State as Lifecycle>::Transition;
 
 /// A stored row that follows a lifecycle.
-pub trait LifecycleRow: Row {
+pub trait LifecycleRow: Row + sea_orm::FromQueryResult {
     type State: Lifecycle;
     /// The SeaORM entity whose rows these are, keyed by a UUID.
     type Table: locks::Ordered + EntityTrait<Model = Self, PrimaryKey = Self::Key>;
@@ -31,6 +31,8 @@ pub trait LifecycleRow: Row {
     const RESOURCE: &'static str;
 
     fn state(&self) -> Self::State;
+    /// When its waiting state expires (rule 15), if it has a deadline.
+    fn expire_time(&self) -> Option<DateTime<Utc>>;
     /// Puts the row in `state`, stamping `time` where `stamp` says.
     fn enter(&mut self, state: Self::State, stamp: Stamp, time: DateTime<Utc>);
 }
@@ -58,6 +60,48 @@ pub async fn record_move<R: LifecycleRow>(
 /// The row `id` as last committed, without a lock (its parties never change).
 pub async fn find<R: LifecycleRow>(db: &impl ConnectionTrait, id: R::Id) -> Result<Option<R>, Error> {
     Ok(R::Table::find_by_id(id.uuid()).one(db).await?)
+}
+
+/// A row's deadline column, required or not.
+pub trait Deadline {
+    fn deadline(&self) -> Option<DateTime<Utc>>;
+}
+
+impl Deadline for DateTime<Utc> {
+    fn deadline(&self) -> Option<DateTime<Utc>> {
+        Some(*self)
+    }
+}
+
+impl Deadline for Option<DateTime<Utc>> {
+    fn deadline(&self) -> Option<DateTime<Utc>> {
+        *self
+    }
+}
+
+/// Up to `limit` rows of `R` in a waiting state whose deadline is at or before `now`, oldest
+/// deadline first, locked FOR UPDATE SKIP LOCKED: the expiry engine's batch (rule 15). A row a
+/// request holds is skipped, not waited for (the request finds it past its deadline itself), and
+/// engines of several replicas take disjoint batches. On SQLite, whose one writer runs
+/// transactions one at a time, the same query without the lock clause.
+pub async fn lock_due<R: LifecycleRow>(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<R>, Error> {
+    use sea_orm::{
+        QueryFilter, QueryOrder, QuerySelect,
+        sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Order},
+    };
+    let waiting: Vec<&'static str> = R::State::waiting().map(Lifecycle::name).collect();
+    let deadline = || Expr::col(Alias::new("expire_time"));
+    let query = R::Table::find()
+        .filter(Expr::col(Alias::new("state")).is_in(waiting))
+        .filter(deadline().lte(now))
+        .order_by(deadline(), Order::Asc)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    Ok(query.all(db).await?)
 }
 
 /// The row `id`, locked FOR UPDATE: the last lock a move takes (see [`crate::locks`]).

@@ -21,6 +21,8 @@ pub struct Model {
     pub state: LinkState,
     pub accept_time: Option<DateTimeUtc>,
     pub end_time: Option<DateTimeUtc>,
+    /// When the waiting state expires (rule 15); unset for rows asked for before expiry existed.
+    pub expire_time: Option<DateTimeUtc>,
     pub revision: i64,
     pub create_time: DateTimeUtc,
     pub update_time: DateTimeUtc,
@@ -46,7 +48,12 @@ impl Model {
 }
 
 /// Inserts an INVITED link; a live (INVITED or ACTIVE) link of the pair is ALREADY_EXISTS.
-pub async fn insert(db: &impl ConnectionTrait, provider: PartnerId, reseller: PartnerId) -> Result<Model, Error> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    provider: PartnerId,
+    reseller: PartnerId,
+    expire_time: DateTimeUtc,
+) -> Result<Model, Error> {
     let time = now();
     let row = ActiveModel {
         id: Set(ResellerLinkId::generate().0),
@@ -55,6 +62,7 @@ pub async fn insert(db: &impl ConnectionTrait, provider: PartnerId, reseller: Pa
         state: Set(State::Invited),
         accept_time: Set(None),
         end_time: Set(None),
+        expire_time: Set(Some(expire_time)),
         revision: Set(1),
         create_time: Set(time),
         update_time: Set(time),

@@ -30,6 +30,8 @@ pub struct Model {
     pub state: AssignmentState,
     pub accept_time: Option<DateTimeUtc>,
     pub end_time: Option<DateTimeUtc>,
+    /// When the waiting state expires (rule 15); unset for rows asked for before expiry existed.
+    pub expire_time: Option<DateTimeUtc>,
     pub revision: i64,
     pub create_time: DateTimeUtc,
     pub update_time: DateTimeUtc,
@@ -59,6 +61,7 @@ pub async fn insert(
     db: &impl ConnectionTrait,
     subscription: SubscriptionId,
     partner: PartnerId,
+    expire_time: DateTimeUtc,
 ) -> Result<Model, Error> {
     let time = now();
     let row = ActiveModel {
@@ -68,6 +71,7 @@ pub async fn insert(
         state: Set(State::Requested),
         accept_time: Set(None),
         end_time: Set(None),
+        expire_time: Set(Some(expire_time)),
         revision: Set(1),
         create_time: Set(time),
         update_time: Set(time),

@@ -218,6 +218,10 @@ macro_rules! stored_resource {
                 self.state
             }
 
+            fn expire_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+                $crate::lifecycle::Deadline::deadline(&self.expire_time)
+            }
+
             fn enter(&mut self, state: $state, stamp: pc_domain::Stamp, time: chrono::DateTime<chrono::Utc>) {
                 self.state = state;
                 match stamp {

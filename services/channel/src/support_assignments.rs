@@ -12,7 +12,9 @@ use pc_api::channel::v1::{
     SupportAssignment,
 };
 use pc_domain::support_assignments as rules;
-use pc_domain::{CustomerId, Error, Etag, PageKey, PartnerId, Principal, SubscriptionId, SupportAssignmentId};
+use pc_domain::{
+    CustomerId, Error, Etag, PageKey, PartnerId, Principal, ResourceKind, SubscriptionId, SupportAssignmentId,
+};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, timestamp};
 use pc_server::create::Create;
 use pc_server::lifecycle::{self, Transition};
@@ -32,6 +34,7 @@ pub fn to_proto(row: Model) -> Result<SupportAssignment, Error> {
         state: row.state.to_proto(),
         accept_time: optional_timestamp(row.accept_time),
         end_time: optional_timestamp(row.end_time),
+        expire_time: optional_timestamp(row.expire_time),
         create_time: Some(timestamp(row.create_time)),
         update_time: Some(timestamp(row.update_time)),
         etag: Etag::render(row.revision),
@@ -82,7 +85,9 @@ pub async fn request_support(
             lock_support_grounds(txn, partner_id, subscription_id, CustomerId(subscription.customer_id)).await?;
         rules::may_request(&caller, &grounds)?;
         rules::may_support(&grounds)?;
-        let row = support_assignments::insert(txn, subscription_id, partner_id).await?;
+        let row =
+            support_assignments::insert(txn, subscription_id, partner_id, db.deadline(ResourceKind::SupportAssignment))
+                .await?;
         let parties = row.facts().parties(grounds.subscription.customer);
         Ok((row, parties))
     };

@@ -15,14 +15,15 @@ use pc_api::channel::v1::{
 use pc_domain::subscriptions::Sale;
 use pc_domain::transfers::{self as rules, MAX_SUBSCRIPTIONS};
 use pc_domain::{
-    CustomerId, Error, Etag, Origin, PageKey, PartnerId, Principal, SubscriptionId, TransferId, TransferMove,
+    CustomerId, Error, Etag, Origin, PageKey, PartnerId, Principal, ResourceKind, SubscriptionId, TransferId,
+    TransferMove,
 };
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, timestamp};
 use pc_server::create::Create;
 use pc_server::lifecycle;
 use pc_store::{
     ConnectionTrait, Database, DatabaseTransaction, customer_relationships, customers,
-    db::{DEFAULT_EXPIRY_WINDOW, now},
+    db::now,
     locks::Lock,
     partners, reseller_links, subscriptions, support_assignments,
     transfers::{self, Model, NewTransfer, TransferFilter},
@@ -138,7 +139,7 @@ pub async fn create_transfer(
             target,
             indirect_provider: named_provider,
             subscriptions: named,
-            expire_time: time + DEFAULT_EXPIRY_WINDOW,
+            expire_time: db.deadline(ResourceKind::Transfer),
         };
         let row = transfers::insert(txn, new).await?;
         let parties = row.facts().parties();
@@ -199,8 +200,8 @@ impl lifecycle::Workflow for Transfers {
         Ok(Some(lock_grounds(txn, transfer.source, transfer.target, customer, true).await?))
     }
 
-    /// Rule 15 for every move but the engine's, then for an accept rule 3 on both partners, the
-    /// target's channel, and each subscription locked FOR UPDATE (after the transfer's row).
+    /// For an accept: rule 3 on both partners, the target's channel, and each subscription locked
+    /// FOR UPDATE (after the transfer's row).
     async fn check(
         txn: &DatabaseTransaction,
         row: &Model,
@@ -208,7 +209,6 @@ impl lifecycle::Workflow for Transfers {
         grounds: Self::Grounds,
     ) -> Result<(), Error> {
         let transfer = row.facts();
-        rules::before_deadline(&transfer, transition, now())?;
         match (transition, grounds) {
             (TransferMove::Accept, Some(grounds)) => {
                 rules::accept(&grounds, &transfer)?;

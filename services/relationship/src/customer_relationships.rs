@@ -14,7 +14,7 @@ use pc_api::relationship::v1::{
 use pc_domain::ProgramRole;
 use pc_domain::customer_relationships as rules;
 use pc_domain::rules::Participants;
-use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, Origin, PageKey, PartnerId, Principal};
+use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, Origin, PageKey, PartnerId, Principal, ResourceKind};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, timestamp};
 use pc_server::create::Create;
 use pc_server::lifecycle::{self, Transition};
@@ -35,6 +35,7 @@ pub fn to_proto(row: Model) -> Result<CustomerRelationship, Error> {
         state: row.state.to_proto(),
         accept_time: optional_timestamp(row.accept_time),
         end_time: optional_timestamp(row.end_time),
+        expire_time: optional_timestamp(row.expire_time),
         create_time: Some(timestamp(row.create_time)),
         update_time: Some(timestamp(row.update_time)),
         etag: Etag::render(row.revision),
@@ -100,7 +101,14 @@ pub async fn request_customer_relationship(
         let customer = customers::find(txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
         let parties = lock_parties(txn, partner_id, customer, provider_id.filter(|_| is_reseller)).await?;
         rules::request(&parties, provider_id.is_some())?;
-        let row = customer_relationships::insert(txn, partner_id, customer_id, provider_id).await?;
+        let row = customer_relationships::insert(
+            txn,
+            partner_id,
+            customer_id,
+            provider_id,
+            db.deadline(ResourceKind::CustomerRelationship),
+        )
+        .await?;
         let parties = row.facts().parties();
         Ok((row, parties))
     };
@@ -152,7 +160,7 @@ impl lifecycle::Workflow for CustomerRelationships {
                 let transacts = subscriptions::active_transacted_by(txn, partner, customer).await?;
                 rules::end(&relationship, transacts)
             }
-            (Transition::Decline, _) => Ok(()),
+            (Transition::Decline | Transition::Expire, _) => Ok(()),
         }
     }
 

@@ -9,7 +9,7 @@ use pc_api::relationship::v1::{
 };
 use pc_domain::reseller_links as rules;
 use pc_domain::rules::Participants;
-use pc_domain::{Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId};
+use pc_domain::{Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId, ResourceKind};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, timestamp};
 use pc_server::create::Create;
 use pc_server::lifecycle::{self, Transition};
@@ -29,6 +29,7 @@ pub fn to_proto(row: Model) -> Result<ResellerLink, Error> {
         state: row.state.to_proto(),
         accept_time: optional_timestamp(row.accept_time),
         end_time: optional_timestamp(row.end_time),
+        expire_time: optional_timestamp(row.expire_time),
         create_time: Some(timestamp(row.create_time)),
         update_time: Some(timestamp(row.update_time)),
         etag: Etag::render(row.revision),
@@ -53,7 +54,8 @@ pub async fn invite_reseller(
             <[_; 2]>::try_from(partners::get_locked(txn, &[provider_id, reseller_id], Lock::Share).await?)
                 .map_err(|_| Error::internal("two partners asked, another number returned"))?;
         rules::invite_reseller(&provider.facts(), &reseller.facts())?;
-        let row = reseller_links::insert(txn, provider_id, reseller_id).await?;
+        let row =
+            reseller_links::insert(txn, provider_id, reseller_id, db.deadline(ResourceKind::ResellerLink)).await?;
         let parties = row.facts().parties();
         Ok((row, parties))
     };
@@ -83,7 +85,7 @@ impl lifecycle::Workflow for ResellerLinks {
     ) -> Result<Self::Grounds, Error> {
         match transition {
             Transition::Accept => partners::get_locked(txn, &[link.provider, link.reseller], Lock::Share).await,
-            Transition::Decline | Transition::End => Ok(Vec::new()),
+            Transition::Decline | Transition::End | Transition::Expire => Ok(Vec::new()),
         }
     }
 
@@ -103,7 +105,7 @@ impl lifecycle::Workflow for ResellerLinks {
                 let carries = subscriptions::active_through_link(txn, link.provider, link.reseller).await?;
                 rules::end(&link, carries)?;
             }
-            (Transition::End | Transition::Decline, _) => {}
+            (Transition::End | Transition::Decline | Transition::Expire, _) => {}
         }
         Ok(())
     }
