@@ -135,8 +135,73 @@ INSERT INTO audit_events (id, resource, action, principal, change, create_time)
   VALUES (gen_random_uuid(), 'partners/x', 'CreatePartner', 'operator', '{}', now());
 COMMIT;
 SQL
+# The SQL of a 10-subscription transfer (CreateTransfer, then AcceptTransfer), statement for
+# statement as the service runs it for a direct-bill target (read off PostgreSQL's statement log),
+# on the batches pc-bench seeded: client c moves batch c between the two partners, as worker c of
+# pc-bench does. The one statement the service does not run is the first, which reads the batch's
+# ids and current holder (bench_batches, made after seeding). Audit rows carry a change and a
+# resource of about the service's size.
+transfer_sql() {
+    local ids="" s
+    for i in 0 1 2 3 4 5 6 7 8 9; do ids="$ids${ids:+, }(:s$i)::uuid"; done
+    # pgbench reads :name as a variable even inside a literal, so no JSON text here: text of the
+    # size the service writes (a change of ~400 bytes, a resource of ~600).
+    local change="repeat('c', 400)" after="repeat('r', 600)"
+    cat <<SQL
+SELECT b.customer_id AS cust, s.partner_of_record_id AS src,
+       CASE WHEN s.partner_of_record_id = b.first_id THEN b.second_id ELSE b.first_id END AS tgt,
+       b.ids[1] AS s0, b.ids[2] AS s1, b.ids[3] AS s2, b.ids[4] AS s3, b.ids[5] AS s4,
+       b.ids[6] AS s5, b.ids[7] AS s6, b.ids[8] AS s7, b.ids[9] AS s8, b.ids[10] AS s9
+  FROM bench_batches b JOIN subscriptions s ON s.id = b.ids[1]::uuid WHERE b.worker = (:client_id)::int \gset
+BEGIN;
+SELECT * FROM customers WHERE id = (:cust)::uuid LIMIT 1;
+SELECT * FROM customer_relationships WHERE customer_id = (:cust)::uuid AND state = 'ACTIVE';
+SELECT * FROM customer_relationships WHERE partner_id = (:tgt)::uuid AND customer_id = (:cust)::uuid AND state IN ('PENDING', 'ACTIVE') LIMIT 1;
+SELECT * FROM partners WHERE id IN ((:tgt)::uuid) ORDER BY id FOR SHARE;
+SELECT * FROM partners WHERE id = (:src)::uuid LIMIT 1;
+SELECT * FROM customer_relationships WHERE partner_id = (:tgt)::uuid AND customer_id = (:cust)::uuid AND state = 'ACTIVE' LIMIT 1 FOR SHARE;
+SELECT * FROM subscriptions WHERE id IN ($ids) ORDER BY id FOR UPDATE;
+SELECT * FROM transfers WHERE customer_id = (:cust)::uuid AND state = 'PENDING' AND expire_time > now();
+INSERT INTO transfers (id, customer_id, source_partner_id, target_partner_id, indirect_provider_id, subscription_ids, state, accept_time, end_time, expire_time, revision, create_time, update_time)
+  VALUES (gen_random_uuid(), (:cust)::uuid, (:src)::uuid, (:tgt)::uuid, NULL, concat_ws(' ', (:s0)::text, (:s1)::text, (:s2)::text, (:s3)::text, (:s4)::text, (:s5)::text, (:s6)::text, (:s7)::text, (:s8)::text, (:s9)::text), 'PENDING', NULL, NULL, now() + interval '30 days', 1, now(), now())
+  RETURNING id AS tr \gset
+INSERT INTO audit_events (id, resource, action, principal, change, schema, create_time, transaction_id, resource_after)
+  VALUES (gen_random_uuid(), 'transfers/' || (:tr)::text, 'CreateTransfer', 'partners/x', $change, 2, now(), pg_current_xact_id()::text::bigint, $after);
+COMMIT;
+BEGIN;
+SELECT * FROM transfers WHERE id = (:tr)::uuid LIMIT 1;
+SELECT * FROM customers WHERE id = (:cust)::uuid LIMIT 1;
+SELECT * FROM customer_relationships WHERE partner_id = (:tgt)::uuid AND customer_id = (:cust)::uuid AND state IN ('PENDING', 'ACTIVE') LIMIT 1;
+SELECT * FROM partners WHERE id IN ((:src)::uuid, (:tgt)::uuid) ORDER BY id FOR SHARE;
+SELECT * FROM customer_relationships WHERE partner_id = (:tgt)::uuid AND customer_id = (:cust)::uuid AND state = 'ACTIVE' LIMIT 1 FOR SHARE;
+SELECT * FROM transfers WHERE id = (:tr)::uuid LIMIT 1 FOR UPDATE;
+SELECT * FROM subscriptions WHERE id IN ($ids) ORDER BY id FOR UPDATE;
+UPDATE transfers SET state = 'ACCEPTED', accept_time = now(), revision = 2, update_time = now() WHERE id = (:tr)::uuid AND revision = 1;
+INSERT INTO audit_events (id, resource, action, principal, change, schema, create_time, transaction_id, resource_after)
+  VALUES (gen_random_uuid(), 'transfers/' || (:tr)::text, 'AcceptTransfer', 'partners/x', $change, 2, now(), pg_current_xact_id()::text::bigint, $after);
+SELECT * FROM subscriptions WHERE id IN ($ids) ORDER BY id FOR UPDATE;
+SQL
+    for i in 0 1 2 3 4 5 6 7 8 9; do
+        cat <<SQL
+SELECT * FROM support_assignments WHERE subscription_id = (:s$i)::uuid AND state IN ('REQUESTED', 'ACTIVE') ORDER BY id;
+UPDATE subscriptions SET partner_of_record_id = (:tgt)::uuid, billing_partner_id = (:tgt)::uuid, revision = revision + 1, update_time = now() WHERE id = (:s$i)::uuid;
+INSERT INTO audit_events (id, resource, action, principal, change, schema, create_time, transaction_id, resource_after)
+  VALUES (gen_random_uuid(), 'subscriptions/' || (:s$i)::text, 'TransferSubscription', 'partners/x', $change, 2, now(), pg_current_xact_id()::text::bigint, $after);
+SQL
+    done
+    echo "COMMIT;"
+}
+transfer_sql > "$OUT/transfer.sql"
+# bench_batches: worker k's ten subscriptions (offer-k-0 .. offer-k-9) and the two partners.
+BATCHES_SQL="CREATE TABLE bench_batches AS
+  SELECT split_part(offer_id, '-', 2)::int AS worker, customer_id,
+         array_agg(id::text ORDER BY split_part(offer_id, '-', 3)::int) AS ids,
+         (SELECT min(partner_id::text) FROM customer_relationships r WHERE r.customer_id = s.customer_id)::uuid AS first_id,
+         (SELECT max(partner_id::text) FROM customer_relationships r WHERE r.customer_id = s.customer_id)::uuid AS second_id
+    FROM subscriptions s WHERE offer_id LIKE 'offer-%-%' GROUP BY 1, 2;
+  CREATE UNIQUE INDEX ON bench_batches (worker)"
 DB=pc_bench_$$
-drop_databases() { for db in $DB ${DB}_$SMALL ${DB}_$LARGE ${DB}_burst ${DB}_events; do pg_admin "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done; }
+drop_databases() { for db in $DB ${DB}_$SMALL ${DB}_$LARGE ${DB}_burst ${DB}_events ${DB}_transfer; do pg_admin "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done; }
 trap 'cleanup; drop_databases >/dev/null 2>&1 || true' EXIT
 pg_admin "CREATE DATABASE $DB"
 start_server "$(db_url $DB)"
@@ -166,6 +231,19 @@ done
 median pg-health pg-get-partner pg-read pg-create-partner pg-write pg-two-tier
 stop_server pg
 pg_admin "DROP DATABASE $DB WITH (FORCE)"
+
+# Transfers, on a database of their own (their seed is per worker): pc-bench's workers and
+# pgbench's clients each move their own batch of ten back and forth, in alternate rounds.
+pg_admin "CREATE DATABASE ${DB}_transfer"
+start_server "$(db_url ${DB}_transfer)"
+for run in $(seq 1 "$RUNS"); do
+    bench pg-transfer "$run" transfer "$CONCURRENCY"
+    if [ "$run" = 1 ]; then psql "$(db_url ${DB}_transfer)" -qAtX -v ON_ERROR_STOP=1 -c "$BATCHES_SQL"; fi
+    pgbench_tps pg-transfer-sql "$run" "$(db_url ${DB}_transfer)" "$OUT/transfer.sql" unused
+done
+median pg-transfer pg-transfer-sql
+stop_server pg-transfer
+pg_admin "DROP DATABASE ${DB}_transfer WITH (FORCE)"
 
 # A partner's page of 50 subscriptions over a small and a large table, each in a fresh database
 # behind a server of its own, measured alternately.

@@ -191,7 +191,7 @@ pub async fn burst(args: BurstArgs) -> Result<bool, String> {
     // connections of their own, on their own thread).
     let probe = connect(args.target.clone()).await?;
     let tokens = Tokens::new(&args.secret);
-    let fixture = Arc::new(scenarios::seed(Scenario::GetPartner, &probe, &tokens, &args.secret, 0, None).await?);
+    let fixture = Arc::new(scenarios::seed(Scenario::GetPartner, &probe, &tokens, &args.secret, 0, 0, None).await?);
 
     let started = Instant::now();
     let steady_from = started + Duration::from_secs_f64(args.onset);

@@ -106,9 +106,16 @@ async fn run(args: Args) -> Result<bool, String> {
         channels.push(scenarios::connect(args.target.clone()).await?);
     }
     let tokens = Tokens::new(&args.secret);
-    let fixture =
-        scenarios::seed(args.scenario, &channels[0], &tokens, &args.secret, args.rows, args.database_url.as_deref())
-            .await?;
+    let fixture = scenarios::seed(
+        args.scenario,
+        &channels[0],
+        &tokens,
+        &args.secret,
+        args.rows,
+        args.concurrency,
+        args.database_url.as_deref(),
+    )
+    .await?;
     let fixture = std::sync::Arc::new(fixture);
 
     let warmup = Duration::from_secs_f64(args.warmup);

@@ -93,6 +93,10 @@ pub fn report(dir: &Path, sweep: &[usize], chart: &Path) -> Result<bool, String>
     let read_tps = read_number(dir, "pg-read.tps");
     let write_tps = read_number(dir, "pg-write.tps");
     let (read_limit, write_limit) = (composed(health, read_tps), composed(health, write_tps));
+    // A transfer is two calls (CreateTransfer, AcceptTransfer): two round trips per operation.
+    let transfer = field(&read_json(dir, "pg-transfer"), "throughput");
+    let transfer_tps = read_number(dir, "pg-transfer-sql.tps");
+    let transfer_limit = composed(health.map(|h| h / 2.0), transfer_tps);
     let sqlite_health = field(&read_json(dir, "sqlite-health"), "throughput");
     let sqlite_get = field(&read_json(dir, "sqlite-get-partner"), "throughput");
     let mut lists: Vec<(u64, f64)> = std::fs::read_dir(dir)
@@ -142,8 +146,14 @@ pub fn report(dir: &Path, sweep: &[usize], chart: &Path) -> Result<bool, String>
         ("CreatePartner", create),
         ("SQLite Health/Check", sqlite_health),
         ("SQLite GetPartner", sqlite_get),
+        ("pgbench: a 10-subscription transfer's SQL (create + accept)", transfer_tps),
+        ("composed transfer limit (two round trips plus its SQL)", transfer_limit),
+        ("Transfer (create + accept of 10 subscriptions)", transfer),
     ] {
         println!("| {label} | {} |", fmt(value));
+    }
+    if let Some(share) = ratio(transfer, transfer_limit) {
+        println!("| Transfer / composed transfer limit | {share:.2} |");
     }
     for (rows, p50) in &lists {
         println!("| ListSubscriptions p50 at {rows} rows | {p50:.2} ms |");

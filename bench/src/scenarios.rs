@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::ValueEnum;
 use pc_api::{
     channel::v1::{
-        CreateSubscriptionRequest, ListSubscriptionsRequest, ProductFamily, Subscription,
-        channel_service_client::ChannelServiceClient,
+        AcceptTransferRequest, CreateSubscriptionRequest, CreateTransferRequest, ListSubscriptionsRequest,
+        ProductFamily, Subscription, Transfer, channel_service_client::ChannelServiceClient,
     },
     partner::v1::{
         CreateCustomerRequest, CreatePartnerRequest, Customer, GetPartnerRequest, Partner, ProgramRole,
@@ -42,6 +42,20 @@ pub enum Scenario {
     ListSubscriptions,
     /// Enrol a reseller and a customer, then invite, accept, request, accept, sell.
     TwoTierFlow,
+    /// A 10-subscription transfer between two partners of one customer: the target asks, the
+    /// source accepts (two calls, one operation). Each worker moves its own ten back and forth.
+    Transfer,
+}
+
+/// How many subscriptions one transfer of [`Scenario::Transfer`] moves.
+pub const TRANSFER_SIZE: usize = 10;
+
+/// Two partners of one customer and, per worker, the ten subscriptions it moves between them
+/// (sold by the first; an even operation moves them to the second, an odd one back).
+struct Transfers {
+    customer: String,
+    partners: [String; 2],
+    batches: Vec<Vec<String>>,
 }
 
 /// Adds a bearer token to every call.
@@ -77,6 +91,7 @@ pub struct Fixture {
     partners: Vec<String>,
     provider: Option<Partner>,
     lister: Option<Bearer>,
+    transfers: Option<Transfers>,
     tokens_secret: String,
 }
 
@@ -187,14 +202,73 @@ fn seller_of(index: u64, rows: u64, sellers: u64) -> u64 {
     if index < LISTER_BOOK.min(rows / 2) { 0 } else { 1 + index % (sellers - 1) }
 }
 
+/// A customer (created by the operator) and `count` direct-bill partners, each with an ACTIVE
+/// relationship with it.
+async fn customer_with_sellers(
+    channel: &Channel,
+    operator: &Bearer,
+    count: usize,
+) -> Result<(Customer, Vec<String>), String> {
+    let mut partners = PartnerServiceClient::with_interceptor(channel.clone(), operator.clone());
+    let buyer = partners
+        .create_customer(CreateCustomerRequest { customer: Some(customer()), request_id: String::new() })
+        .await
+        .map_err(|s| status_text(&s))?
+        .into_inner();
+    let mut sellers = Vec::new();
+    for _ in 0..count {
+        let seller = enrol(channel, operator, ProgramRole::DirectBillPartner).await?;
+        let mut relationships = RelationshipServiceClient::with_interceptor(channel.clone(), operator.clone());
+        let asked = relationships
+            .request_customer_relationship(RequestCustomerRelationshipRequest {
+                partner: seller.name.clone(),
+                customer: buyer.name.clone(),
+                indirect_provider: String::new(),
+                request_id: String::new(),
+            })
+            .await
+            .map_err(|s| status_text(&s))?
+            .into_inner();
+        relationships
+            .accept_customer_relationship(AcceptCustomerRelationshipRequest { name: asked.name, etag: String::new() })
+            .await
+            .map_err(|s| status_text(&s))?;
+        sellers.push(seller.name);
+    }
+    Ok((buyer, sellers))
+}
+
+/// `seller` sells `customer` one subscription of `offer`; its name.
+async fn sell(
+    channel: &Channel,
+    tokens: &Tokens,
+    seller: &str,
+    customer: &str,
+    offer: String,
+) -> Result<String, String> {
+    let mut client = ChannelServiceClient::with_interceptor(channel.clone(), tokens.bearer(seller)?);
+    let subscription = Subscription {
+        customer: customer.to_owned(),
+        offer_id: offer,
+        product_family: ProductFamily::Azure as i32,
+        quantity: 1,
+        partner_of_record: seller.to_owned(),
+        ..Default::default()
+    };
+    let request = CreateSubscriptionRequest { subscription: Some(subscription), request_id: String::new() };
+    Ok(client.create_subscription(request).await.map_err(|s| status_text(&s))?.into_inner().name)
+}
+
 /// Seeds what `scenario` needs. For ListSubscriptions, `rows` subscriptions spread over ten
-/// direct-bill partners of one customer; the first partner is the one that lists.
+/// direct-bill partners of one customer; the first partner is the one that lists. For Transfer,
+/// ten subscriptions for each of `workers`.
 pub async fn seed(
     scenario: Scenario,
     channel: &Channel,
     tokens: &Tokens,
     secret: &str,
     rows: u64,
+    workers: usize,
     database_url: Option<&str>,
 ) -> Result<Fixture, String> {
     let operator = tokens.bearer("operator")?;
@@ -203,6 +277,7 @@ pub async fn seed(
         partners: Vec::new(),
         provider: None,
         lister: None,
+        transfers: None,
         tokens_secret: secret.to_owned(),
     };
     match scenario {
@@ -215,36 +290,23 @@ pub async fn seed(
         Scenario::TwoTierFlow => {
             fixture.provider = Some(enrol(channel, &operator, ProgramRole::IndirectProvider).await?)
         }
-        Scenario::ListSubscriptions => {
-            let mut partners = PartnerServiceClient::with_interceptor(channel.clone(), operator.clone());
-            let buyer = partners
-                .create_customer(CreateCustomerRequest { customer: Some(customer()), request_id: String::new() })
-                .await
-                .map_err(|s| status_text(&s))?
-                .into_inner();
-            let mut sellers = Vec::new();
-            for _ in 0..10 {
-                let seller = enrol(channel, &operator, ProgramRole::DirectBillPartner).await?;
-                let mut relationships = RelationshipServiceClient::with_interceptor(channel.clone(), operator.clone());
-                let asked = relationships
-                    .request_customer_relationship(RequestCustomerRelationshipRequest {
-                        partner: seller.name.clone(),
-                        customer: buyer.name.clone(),
-                        indirect_provider: String::new(),
-                        request_id: String::new(),
-                    })
-                    .await
-                    .map_err(|s| status_text(&s))?
-                    .into_inner();
-                relationships
-                    .accept_customer_relationship(AcceptCustomerRelationshipRequest {
-                        name: asked.name,
-                        etag: String::new(),
-                    })
-                    .await
-                    .map_err(|s| status_text(&s))?;
-                sellers.push(seller.name);
+        Scenario::Transfer => {
+            let (buyer, sellers) = customer_with_sellers(channel, &operator, 2).await?;
+            let mut batches = Vec::with_capacity(workers);
+            for worker in 0..workers.max(1) {
+                let mut batch = Vec::with_capacity(TRANSFER_SIZE);
+                for index in 0..TRANSFER_SIZE {
+                    batch.push(
+                        sell(channel, tokens, &sellers[0], &buyer.name, format!("offer-{worker}-{index}")).await?,
+                    );
+                }
+                batches.push(batch);
             }
+            let partners = [sellers[0].clone(), sellers[1].clone()];
+            fixture.transfers = Some(Transfers { customer: buyer.name, partners, batches });
+        }
+        Scenario::ListSubscriptions => {
+            let (buyer, sellers) = customer_with_sellers(channel, &operator, 10).await?;
             match database_url {
                 Some(url) if url.starts_with("postgres") => {
                     bulk_subscriptions(url, &buyer.name, &sellers, rows).await?
@@ -252,22 +314,7 @@ pub async fn seed(
                 _ => {
                     for index in 0..rows {
                         let seller = &sellers[usize::try_from(seller_of(index, rows, 10)).unwrap_or(0)];
-                        let mut client =
-                            ChannelServiceClient::with_interceptor(channel.clone(), tokens.bearer(seller)?);
-                        client
-                            .create_subscription(CreateSubscriptionRequest {
-                                subscription: Some(Subscription {
-                                    customer: buyer.name.clone(),
-                                    offer_id: format!("offer-{index}"),
-                                    product_family: ProductFamily::Azure as i32,
-                                    quantity: 1,
-                                    partner_of_record: seller.clone(),
-                                    ..Default::default()
-                                }),
-                                request_id: String::new(),
-                            })
-                            .await
-                            .map_err(|s| status_text(&s))?;
+                        sell(channel, tokens, seller, &buyer.name, format!("offer-{index}")).await?;
                     }
                 }
             }
@@ -350,5 +397,35 @@ pub async fn operate(
             let provider = fixture.provider.as_ref().ok_or("no provider seeded")?;
             two_tier(channel, &Tokens::new(&fixture.tokens_secret), &fixture.operator, provider).await
         }
+        Scenario::Transfer => transfer(fixture, channel, worker, count).await,
     }
+}
+
+/// Worker `worker`'s `count`th transfer: its ten subscriptions to the second partner on an even
+/// count, back to the first on an odd one.
+async fn transfer(fixture: &Fixture, channel: &Channel, worker: usize, count: usize) -> Result<(), String> {
+    let transfers = fixture.transfers.as_ref().ok_or("no transfers seeded")?;
+    let batch = &transfers.batches[worker % transfers.batches.len()];
+    let [first, second] = &transfers.partners;
+    let (source, target) = if count.is_multiple_of(2) { (first, second) } else { (second, first) };
+    let tokens = Tokens::new(&fixture.tokens_secret);
+    let status = |s: Status| status_text(&s);
+    let mut as_target = ChannelServiceClient::with_interceptor(channel.clone(), tokens.bearer(target)?);
+    let asked = as_target
+        .create_transfer(CreateTransferRequest {
+            transfer: Some(Transfer {
+                customer: transfers.customer.clone(),
+                source_partner: source.clone(),
+                target_partner: target.clone(),
+                subscriptions: batch.clone(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .map_err(status)?
+        .into_inner();
+    let mut as_source = ChannelServiceClient::with_interceptor(channel.clone(), tokens.bearer(source)?);
+    as_source.accept_transfer(AcceptTransferRequest { name: asked.name, etag: asked.etag }).await.map_err(status)?;
+    Ok(())
 }
