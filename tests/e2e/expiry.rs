@@ -52,6 +52,25 @@ async fn waiting(app: &TestApp) -> Waiting {
     Waiting { link, reseller, relationship, assignment, transfer, source, customer }
 }
 
+/// Each of `w` accepted by the side that answers it: too late, FAILED_PRECONDITION `EXPIRED`.
+async fn answers_are_expired(app: &TestApp, w: &Waiting) {
+    let expired = |answer: Result<(), tonic::Status>, what: &str| {
+        assert_eq!(reason(&expect_code(answer, Code::FailedPrecondition)), "EXPIRED", "{what}");
+    };
+    let accept = AcceptResellerLinkRequest { name: w.link.clone(), etag: String::new() };
+    let answer = app.relationships_as(Some(&w.reseller.name)).accept_reseller_link(accept).await;
+    expired(answer.map(drop), &w.link);
+    let accept = AcceptCustomerRelationshipRequest { name: w.relationship.clone(), etag: String::new() };
+    let answer = app.relationships_as(Some(&w.customer.name)).accept_customer_relationship(accept).await;
+    expired(answer.map(drop), &w.relationship);
+    let accept = AcceptSupportAssignmentRequest { name: w.assignment.clone(), etag: String::new() };
+    let answer = app.channel_as(Some(&w.customer.name)).accept_support_assignment(accept).await;
+    expired(answer.map(drop), &w.assignment);
+    let accept = AcceptTransferRequest { name: w.transfer.clone(), etag: String::new() };
+    let answer = app.channel_as(Some(&w.source.name)).accept_transfer(accept).await;
+    expired(answer.map(drop), &w.transfer);
+}
+
 /// One pass of `app`'s expiry engine as if the clock read `now`.
 async fn pass(app: &TestApp, now: DateTime<Utc>) -> Vec<(ResourceKind, usize)> {
     expiry::run_once(&app.db, &app.expiring, now, BATCH).await.expect("an expiry pass")
@@ -106,16 +125,8 @@ async fn each_waiting_kind_expires_once_with_its_event_when_a_pass_runs_after_it
     let kept = app.relationships().get_reseller_link(GetResellerLinkRequest { name: active.name.clone() }).await;
     assert_eq!(kept.reply().state(), reseller_link::State::Active, "only what waits expires");
 
-    // Its answer comes too late, whoever gives it.
-    let accept = AcceptResellerLinkRequest { name: w.link.clone(), etag: String::new() };
-    let late = app.relationships_as(Some(&w.reseller.name)).accept_reseller_link(accept).await;
-    assert_eq!(reason(&expect_code(late, Code::FailedPrecondition)), "EXPIRED");
-    let accept = AcceptCustomerRelationshipRequest { name: w.relationship.clone(), etag: String::new() };
-    let late = app.relationships_as(Some(&w.customer.name)).accept_customer_relationship(accept).await;
-    assert_eq!(reason(&expect_code(late, Code::FailedPrecondition)), "EXPIRED");
-    let accept = AcceptTransferRequest { name: w.transfer.clone(), etag: String::new() };
-    let late = app.channel_as(Some(&w.source.name)).accept_transfer(accept).await;
-    assert_eq!(reason(&expect_code(late, Code::FailedPrecondition)), "EXPIRED");
+    // Its answer comes too late.
+    answers_are_expired(&app, &w).await;
 
     // The reseller receives the expiry of its invitation on the feed.
     let feed = ListEventsRequest { resource: w.link.clone(), page_size: 100, ..Default::default() };
@@ -142,15 +153,7 @@ async fn what_waited_past_its_deadline_is_refused_as_expired_before_any_pass_mar
     for name in [&w.link, &w.relationship, &w.assignment, &w.transfer] {
         app.pass_deadline(name, chrono::Duration::seconds(1)).await;
     }
-    let accept = AcceptResellerLinkRequest { name: w.link.clone(), etag: String::new() };
-    let late = app.relationships_as(Some(&w.reseller.name)).accept_reseller_link(accept).await;
-    assert_eq!(reason(&expect_code(late, Code::FailedPrecondition)), "EXPIRED");
-    let accept = AcceptCustomerRelationshipRequest { name: w.relationship.clone(), etag: String::new() };
-    let late = app.relationships_as(Some(&w.customer.name)).accept_customer_relationship(accept).await;
-    assert_eq!(reason(&expect_code(late, Code::FailedPrecondition)), "EXPIRED");
-    let accept = AcceptSupportAssignmentRequest { name: w.assignment.clone(), etag: String::new() };
-    let late = app.channel_as(Some(&w.customer.name)).accept_support_assignment(accept).await;
-    assert_eq!(reason(&expect_code(late, Code::FailedPrecondition)), "EXPIRED");
+    answers_are_expired(&app, &w).await;
     // Nothing was marked: the refusals changed nothing, and the next pass finds all four.
     assert_eq!(last_state(&app, &w.link).await.1, "INVITED");
     let due = pass(&app, pc_store::db::now()).await;
