@@ -25,7 +25,12 @@ use tonic::Code;
 /// assignment and a PENDING transfer, with the partners who would answer them.
 struct Waiting {
     link: String,
+    provider: Partner,
     reseller: Partner,
+    /// The partner asking for the relationship, and the one asking to support `sold`.
+    asking: Partner,
+    supporting: Partner,
+    sold: pc_api::channel::v1::Subscription,
     relationship: String,
     assignment: String,
     transfer: String,
@@ -49,7 +54,19 @@ async fn waiting(app: &TestApp) -> Waiting {
     let transfer = app.ask_transfer(&target, &source, &customer, &[&sold], None).await.name;
     let asking = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
     let relationship = app.ask(&asking, &customer, None).await.name;
-    Waiting { link, reseller, relationship, assignment, transfer, source, customer }
+    Waiting {
+        link,
+        provider,
+        reseller,
+        asking,
+        supporting: target,
+        sold,
+        relationship,
+        assignment,
+        transfer,
+        source,
+        customer,
+    }
 }
 
 /// Each of `w` accepted by the side that answers it: too late, FAILED_PRECONDITION `EXPIRED`.
@@ -224,5 +241,32 @@ async fn the_servers_own_engine_expires_what_passed_its_deadline() {
     while last_state(&app, &link).await.1 != "EXPIRED" {
         assert!(start.elapsed() < Duration::from_secs(15), "the server's engine never expired {link}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn asking_again_after_a_lapsed_invitation_or_request_expires_it_first() {
+    let app = spawn_app().await;
+    let w = waiting(&app).await;
+    for name in [&w.link, &w.relationship, &w.assignment] {
+        app.pass_deadline(name, chrono::Duration::seconds(1)).await;
+    }
+    // The same pairs ask again before any pass: each lapsed one is expired in the new one's
+    // transaction, and the new one is live (rule 4 counts one live row per pair).
+    let again = app.invite(&w.provider, &w.reseller).await;
+    assert_eq!(again.state(), reseller_link::State::Invited);
+    app.ask(&w.asking, &w.customer, None).await;
+    let request = RequestSupportRequest {
+        subscription: w.sold.name.clone(),
+        partner: w.supporting.name.clone(),
+        ..Default::default()
+    };
+    app.channel_as(Some(&w.supporting.name)).request_support(request).await.reply();
+    for (name, method) in [
+        (&w.link, "ExpireResellerLink"),
+        (&w.relationship, "ExpireCustomerRelationship"),
+        (&w.assignment, "ExpireSupportAssignment"),
+    ] {
+        assert_eq!(last_state(&app, name).await, (method.to_owned(), "EXPIRED".to_owned()), "{name}");
     }
 }

@@ -891,6 +891,52 @@ async fn transfer_acceptance_vs_support_acceptance(app: &TestApp) {
     race(app, "AcceptTransfer vs AcceptSupportAssignment", round, partners_supporting_what_they_sell).await;
 }
 
+/// Rules 4 and 15: at most one live link per pair, and a lapsed link expired once, whoever
+/// expires it (the expiry engine or a new invitation of the pair).
+async fn links_live_twice_or_expired_twice(view: &DatabaseTransaction) -> Vec<String> {
+    let mut broken = Vec::new();
+    let mut live = std::collections::BTreeMap::<(Uuid, Uuid), usize>::new();
+    for link in all::<reseller_links::Entity>(view).await.into_iter().filter(|l| l.state.is_live()) {
+        *live.entry((link.provider_id, link.reseller_id)).or_default() += 1;
+    }
+    broken.extend(live.into_iter().filter(|(_, n)| *n > 1).map(|(pair, n)| format!("{n} live links of {pair:?}")));
+    let mut expiries = std::collections::BTreeMap::<String, usize>::new();
+    for event in all::<audit::Entity>(view).await.into_iter().filter(|e| e.action == "ExpireResellerLink") {
+        *expiries.entry(event.resource).or_default() += 1;
+    }
+    broken.extend(expiries.into_iter().filter(|(_, n)| *n > 1).map(|(link, n)| format!("{link} expired {n} times")));
+    broken
+}
+
+#[tokio::test]
+async fn inviting_again_racing_the_expiry_engine_expires_the_lapsed_link_once() {
+    invitation_vs_expiry_engine(&spawn_app().await).await;
+}
+
+async fn invitation_vs_expiry_engine(app: &TestApp) {
+    let round = async |app: &TestApp| {
+        let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
+        let reseller = app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await;
+        let lapsed = app.invite(&provider, &reseller).await;
+        app.pass_deadline(&lapsed.name, chrono::Duration::seconds(1)).await;
+        let (mut inviter, invite) = (
+            app.relationships_as(Some(&provider.name)),
+            InviteResellerRequest {
+                provider: provider.name.clone(),
+                reseller: reseller.name.clone(),
+                ..Default::default()
+            },
+        );
+        let (db, kinds) = (app.db.clone(), app.expiring.clone());
+        let engine: Call = Box::pin(async move {
+            let pass = pc_server::expiry::run_once(&db, &kinds, pc_store::db::now(), pc_server::expiry::BATCH).await;
+            pass.map(drop).map_err(|error| Status::internal(error.to_string()))
+        });
+        together(vec![call(async move { inviter.invite_reseller(invite).await }), engine]).await;
+    };
+    race(app, "InviteReseller vs the expiry engine", round, links_live_twice_or_expired_twice).await;
+}
+
 /// Every race above with three processes of the real `partner-center` binary over one PostgreSQL
 /// database, as a scaled deployment runs them: every client the app hands out belongs to the next
 /// process in turn, so the calls of one round, built one after another, each go to another
@@ -922,5 +968,6 @@ async fn every_race_holds_with_its_calls_spread_over_three_server_processes() {
         transfer_acceptance_vs_suspension(app),
         two_transfers_of_one_subscription(app),
         transfer_acceptance_vs_support_acceptance(app),
+        invitation_vs_expiry_engine(app),
     );
 }

@@ -18,7 +18,7 @@ use std::{future::Future, pin::Pin, time::Duration};
 use chrono::{DateTime, Utc};
 use pc_domain::{Error, Move, Origin, Principal, ResourceKind};
 use pc_store::{
-    Database,
+    Database, DatabaseTransaction,
     lifecycle::{self as store, LifecycleRow, MoveOf},
     write::Row,
 };
@@ -54,20 +54,38 @@ impl Expiring {
 /// Expires, in one transaction, up to `limit` rows of `W` whose deadline is at or before `now`;
 /// returns how many.
 pub async fn expire_batch<W: Workflow>(db: &Database, now: DateTime<Utc>, limit: u64) -> Result<usize, Error> {
-    let expire = MoveOf::<W::Row>::EXPIRE;
     let txn = db.begin().await?;
     let due = store::lock_due::<W::Row>(&txn, now, limit).await?;
-    let origin = Origin::new(store::method::<W::Row>(expire), Principal::Operator);
     let count = due.len();
     for row in due {
-        let parties = W::parties(&txn, &row).await?;
-        let to = pc_domain::rules::transition_allowed(row.state(), expire, row.name())?;
-        let parties = pc_domain::rules::Participants::parties(&parties);
-        let moved = store::record_move(&txn, &row, expire, to, None, &origin, parties).await?;
-        W::cascade(&txn, &moved, expire, &origin).await?;
+        expire::<W>(&txn, row).await?;
     }
     txn.commit().await?;
     Ok(count)
+}
+
+/// Expires `pair`'s waiting row of `W` if it is past its deadline, in the caller's transaction: a
+/// new invitation or request of a pair whose last one lapsed ends that one first, instead of
+/// finding it live (rule 4) until the engine marks it. The row is locked FOR UPDATE; the caller
+/// holds the locks that come before it in the lock order.
+pub async fn expire_lapsed<W: Workflow>(txn: &DatabaseTransaction, pair: pc_store::Condition) -> Result<(), Error> {
+    match store::lock_lapsed::<W::Row>(txn, pc_store::db::now(), pair).await? {
+        Some(row) => expire::<W>(txn, row).await,
+        None => Ok(()),
+    }
+}
+
+/// Moves `row`, locked and past its deadline, to its expired state through the write path, with
+/// the `Expire<Resource>` change made by the operator principal.
+async fn expire<W: Workflow>(txn: &DatabaseTransaction, row: W::Row) -> Result<(), Error> {
+    let expire = MoveOf::<W::Row>::EXPIRE;
+    let origin = Origin::new(store::method::<W::Row>(expire), Principal::Operator);
+    let parties = W::parties(txn, &row).await?;
+    let to = pc_domain::rules::transition_allowed(row.state(), expire, row.name())?;
+    let parties = pc_domain::rules::Participants::parties(&parties);
+    let moved = store::record_move(txn, &row, expire, to, None, &origin, parties).await?;
+    W::cascade(txn, &moved, expire, &origin).await?;
+    Ok(())
 }
 
 /// One pass of the engine at `now` (the clock is the caller's, so tests move it): every kind, in

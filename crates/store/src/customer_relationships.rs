@@ -55,6 +55,11 @@ impl Model {
     }
 }
 
+/// The relationship rows of one partner and customer (rule 4: one of them live at a time).
+pub fn of_pair(partner: PartnerId, customer: CustomerId) -> sea_orm::Condition {
+    sea_orm::Condition::all().add(Column::PartnerId.eq(partner.0)).add(Column::CustomerId.eq(customer.0))
+}
+
 /// Inserts a PENDING relationship; a live (PENDING or ACTIVE) one of the pair is ALREADY_EXISTS.
 pub async fn insert(
     db: &impl ConnectionTrait,

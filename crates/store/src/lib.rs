@@ -32,4 +32,4 @@ pub use db::{Database, PoolOptions, connect};
 pub use migration::Migrator;
 pub use point_reads::POINT_READS_APPLICATION_NAME;
 pub use replica::ReplicaOptions;
-pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+pub use sea_orm::{Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};

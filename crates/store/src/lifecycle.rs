@@ -79,29 +79,49 @@ impl Deadline for Option<DateTime<Utc>> {
     }
 }
 
-/// Up to `limit` rows of `R` in a waiting state whose deadline is at or before `now`, oldest
-/// deadline first, locked FOR UPDATE SKIP LOCKED: the expiry engine's batch (rule 15). A row a
-/// request holds is skipped, not waited for (the request finds it past its deadline itself), and
-/// engines of several replicas take disjoint batches. On SQLite, whose one writer runs
-/// transactions one at a time, the same query without the lock clause.
+/// The rows of `R` in a waiting state whose deadline is at or before `now` (rule 15).
+fn lapsed<R: LifecycleRow>(now: DateTime<Utc>) -> sea_orm::Select<R::Table> {
+    use sea_orm::{
+        QueryFilter,
+        sea_query::{Alias, Expr, ExprTrait},
+    };
+    let waiting: Vec<&'static str> = R::State::waiting().map(Lifecycle::name).collect();
+    R::Table::find()
+        .filter(Expr::col(Alias::new("state")).is_in(waiting))
+        .filter(Expr::col(Alias::new("expire_time")).lte(now))
+}
+
+/// Up to `limit` rows of `R` past their deadline at `now`, oldest deadline first, locked FOR
+/// UPDATE SKIP LOCKED: the expiry engine's batch (rule 15). A row a request holds is skipped, not
+/// waited for (the request finds it past its deadline itself), and engines of several replicas
+/// take disjoint batches. On SQLite, whose one writer runs transactions one at a time, the same
+/// query without the lock clause.
 pub async fn lock_due<R: LifecycleRow>(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<R>, Error> {
     use sea_orm::{
-        QueryFilter, QueryOrder, QuerySelect,
-        sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Order},
+        QueryOrder, QuerySelect,
+        sea_query::{Alias, Expr, LockBehavior, LockType, Order},
     };
-    let waiting: Vec<&'static str> = R::State::waiting().map(Lifecycle::name).collect();
-    let deadline = || Expr::col(Alias::new("expire_time"));
-    let query = R::Table::find()
-        .filter(Expr::col(Alias::new("state")).is_in(waiting))
-        .filter(deadline().lte(now))
-        .order_by(deadline(), Order::Asc)
+    let query = lapsed::<R>(now)
+        .order_by(Expr::col(Alias::new("expire_time")), Order::Asc)
         .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     Ok(query.all(db).await?)
+}
+
+/// The row of `R` that `pair` selects (a pair's one live row, rule 4) if it is waiting past its
+/// deadline at `now`, locked FOR UPDATE: what asking the pair again expires first, so that a
+/// lapsed invitation or request does not hold the pair until the engine gets to it.
+pub async fn lock_lapsed<R: LifecycleRow>(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    pair: sea_orm::Condition,
+) -> Result<Option<R>, Error> {
+    use sea_orm::{QueryFilter, QuerySelect, sea_query::LockType};
+    Ok(lapsed::<R>(now).filter(pair).lock(LockType::Update).one(db).await?)
 }
 
 /// The row `id`, locked FOR UPDATE: the last lock a move takes (see [`crate::locks`]).

@@ -26,11 +26,11 @@
 //! | 2 `Tenants` | `tenants` (cloud, tenant) | rule 1: CreatePartner, CreateCustomer, RegisterExternalSubscription, RequestCustomerRelationship, AcceptCustomerRelationship (upsert = FOR UPDATE) |
 //! | 3 `Partners` | `partners` | SHARE: every method whose caller's partner or counterpart must be ACTIVE (Invite, Accept link, Request and Accept relationship, Create customer, Create and raise subscription, Request and Accept support, Create and Accept transfer); UPDATE: UpdatePartner, SuspendPartner, ReactivatePartner |
 //! | 4 `Customers` | `customers` | nobody: a customer's cloud and tenant never change |
-//! | 5 `ResellerLinks` | `reseller_links` | SHARE: the billing link of RequestCustomerRelationship, AcceptCustomerRelationship, a reseller's CreateSubscription and a reseller target's Create and AcceptTransfer; UPDATE: Accept, Decline, EndResellerLink; UPDATE SKIP LOCKED: the expiry engine |
-//! | 6 `CustomerRelationships` | `customer_relationships` | SHARE: the ACTIVE relationship of CreateSubscription, RequestSupport, AcceptSupportAssignment, and the target's of Create and AcceptTransfer; UPDATE: Accept, Decline, EndCustomerRelationship; UPDATE SKIP LOCKED: the expiry engine |
+//! | 5 `ResellerLinks` | `reseller_links` | SHARE: the billing link of RequestCustomerRelationship, AcceptCustomerRelationship, a reseller's CreateSubscription and a reseller target's Create and AcceptTransfer; UPDATE: Accept, Decline, EndResellerLink, and the lapsed INVITED link of the pair InviteReseller expires; UPDATE SKIP LOCKED: the expiry engine |
+//! | 6 `CustomerRelationships` | `customer_relationships` | SHARE: the ACTIVE relationship of CreateSubscription, RequestSupport, AcceptSupportAssignment, and the target's of Create and AcceptTransfer; UPDATE: Accept, Decline, EndCustomerRelationship, and the lapsed PENDING one of the pair RequestCustomerRelationship expires; UPDATE SKIP LOCKED: the expiry engine |
 //! | 7 `Transfers` | `transfers` | UPDATE: Accept, Decline, CancelTransfer; UPDATE SKIP LOCKED: the expiry engine |
 //! | 8 `Subscriptions` | `subscriptions` | SHARE: RequestSupport, AcceptSupportAssignment; UPDATE: UpdateSubscription, CancelSubscription, and in ascending id the subscriptions CreateTransfer names and AcceptTransfer moves |
-//! | 9 `SupportAssignments` | `support_assignments` | UPDATE: Accept, Decline, EndSupportAssignment, and the assignments EndCustomerRelationship, CancelSubscription and AcceptTransfer end; UPDATE SKIP LOCKED: the expiry engine |
+//! | 9 `SupportAssignments` | `support_assignments` | UPDATE: Accept, Decline, EndSupportAssignment, and the assignments EndCustomerRelationship, CancelSubscription and AcceptTransfer end, and the lapsed REQUESTED one of the pair RequestSupport expires; UPDATE SKIP LOCKED: the expiry engine |
 //! | 10 `AuditEvents` | `audit_events` | inserted last by every change |
 //!
 //! The pairs this decides (each has a race test in `tests/e2e/races.rs`):
@@ -57,7 +57,9 @@
 //! - The expiry engine (`pc_server::expiry`) locks only the waiting rows of one table, FOR UPDATE
 //!   SKIP LOCKED, and then writes them: it never waits, so it takes no place in the order, and a
 //!   move that holds a row it skips finds the row past its deadline itself (rule 15). Engines of
-//!   several replicas take disjoint rows.
+//!   several replicas take disjoint rows. A new invitation or request of a pair locks the pair's
+//!   lapsed row FOR UPDATE (after its other locks, as the row's place in the order allows) and
+//!   expires it before it inserts; racing the engine, the row is expired once (a race test).
 //! - CreateTransfer updates the subscriptions it names before it reads the subscriptions of the
 //!   customer's other PENDING transfers, so two transfers of one subscription created at once run
 //!   one after the other and the second finds the first (rule 11).

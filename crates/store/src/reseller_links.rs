@@ -47,6 +47,11 @@ impl Model {
     }
 }
 
+/// The link rows of one provider and reseller (rule 4: one of them live at a time).
+pub fn of_pair(provider: PartnerId, reseller: PartnerId) -> sea_orm::Condition {
+    sea_orm::Condition::all().add(Column::ProviderId.eq(provider.0)).add(Column::ResellerId.eq(reseller.0))
+}
+
 /// Inserts an INVITED link; a live (INVITED or ACTIVE) link of the pair is ALREADY_EXISTS.
 pub async fn insert(
     db: &impl ConnectionTrait,

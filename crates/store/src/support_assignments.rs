@@ -56,6 +56,11 @@ impl Model {
     }
 }
 
+/// The assignment rows of one subscription and partner (rule 4: one of them live at a time).
+pub fn of_pair(subscription: SubscriptionId, partner: PartnerId) -> sea_orm::Condition {
+    sea_orm::Condition::all().add(Column::SubscriptionId.eq(subscription.0)).add(Column::PartnerId.eq(partner.0))
+}
+
 /// Inserts a REQUESTED assignment; a live (REQUESTED or ACTIVE) one of the pair is ALREADY_EXISTS.
 pub async fn insert(
     db: &impl ConnectionTrait,

@@ -85,6 +85,9 @@ pub async fn request_support(
             lock_support_grounds(txn, partner_id, subscription_id, CustomerId(subscription.customer_id)).await?;
         rules::may_request(&caller, &grounds)?;
         rules::may_support(&grounds)?;
+        // A lapsed request of the pair expires now rather than holding the pair (rule 15).
+        let pair = support_assignments::of_pair(subscription_id, partner_id);
+        pc_server::expiry::expire_lapsed::<SupportAssignments>(txn, pair).await?;
         let row =
             support_assignments::insert(txn, subscription_id, partner_id, db.deadline(ResourceKind::SupportAssignment))
                 .await?;

@@ -17,6 +17,7 @@ use pc_domain::rules::Participants;
 use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, Origin, PageKey, PartnerId, Principal, ResourceKind};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, timestamp};
 use pc_server::create::Create;
+use pc_server::expiry;
 use pc_server::lifecycle::{self, Transition};
 use pc_store::{
     ConnectionTrait, Database, DatabaseTransaction,
@@ -101,6 +102,9 @@ pub async fn request_customer_relationship(
         let customer = customers::find(txn, customer_id).await?.ok_or_else(|| Error::not_found(customer_id.name()))?;
         let parties = lock_parties(txn, partner_id, customer, provider_id.filter(|_| is_reseller)).await?;
         rules::request(&parties, provider_id.is_some())?;
+        // A lapsed request of the pair expires now rather than holding the pair (rule 15).
+        let pair = customer_relationships::of_pair(partner_id, customer_id);
+        expiry::expire_lapsed::<CustomerRelationships>(txn, pair).await?;
         let row = customer_relationships::insert(
             txn,
             partner_id,

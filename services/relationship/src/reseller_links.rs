@@ -12,6 +12,7 @@ use pc_domain::rules::Participants;
 use pc_domain::{Error, Etag, LinkState as State, PageKey, PartnerId, Principal, ResellerLinkId, ResourceKind};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, timestamp};
 use pc_server::create::Create;
+use pc_server::expiry;
 use pc_server::lifecycle::{self, Transition};
 use pc_store::{
     Database, DatabaseTransaction,
@@ -54,6 +55,8 @@ pub async fn invite_reseller(
             <[_; 2]>::try_from(partners::get_locked(txn, &[provider_id, reseller_id], Lock::Share).await?)
                 .map_err(|_| Error::internal("two partners asked, another number returned"))?;
         rules::invite_reseller(&provider.facts(), &reseller.facts())?;
+        // A lapsed invitation of the pair expires now rather than holding the pair (rule 15).
+        expiry::expire_lapsed::<ResellerLinks>(txn, reseller_links::of_pair(provider_id, reseller_id)).await?;
         let row =
             reseller_links::insert(txn, provider_id, reseller_id, db.deadline(ResourceKind::ResellerLink)).await?;
         let parties = row.facts().parties();
