@@ -232,7 +232,8 @@ async fn a_pass_never_waits_for_a_resource_a_request_holds() {
 
 #[tokio::test]
 async fn the_servers_own_engine_expires_what_passed_its_deadline() {
-    let app = spawn_app_with(AppOptions { expiry_interval_secs: Some(1), ..Default::default() }).await;
+    let options = AppOptions { expiry_interval_secs: Some(1), metrics: true, ..Default::default() };
+    let app = spawn_app_with(options).await;
     let provider = app.enrol(ProgramRole::IndirectProvider, Cloud::Global).await;
     let link = app.invite(&provider, &app.enrol(ProgramRole::IndirectReseller, Cloud::Global).await).await.name;
     app.pass_deadline(&link, chrono::Duration::seconds(1)).await;
@@ -242,6 +243,9 @@ async fn the_servers_own_engine_expires_what_passed_its_deadline() {
         assert!(start.elapsed() < Duration::from_secs(15), "the server's engine never expired {link}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let scraped = pc_tests::scrape_metrics(app.metrics_addr.expect("metrics are served")).await;
+    let counted = pc_tests::metric_sample(&scraped, "partner_center_expired_total", &[r#"kind="reseller_link""#]);
+    assert!(counted >= 1.0, "the pass is counted: {scraped}");
 }
 
 #[tokio::test]

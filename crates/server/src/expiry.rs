@@ -112,7 +112,8 @@ pub async fn run_once(
 }
 
 /// Runs the engine over `kinds` a while after startup and then every `interval` (replicas started
-/// together spread their passes), logging what each pass expired. A failed pass is logged and
+/// together spread their passes), logging and counting what each pass expired
+/// (`partner_center_expired_total`). A failed pass is logged and
 /// tried again at the next tick; nothing it expired is lost, since each batch commits on its own.
 pub async fn run_every(db: Database, kinds: Vec<Expiring>, interval: Duration) {
     if kinds.is_empty() {
@@ -127,6 +128,7 @@ pub async fn run_every(db: Database, kinds: Vec<Expiring>, interval: Duration) {
             Ok(expired) => {
                 for (kind, count) in expired.into_iter().filter(|(_, count)| *count > 0) {
                     tracing::info!(kind = %kind.type_name(), count, "expired past their deadline");
+                    crate::metrics::expired(kind.type_name(), count as u64);
                 }
             }
             Err(error) => tracing::warn!(%error, "could not expire what passed its deadline"),

@@ -87,6 +87,10 @@ fn describe() {
         "partner_center_events_forgotten_total",
         "Events past their retention (EVENT_RETENTION_HOURS) this replica's sweeps deleted."
     );
+    describe_counter!(
+        "partner_center_expired_total",
+        "Waiting resources this replica's expiry engine marked EXPIRED past their deadline, by kind."
+    );
     describe_gauge!("partner_center_db_pool_connections", "Pooled database connections, by pool and state.");
     describe_histogram!(
         "partner_center_db_acquire_seconds",
@@ -185,6 +189,11 @@ pub fn deadline_exceeded() {
 /// Events past their retention one sweep deleted.
 pub fn events_forgotten(deleted: u64) {
     metrics::counter!("partner_center_events_forgotten_total").increment(deleted);
+}
+
+/// Waiting resources of `kind` (`reseller_link`) one expiry pass marked EXPIRED.
+pub fn expired(kind: String, count: u64) {
+    metrics::counter!("partner_center_expired_total", "kind" => kind).increment(count);
 }
 
 /// Expired idempotency keys one sweep deleted.
