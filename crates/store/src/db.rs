@@ -415,10 +415,17 @@ pub async fn migrate(db: &Database) -> Result<(), Error> {
 }
 
 /// Whether the database answers a trivial query (for health reporting), on the health check's
-/// own connection: a database busy with calls still answers it.
+/// own connection (a database busy with calls still answers it), within [`PING_TIMEOUT`]. A hung
+/// host (connections open, nothing answering) sends no error, and neither PostgreSQL's
+/// statement_timeout nor the pool's timeouts bound a query already sent: without a timeout here
+/// health stayed SERVING for as long as the host hung. The abandoned connection is dropped, and the
+/// next ping connects afresh.
 pub async fn ping(db: &Database) -> bool {
-    db.health.ping().await.is_ok()
+    matches!(tokio::time::timeout(PING_TIMEOUT, db.health.ping()).await, Ok(Ok(())))
 }
+
+/// How long [`ping`] waits for the database's answer.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How `backend` marks a numbered parameter in raw SQL: `$1` on PostgreSQL, `?1` on SQLite (both
 /// number them, so a value used twice is bound once).

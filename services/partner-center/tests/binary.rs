@@ -148,6 +148,30 @@ async fn a_database_outage_fails_fast_and_recovers_without_losing_acknowledged_w
     drop(server);
 }
 
+/// A database host that hangs (every PostgreSQL process stopped, connections open, nothing
+/// answering) is unreachable as surely as one that is down: health must say NOT_SERVING within
+/// seconds, not wait on the hung connection, and SERVING again once the host answers.
+#[tokio::test]
+async fn a_hung_database_turns_health_not_serving_and_back() {
+    let postgres = TempPostgres::start();
+    let migrate = Command::new(env!("CARGO_BIN_EXE_partner-center"))
+        .arg("migrate")
+        .env("DATABASE_URL", postgres.url())
+        .env("RUST_LOG", "warn")
+        .status()
+        .unwrap();
+    assert!(migrate.success());
+    let server = start_server(&postgres.url()).await;
+    wait_for_health(&server.channel, ServingStatus::Serving).await;
+    postgres.freeze();
+    let frozen = std::time::Instant::now();
+    wait_for_health(&server.channel, ServingStatus::NotServing).await;
+    assert!(frozen.elapsed() < Duration::from_secs(15), "noticed only after {:?}", frozen.elapsed());
+    postgres.thaw();
+    wait_for_health(&server.channel, ServingStatus::Serving).await;
+    drop(server);
+}
+
 /// Creates partners until the number of queries waiting on a lock reaches `waiting`.
 async fn until_waiting_on_locks(db: &sea_orm::DatabaseConnection, waiting: i64) {
     for _ in 0..600 {
