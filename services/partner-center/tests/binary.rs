@@ -30,6 +30,19 @@ async fn start_server(database_url: &str) -> ServerProcess {
     ServerProcess::start_binary(binary, database_url, &env).await
 }
 
+/// A PostgreSQL of the test's own, migrated by the binary's `migrate`, as a deployment does it.
+fn migrated_postgres() -> TempPostgres {
+    let postgres = TempPostgres::start();
+    let migrate = Command::new(env!("CARGO_BIN_EXE_partner-center"))
+        .arg("migrate")
+        .env("DATABASE_URL", postgres.url())
+        .env("RUST_LOG", "warn")
+        .status()
+        .unwrap();
+    assert!(migrate.success());
+    postgres
+}
+
 fn operator(
     channel: Channel,
 ) -> PartnerServiceClient<tonic::service::interceptor::InterceptedService<Channel, impl tonic::service::Interceptor>> {
@@ -73,14 +86,7 @@ async fn wait_for_health(channel: &Channel, wanted: ServingStatus) {
 
 #[tokio::test]
 async fn a_database_outage_fails_fast_and_recovers_without_losing_acknowledged_writes() {
-    let postgres = TempPostgres::start();
-    let migrate = Command::new(env!("CARGO_BIN_EXE_partner-center"))
-        .arg("migrate")
-        .env("DATABASE_URL", postgres.url())
-        .env("RUST_LOG", "warn")
-        .status()
-        .unwrap();
-    assert!(migrate.success());
+    let postgres = migrated_postgres();
     let server = start_server(&postgres.url()).await;
     let channel = server.channel.clone();
 
@@ -153,14 +159,7 @@ async fn a_database_outage_fails_fast_and_recovers_without_losing_acknowledged_w
 /// seconds, not wait on the hung connection, and SERVING again once the host answers.
 #[tokio::test]
 async fn a_hung_database_turns_health_not_serving_and_back() {
-    let postgres = TempPostgres::start();
-    let migrate = Command::new(env!("CARGO_BIN_EXE_partner-center"))
-        .arg("migrate")
-        .env("DATABASE_URL", postgres.url())
-        .env("RUST_LOG", "warn")
-        .status()
-        .unwrap();
-    assert!(migrate.success());
+    let postgres = migrated_postgres();
     let server = start_server(&postgres.url()).await;
     wait_for_health(&server.channel, ServingStatus::Serving).await;
     postgres.freeze();
@@ -194,10 +193,7 @@ async fn until_waiting_on_locks(db: &sea_orm::DatabaseConnection, waiting: i64) 
 #[tokio::test]
 async fn sigterm_lets_in_flight_calls_finish_reports_not_serving_and_exits_cleanly() {
     const IN_FLIGHT: usize = 12;
-    let postgres = TempPostgres::start();
-    let migrate =
-        Command::new(env!("CARGO_BIN_EXE_partner-center")).arg("migrate").env("DATABASE_URL", postgres.url()).status();
-    assert!(migrate.unwrap().success());
+    let postgres = migrated_postgres();
     let mut server = start_server(&postgres.url()).await;
     let channel = server.channel.clone();
     let mut watch = HealthClient::new(channel.clone())
