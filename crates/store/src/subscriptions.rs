@@ -244,8 +244,9 @@ pub async fn active_transacted_by(
     Ok(count > 0)
 }
 
-/// The subscriptions `ids`, locked as `lock` in ascending id (the order within a table that
-/// `crate::locks` asks for): what a transfer checks and moves. Missing ones are left out.
+/// The subscriptions `ids` (in any order), locked as `lock` in ascending id, the order within a
+/// table that `crate::locks` asks for (the query sorts them): what a transfer checks and moves.
+/// Missing ones are left out.
 pub async fn lock_each(db: &impl ConnectionTrait, ids: &[SubscriptionId], lock: Lock) -> Result<Vec<Model>, Error> {
     let query = Entity::find().filter(Column::Id.is_in(ids.iter().map(|id| id.0))).order_by_asc(Column::Id);
     Ok(crate::locks::locked(query, lock).all(db).await?)

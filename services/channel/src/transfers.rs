@@ -97,9 +97,7 @@ async fn lock_movable(
     source: PartnerId,
     ids: &[SubscriptionId],
 ) -> Result<Vec<subscriptions::Model>, Error> {
-    let mut ascending = ids.to_vec();
-    ascending.sort();
-    let found = subscriptions::lock_each(txn, &ascending, Lock::Update).await?;
+    let found = subscriptions::lock_each(txn, ids, Lock::Update).await?;
     let facts: Vec<_> = found.iter().map(subscriptions::Model::facts).collect();
     rules::subscriptions_qualify(customer, source, ids, &facts)?;
     Ok(found)
@@ -235,11 +233,9 @@ impl lifecycle::Workflow for Transfers {
         let (channel, billing) = transfer.terms();
         let cause = transfer.id.name();
         let moving = origin.caused("TransferSubscription", &cause);
-        let mut ascending = transfer.subscriptions.clone();
-        ascending.sort();
         // Locked by `check`: read again, unchanged, to write.
         let mut changed = 0;
-        for subscription in subscriptions::lock_each(txn, &ascending, Lock::Update).await? {
+        for subscription in subscriptions::lock_each(txn, &transfer.subscriptions, Lock::Update).await? {
             let customer = CustomerId(subscription.customer_id);
             let (targets, others): (Vec<_>, Vec<_>) =
                 support_assignments::live_on(txn, SubscriptionId(subscription.id))
