@@ -233,6 +233,11 @@ impl lifecycle::Workflow for Transfers {
         let (channel, billing) = transfer.terms();
         let cause = transfer.id.name();
         let moving = origin.caused("TransferSubscription", &cause);
+        let move_to_target = |row: &mut subscriptions::Model| {
+            row.partner_of_record_id = Some(transfer.target.0);
+            row.billing_partner_id = Some(billing.0);
+            row.sales_channel = channel;
+        };
         // Locked by `check`: read again, unchanged, to write.
         let mut changed = 0;
         for subscription in subscriptions::lock_each(txn, &transfer.subscriptions, Lock::Update).await? {
@@ -243,18 +248,10 @@ impl lifecycle::Workflow for Transfers {
                     .into_iter()
                     .partition(|assignment| assignment.partner_id == transfer.target.0);
             changed += lifecycle::end_each(txn, targets, origin, &cause, |a| a.facts().parties(customer)).await?;
-            let before = subscription.facts();
             let mut after = subscription.clone();
-            after.partner_of_record_id = Some(transfer.target.0);
-            after.billing_partner_id = Some(billing.0);
-            after.sales_channel = channel;
-            let parties = rules::moved_parties(parties_now(&after, &others), &before);
-            write::update(txn, &subscription, None, &moving, parties, |next, _| {
-                next.partner_of_record_id = after.partner_of_record_id;
-                next.billing_partner_id = after.billing_partner_id;
-                next.sales_channel = after.sales_channel;
-            })
-            .await?;
+            move_to_target(&mut after);
+            let parties = rules::moved_parties(parties_now(&after, &others), &subscription.facts());
+            write::update(txn, &subscription, None, &moving, parties, |next, _| move_to_target(next)).await?;
             changed += 1;
         }
         Ok(changed)
