@@ -59,6 +59,12 @@ const MATRIX: &[(&str, &[Who])] = &[
         &[Customer, Reseller, Provider, Operator],
     ),
     ("partnercenter.relationship.v1.RelationshipService/ListCustomerRelationships", EVERYONE),
+    ("partnercenter.relationship.v1.RelationshipService/RequestAdminRelationship", &[Direct, Operator]),
+    ("partnercenter.relationship.v1.RelationshipService/ApproveAdminRelationship", &[Customer, Operator]),
+    ("partnercenter.relationship.v1.RelationshipService/DeclineAdminRelationship", &[Customer, Operator]),
+    ("partnercenter.relationship.v1.RelationshipService/TerminateAdminRelationship", &[Customer, Direct, Operator]),
+    ("partnercenter.relationship.v1.RelationshipService/GetAdminRelationship", &[Customer, Direct, Operator]),
+    ("partnercenter.relationship.v1.RelationshipService/ListAdminRelationships", EVERYONE),
     ("partnercenter.channel.v1.ChannelService/CreateSubscription", &[Direct, Operator]),
     ("partnercenter.channel.v1.ChannelService/RegisterExternalSubscription", &[Operator]),
     ("partnercenter.channel.v1.ChannelService/GetSubscription", &[Customer, Reseller, Provider, Operator]),
@@ -102,6 +108,8 @@ struct World {
     assignment: SupportAssignment,
     /// The direct partner asks the reseller for the reseller's subscription: PENDING.
     transfer: Transfer,
+    /// The direct partner asks the customer for admin roles: APPROVAL_PENDING.
+    admin: AdminRelationship,
 }
 
 impl World {
@@ -134,6 +142,7 @@ impl World {
             .await
             .reply();
         let transfer = app.ask_transfer(&direct, &reseller, &customer, &[&subscription], None).await;
+        let admin = app.ask_admin(&direct, &customer, &[admin_relationship::Role::BillingReader]).await;
         Self {
             provider,
             reseller,
@@ -148,6 +157,7 @@ impl World {
             subscription,
             assignment,
             transfer,
+            admin,
         }
     }
 
@@ -335,6 +345,35 @@ async fn call(app: &TestApp, world: &World, method: &str, who: Who) -> Code {
         }
         "GetTransfer" => code_of!(channel.get_transfer(GetTransferRequest { name: name(&w.transfer.name) })),
         "ListTransfers" => code_of!(channel.list_transfers(ListTransfersRequest::default())),
+        "RequestAdminRelationship" => code_of!(relationships.request_admin_relationship(pc_tests::admin_request(
+            &w.direct,
+            &w.customer,
+            &[admin_relationship::Role::HelpdeskAgent]
+        ))),
+        "ApproveAdminRelationship" => {
+            code_of!(relationships.approve_admin_relationship(ApproveAdminRelationshipRequest {
+                name: name(&w.admin.name),
+                etag: none()
+            }))
+        }
+        "DeclineAdminRelationship" => {
+            code_of!(relationships.decline_admin_relationship(DeclineAdminRelationshipRequest {
+                name: name(&w.admin.name),
+                etag: none()
+            }))
+        }
+        "TerminateAdminRelationship" => {
+            code_of!(relationships.terminate_admin_relationship(TerminateAdminRelationshipRequest {
+                name: name(&w.admin.name),
+                etag: none()
+            }))
+        }
+        "GetAdminRelationship" => {
+            code_of!(relationships.get_admin_relationship(GetAdminRelationshipRequest { name: name(&w.admin.name) }))
+        }
+        "ListAdminRelationships" => {
+            code_of!(relationships.list_admin_relationships(ListAdminRelationshipsRequest::default()))
+        }
         "ListEvents" => code_of!(app.events_as(subject.as_deref()).list_events(ListEventsRequest::default())),
         // A watch that was let in has started: its first message is whatever comes next.
         "WatchEvents" => code_of!(app.events_as(subject.as_deref()).watch_events(WatchEventsRequest::default())),

@@ -3,6 +3,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod admin_relationships;
 mod auth;
 mod authorization;
 mod balancing;

@@ -30,7 +30,8 @@ use pc_domain::{
     AssignmentState, Lifecycle, LinkState, PartnerState, RelationshipState, SubscriptionState, TransferState,
 };
 use pc_store::{
-    audit, customer_relationships, customers, partners, reseller_links, subscriptions, support_assignments, transfers,
+    admin_relationships, audit, customer_relationships, customers, partners, reseller_links, subscriptions,
+    support_assignments, transfers,
 };
 use pc_tests::{Reply, TestApp, spawn_app};
 use sea_orm::{AccessMode, DatabaseTransaction, EntityTrait, IsolationLevel, TransactionTrait};
@@ -937,6 +938,101 @@ async fn invitation_vs_expiry_engine(app: &TestApp) {
     race(app, "InviteReseller vs the expiry engine", round, links_live_twice_or_expired_twice).await;
 }
 
+/// Rule 12: every live (APPROVAL_PENDING or ACTIVE) admin relationship rests on an ACTIVE
+/// relationship between its partner and customer.
+async fn admin_relationships_without_their_relationship(view: &DatabaseTransaction) -> Vec<String> {
+    let relationships = all::<customer_relationships::Entity>(view).await;
+    all::<admin_relationships::Entity>(view)
+        .await
+        .into_iter()
+        .filter(|admin| admin.state.is_live())
+        .filter(|admin| !has_active_relationship(&relationships, admin.partner_id, admin.customer_id))
+        .map(|admin| format!("adminRelationships/{} is {} without an ACTIVE relationship", admin.id, admin.state))
+        .collect()
+}
+
+/// Rule 12: a termination is final: an admin relationship that was terminated is TERMINATED (an
+/// approval that lost the race did not revive it).
+async fn admin_relationships_moved_after_termination(view: &DatabaseTransaction) -> Vec<String> {
+    let terminated: std::collections::BTreeSet<String> = all::<audit::Entity>(view)
+        .await
+        .into_iter()
+        .filter(|change| change.action == "TerminateAdminRelationship")
+        .map(|change| change.resource)
+        .collect();
+    all::<admin_relationships::Entity>(view)
+        .await
+        .into_iter()
+        .map(|admin| (format!("adminRelationships/{}", admin.id), admin.state))
+        .filter(|(name, state)| terminated.contains(name) && *state != pc_domain::AdminRelationshipState::Terminated)
+        .map(|(name, state)| format!("{name} was terminated and is {state}"))
+        .collect()
+}
+
+/// The customer approves the admin relationship `name`.
+fn approve_admin(app: &TestApp, customer: &Customer, name: &str) -> Call {
+    let (mut client, name) = (app.relationships_as(Some(&customer.name)), name.to_owned());
+    call(async move {
+        let approve = pc_api::relationship::v1::ApproveAdminRelationshipRequest { name, etag: String::new() };
+        client.approve_admin_relationship(approve).await
+    })
+}
+
+#[tokio::test]
+async fn approving_admin_roles_racing_the_end_of_the_relationship_never_leaves_them_live() {
+    admin_approval_vs_end_of_the_relationship(&spawn_app().await).await;
+}
+
+async fn admin_approval_vs_end_of_the_relationship(app: &TestApp) {
+    use pc_api::relationship::v1::admin_relationship::Role;
+    let round = async |app: &TestApp| {
+        let partner = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+        let (customer, relationship) = related_customer(app, &partner, None).await;
+        let mut calls = Vec::new();
+        for role in [Role::HelpdeskAgent, Role::BillingReader] {
+            let asked = app.ask_admin(&partner, &customer, &[role]).await;
+            calls.push(approve_admin(app, &customer, &asked.name));
+        }
+        let (mut asking, request) = (
+            app.relationships_as(Some(&partner.name)),
+            pc_tests::admin_request(&partner, &customer, &[Role::LicenseAdmin]),
+        );
+        calls.push(call(async move { asking.request_admin_relationship(request).await }));
+        calls.push(end_relationship(app, &customer, &relationship));
+        together(calls).await;
+    };
+    let what = "Request and ApproveAdminRelationship vs EndCustomerRelationship";
+    race(app, what, round, admin_relationships_without_their_relationship).await;
+}
+
+#[tokio::test]
+async fn approving_admin_roles_racing_their_termination_never_revives_them() {
+    admin_approval_vs_termination(&spawn_app().await).await;
+}
+
+async fn admin_approval_vs_termination(app: &TestApp) {
+    use pc_api::relationship::v1::{TerminateAdminRelationshipRequest, admin_relationship::Role};
+    let round = async |app: &TestApp| {
+        let partner = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+        let (customer, _) = related_customer(app, &partner, None).await;
+        let asked = app.ask_admin(&partner, &customer, &[Role::SupportEngineer]).await;
+        let (mut terminating, name) = (app.relationships_as(Some(&partner.name)), asked.name.clone());
+        let terminate = call(async move {
+            terminating
+                .terminate_admin_relationship(TerminateAdminRelationshipRequest { name, etag: String::new() })
+                .await
+        });
+        together(vec![approve_admin(app, &customer, &asked.name), terminate]).await;
+    };
+    race(
+        app,
+        "ApproveAdminRelationship vs TerminateAdminRelationship",
+        round,
+        admin_relationships_moved_after_termination,
+    )
+    .await;
+}
+
 /// Every race above with three processes of the real `partner-center` binary over one PostgreSQL
 /// database, as a scaled deployment runs them: every client the app hands out belongs to the next
 /// process in turn, so the calls of one round, built one after another, each go to another
@@ -969,5 +1065,7 @@ async fn every_race_holds_with_its_calls_spread_over_three_server_processes() {
         two_transfers_of_one_subscription(app),
         transfer_acceptance_vs_support_acceptance(app),
         invitation_vs_expiry_engine(app),
+        admin_approval_vs_end_of_the_relationship(app),
+        admin_approval_vs_termination(app),
     );
 }

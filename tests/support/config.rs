@@ -105,6 +105,7 @@ pub(crate) fn test_config(database_url: &str, options: &AppOptions, files: &mut 
         customer_relationship_expiry_days: options.expiry_days.unwrap_or(30),
         support_assignment_expiry_days: options.expiry_days.unwrap_or(30),
         transfer_expiry_days: options.expiry_days.unwrap_or(30),
+        admin_relationship_expiry_days: options.expiry_days.unwrap_or(90),
         expiry_interval_secs: options.expiry_interval_secs.unwrap_or(3600),
     }
 }

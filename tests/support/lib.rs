@@ -31,7 +31,7 @@ pub use clients::{
 pub use config::{AppOptions, TlsPem};
 pub use observe::{audit_actions, audit_history, feed_cursors, metric_sample, scrape_metrics};
 pub use processes::{Running, ServerProcess, spawn_app, spawn_app_with};
-pub use world::{new_customer, new_partner, transfer_request};
+pub use world::{admin_request, new_customer, new_partner, transfer_request};
 
 use clients::Minter;
 use config::Backend;

@@ -1,7 +1,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 //! The program's world, made through the API as its callers would: partners, customers, links,
-//! relationships, subscriptions, support assignments and transfers.
+//! relationships, subscriptions, support assignments, transfers and admin relationships.
 
 use pc_api::channel::v1::{
     AcceptSupportAssignmentRequest, CreateSubscriptionRequest, CreateTransferRequest, ProductFamily,
@@ -10,8 +10,9 @@ use pc_api::channel::v1::{
 };
 use pc_api::partner::v1::{Customer, Partner, ProgramRole};
 use pc_api::relationship::v1::{
-    AcceptCustomerRelationshipRequest, AcceptResellerLinkRequest, CustomerRelationship, InviteResellerRequest,
-    RequestCustomerRelationshipRequest, ResellerLink,
+    AcceptCustomerRelationshipRequest, AcceptResellerLinkRequest, AdminRelationship, ApproveAdminRelationshipRequest,
+    CustomerRelationship, InviteResellerRequest, RequestAdminRelationshipRequest, RequestCustomerRelationshipRequest,
+    ResellerLink, admin_relationship,
 };
 use pc_api::types::v1::Cloud;
 use tonic::Status;
@@ -166,8 +167,39 @@ impl TestApp {
             .into_inner()
     }
 
+    /// An APPROVAL_PENDING admin relationship: `partner` asks `customer` for `roles` for 90 days
+    /// (see [`admin_request`]).
+    pub async fn ask_admin(
+        &self,
+        partner: &Partner,
+        customer: &Customer,
+        roles: &[admin_relationship::Role],
+    ) -> AdminRelationship {
+        self.relationships_as(Some(&partner.name))
+            .request_admin_relationship(admin_request(partner, customer, roles))
+            .await
+            .expect("ask for admin roles")
+            .into_inner()
+    }
+
+    /// An ACTIVE admin relationship: `partner` asks for `roles`, `customer` approves.
+    pub async fn grant_admin(
+        &self,
+        partner: &Partner,
+        customer: &Customer,
+        roles: &[admin_relationship::Role],
+    ) -> AdminRelationship {
+        let asked = self.ask_admin(partner, customer, roles).await;
+        self.relationships_as(Some(&customer.name))
+            .approve_admin_relationship(ApproveAdminRelationshipRequest { name: asked.name, etag: String::new() })
+            .await
+            .expect("approve the admin relationship")
+            .into_inner()
+    }
+
     /// Sets the deadline (`expire_time`) of the waiting resource `name` (a link, relationship,
-    /// support assignment or transfer) to `ago` before now, as if it had waited that long past it.
+    /// support assignment, transfer, or admin relationship, whose end time moves with it while
+    /// ACTIVE) to `ago` before now, as if it had waited that long past it.
     pub async fn pass_deadline(&self, name: &str, ago: chrono::Duration) {
         use sea_orm::{
             ConnectionTrait,
@@ -179,6 +211,7 @@ impl TestApp {
             "customerRelationships" => "customer_relationships",
             "supportAssignments" => "support_assignments",
             "transfers" => "transfers",
+            "adminRelationships" => "admin_relationships",
             other => panic!("{other} have no deadline"),
         };
         let id: uuid::Uuid = id.parse().expect("an id");
@@ -189,6 +222,15 @@ impl TestApp {
             .to_owned();
         let updated = self.db.primary().execute(&update).await.unwrap();
         assert_eq!(updated.rows_affected(), 1, "{name} exists");
+        if table == "admin_relationships" {
+            let active_end = Query::update()
+                .table(Alias::new(table))
+                .value(Alias::new("end_time"), pc_store::db::now() - ago)
+                .and_where(Expr::col(Alias::new("id")).eq(id))
+                .and_where(Expr::col(Alias::new("state")).eq("ACTIVE"))
+                .to_owned();
+            self.db.primary().execute(&active_end).await.unwrap();
+        }
     }
 
     /// Enrols a partner as operator and returns it.
@@ -240,6 +282,27 @@ impl TestApp {
         use sea_orm::{EntityTrait, sea_query::Expr};
         let past = pc_store::db::now() - age;
         Entity::update_many().col_expr(Column::CreateTime, Expr::value(past)).exec(self.db.primary()).await.unwrap();
+    }
+}
+
+/// RequestAdminRelationship as `partner` would send it: `roles` of `customer` for 90 days, under
+/// a display name no other test uses.
+pub fn admin_request(
+    partner: &Partner,
+    customer: &Customer,
+    roles: &[admin_relationship::Role],
+) -> RequestAdminRelationshipRequest {
+    RequestAdminRelationshipRequest {
+        admin_relationship: Some(AdminRelationship {
+            partner: partner.name.clone(),
+            customer: customer.name.clone(),
+            display_name: format!("Admin {}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            roles: roles.iter().map(|role| *role as i32).collect(),
+            duration: Some(prost_types::Duration { seconds: 90 * 86_400, nanos: 0 }),
+            auto_extend: false,
+            ..Default::default()
+        }),
+        request_id: String::new(),
     }
 }
 

@@ -185,3 +185,48 @@ async fn a_transfer_asked_twice_with_one_request_id_is_one_transfer_and_pages_an
     let accepted = source_client.channel().accept_transfer(accept).await.expect("accept").into_inner();
     assert_eq!(accepted.state(), State::Accepted);
 }
+
+#[tokio::test]
+async fn admin_roles_asked_twice_with_one_request_id_are_one_request_and_page_and_approve_through_the_client() {
+    use pc_api::relationship::v1::{
+        ApproveAdminRelationshipRequest, ListAdminRelationshipsRequest,
+        admin_relationship::{Role, State},
+    };
+    let app = spawn_app().await;
+    let customer = app.customer_by("operator", Cloud::Global).await;
+    let partner = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    app.relate(&partner, &customer, None).await;
+    let as_ = |subject: &str| {
+        let tokens = TokenSource::Secret {
+            secret: TEST_SECRET.to_owned(),
+            subject: subject.to_owned(),
+            ttl: Duration::from_secs(60),
+        };
+        Client::from_channel(app.channel.clone(), tokens)
+    };
+    let (partner_client, customer_client) = (as_(&partner.name), as_(&customer.name));
+
+    let mut request = pc_tests::admin_request(&partner, &customer, &[Role::HelpdeskAgent]);
+    request.request_id = uuid::Uuid::new_v4().to_string();
+    let ask = || async {
+        let relationships = partner_client.relationships();
+        retry_idempotent(|| {
+            let mut relationships = relationships.clone();
+            let request = request.clone();
+            async move { relationships.request_admin_relationship(request).await }
+        })
+        .await
+    };
+    let first = ask().await.expect("ask").into_inner();
+    let again = ask().await.expect("ask again").into_inner();
+    assert_eq!(first, again, "a repeated request_id answers with the first request");
+
+    let listed = ListPager::new(ListAdminRelationshipsRequest { page_size: 1, ..Default::default() })
+        .collect(async |request| customer_client.relationships().list_admin_relationships(request).await)
+        .await
+        .expect("list");
+    assert_eq!(listed, std::slice::from_ref(&first));
+    let approve = ApproveAdminRelationshipRequest { name: first.name.clone(), etag: first.etag.clone() };
+    let approved = customer_client.relationships().approve_admin_relationship(approve).await.expect("approve");
+    assert_eq!(approved.into_inner().state(), State::Active);
+}

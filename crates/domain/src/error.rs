@@ -32,13 +32,15 @@ pub enum Reason {
     TransferNotAllowed,
     /// Rule 11: a subscription is already in another PENDING transfer.
     SubscriptionInTransfer,
+    /// Rule 12: admin relationships are not offered in the partner's cloud.
+    NotOfferedInCloud,
     /// Rule 15: the invitation, request or transfer passed its deadline unanswered.
     Expired,
 }
 
 impl Reason {
     /// Every reason, for the documentation's list and its test.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Self::PartnerAsCustomer,
         Self::CrossCloud,
         Self::RoleNotAllowed,
@@ -50,6 +52,7 @@ impl Reason {
         Self::SupportNotAllowed,
         Self::TransferNotAllowed,
         Self::SubscriptionInTransfer,
+        Self::NotOfferedInCloud,
         Self::Expired,
     ];
 
@@ -66,6 +69,7 @@ impl Reason {
             Self::SupportNotAllowed => "SUPPORT_NOT_ALLOWED",
             Self::TransferNotAllowed => "TRANSFER_NOT_ALLOWED",
             Self::SubscriptionInTransfer => "SUBSCRIPTION_IN_TRANSFER",
+            Self::NotOfferedInCloud => "NOT_OFFERED_IN_CLOUD",
             Self::Expired => "EXPIRED",
         }
     }

@@ -21,6 +21,7 @@ pub mod rules;
 pub mod states;
 pub mod values;
 
+pub mod admin_relationships;
 pub mod customer_relationships;
 pub mod customers;
 pub mod partners;
@@ -44,8 +45,11 @@ names::resources! {
     SupportAssignmentId, "supportAssignments", SupportAssignment, "SUPPORT_ASSIGNMENT";
     /// `transfers/{id}`
     TransferId, "transfers", Transfer, "TRANSFER";
+    /// `adminRelationships/{id}`
+    AdminRelationshipId, "adminRelationships", AdminRelationship, "ADMIN_RELATIONSHIP";
 }
 
+pub use admin_relationships::{AdminMove, AdminRelationshipState, AdminRole};
 pub use change::{Change, Origin, Parties, Position, Role};
 pub use customer_relationships::RelationshipState;
 pub use error::{Error, Reason, Result};

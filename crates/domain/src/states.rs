@@ -79,6 +79,8 @@ pub enum Stamp {
     AcceptTime,
     /// `end_time`: the resource left the live states for good.
     EndTime,
+    /// `end_time` moved on by one extension (an auto-extending admin relationship, rule 12).
+    Extension,
 }
 
 /// The moves of a two-party resource (rule 5): the invited side accepts or declines, either side

@@ -135,6 +135,10 @@ pub struct ServerConfig {
     #[arg(long, env = "TRANSFER_EXPIRY_DAYS", default_value_t = 30)]
     pub transfer_expiry_days: u32,
 
+    /// Days an APPROVAL_PENDING admin relationship waits for the customer before it expires.
+    #[arg(long, env = "ADMIN_RELATIONSHIP_EXPIRY_DAYS", default_value_t = 90)]
+    pub admin_relationship_expiry_days: u32,
+
     /// Seconds between passes of the expiry engine, which marks what passed its deadline EXPIRED
     /// (with its event). Every replica runs it; each resource expires once.
     #[arg(long, env = "EXPIRY_INTERVAL_SECS", default_value_t = 60)]
@@ -234,6 +238,7 @@ impl ServerConfig {
             customer_relationship: days(self.customer_relationship_expiry_days),
             support_assignment: days(self.support_assignment_expiry_days),
             transfer: days(self.transfer_expiry_days),
+            admin_relationship: days(self.admin_relationship_expiry_days),
         }
     }
 

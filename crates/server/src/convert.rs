@@ -8,6 +8,7 @@ use pc_api::{channel::v1 as channel, partner::v1 as partner, relationship::v1 as
 use pc_domain::{
     AssignmentState, Cloud, Error, LinkState, PageKey, PageRequest, PartnerState, Principal, ProductFamily,
     ProgramRole, RelationshipState, SalesChannel, SubscriptionState, TransferState,
+    admin_relationships::{AdminRelationshipState, AdminRole},
 };
 use pc_store::{Database, DatabaseConnection, idempotency::IdempotencyKey, write::Row};
 use prost_types::{FieldMask, Timestamp};
@@ -52,6 +53,12 @@ proto_enum! {
     SubscriptionState => channel::subscription::State { Active, Suspended, Cancelled };
     AssignmentState => channel::support_assignment::State { Requested, Active, Declined, Ended, Expired };
     TransferState => channel::transfer::State { Pending, Accepted, Declined, Cancelled, Expired };
+    AdminRelationshipState => relationship::admin_relationship::State {
+        ApprovalPending, Active, Declined, Expired, Terminated
+    };
+    AdminRole => relationship::admin_relationship::Role {
+        HelpdeskAgent, LicenseAdmin, BillingReader, SupportEngineer, GlobalAdmin
+    };
 }
 
 /// Answers a List with one page ([`pc_domain::page::list`]): `filter` says whose rows and which
@@ -101,6 +108,11 @@ pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
 
 pub fn optional_timestamp(time: Option<DateTime<Utc>>) -> Option<Timestamp> {
     time.map(timestamp)
+}
+
+/// A number of whole days as a `google.protobuf.Duration`.
+pub fn days(days: i32) -> prost_types::Duration {
+    prost_types::Duration { seconds: i64::from(days) * 86_400, nanos: 0 }
 }
 
 /// A required enum field: the unspecified zero value and unknown numbers are INVALID_ARGUMENT.

@@ -16,10 +16,10 @@
 use std::{future::Future, pin::Pin, time::Duration};
 
 use chrono::{DateTime, Utc};
-use pc_domain::{Error, Move, Origin, Principal, ResourceKind};
+use pc_domain::{Error, Origin, Principal, ResourceKind};
 use pc_store::{
     Database, DatabaseTransaction,
-    lifecycle::{self as store, LifecycleRow, MoveOf},
+    lifecycle::{self as store, LifecycleRow},
     write::Row,
 };
 
@@ -75,10 +75,11 @@ pub async fn expire_lapsed<W: Workflow>(txn: &DatabaseTransaction, pair: pc_stor
     }
 }
 
-/// Moves `row`, locked and past its deadline, to its expired state through the write path, with
-/// the `Expire<Resource>` change made by the operator principal.
+/// Moves `row`, locked and past its deadline, to its expired state through the write path (or
+/// makes the resource's other move at the deadline, [`Workflow::lapse`]), with the
+/// `Expire<Resource>` change made by the operator principal.
 async fn expire<W: Workflow>(txn: &DatabaseTransaction, row: W::Row) -> Result<(), Error> {
-    let expire = MoveOf::<W::Row>::EXPIRE;
+    let expire = W::lapse(&row);
     let origin = Origin::new(store::method::<W::Row>(expire), Principal::Operator);
     let parties = W::parties(txn, &row).await?;
     let to = pc_domain::rules::transition_allowed(row.state(), expire, row.name())?;

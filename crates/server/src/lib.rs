@@ -27,6 +27,7 @@ pub mod shutdown;
 pub mod standalone;
 pub mod status;
 pub mod telemetry;
+pub mod visible;
 
 pub use app::{App, Register, Shared};
 pub use auth::{Authenticator, TokenIssuer};

@@ -59,6 +59,12 @@ pub trait Workflow {
         async { Ok(0) }
     }
 
+    /// The move the expiry engine makes on a row past its deadline: `EXPIRE`, unless the resource
+    /// does something else then (an auto-extending admin relationship extends).
+    fn lapse(_row: &Self::Row) -> MoveOf<Self::Row> {
+        <MoveOf<Self::Row> as pc_domain::Move>::EXPIRE
+    }
+
     /// What a failed write means for this resource (a unique index that lost a race).
     fn explain_write_error(_parties: &Self::Parties, error: Error) -> Error {
         error
@@ -129,11 +135,24 @@ where
     R: LifecycleRow,
     R::State: pc_domain::Lifecycle<Transition = Transition>,
 {
+    move_each(txn, rows, Transition::End, origin, cause, parties_of).await
+}
+
+/// Makes `ending` on each of `rows` because `cause` changed: [`end_each`] for a resource with
+/// moves of its own (an admin relationship its customer relationship's end terminates).
+pub async fn move_each<R: LifecycleRow>(
+    txn: &DatabaseTransaction,
+    rows: Vec<R>,
+    ending: MoveOf<R>,
+    origin: &Origin,
+    cause: &str,
+    parties_of: impl Fn(&R) -> pc_domain::Parties,
+) -> Result<usize, Error> {
     let count = rows.len();
-    let end = origin.caused(store::method::<R>(Transition::End), cause);
+    let end = origin.caused(store::method::<R>(ending), cause);
     for row in rows {
-        let to = rules::transition_allowed(row.state(), Transition::End, row.name())?;
-        store::record_move(txn, &row, Transition::End, to, None, &end, parties_of(&row)).await?;
+        let to = rules::transition_allowed(row.state(), ending, row.name())?;
+        store::record_move(txn, &row, ending, to, None, &end, parties_of(&row)).await?;
     }
     Ok(count)
 }

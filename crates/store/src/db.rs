@@ -51,21 +51,31 @@ pub const DEFAULT_EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600
 /// How long an invitation, request or transfer waits for its answer unless configured (rule 15).
 pub const DEFAULT_EXPIRY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(30);
 
+/// How long an admin relationship waits for the customer's approval unless configured (rule 12).
+pub const DEFAULT_ADMIN_APPROVAL_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(90);
+
 /// How long each kind of waiting resource waits for its answer before it expires (rule 15):
 /// an INVITED reseller link, a PENDING customer relationship, a REQUESTED support assignment, a
-/// PENDING transfer.
+/// PENDING transfer, an APPROVAL_PENDING admin relationship.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExpiryWindows {
     pub reseller_link: chrono::TimeDelta,
     pub customer_relationship: chrono::TimeDelta,
     pub support_assignment: chrono::TimeDelta,
     pub transfer: chrono::TimeDelta,
+    pub admin_relationship: chrono::TimeDelta,
 }
 
 impl Default for ExpiryWindows {
     fn default() -> Self {
         let window = DEFAULT_EXPIRY_WINDOW;
-        Self { reseller_link: window, customer_relationship: window, support_assignment: window, transfer: window }
+        Self {
+            reseller_link: window,
+            customer_relationship: window,
+            support_assignment: window,
+            transfer: window,
+            admin_relationship: DEFAULT_ADMIN_APPROVAL_WINDOW,
+        }
     }
 }
 
@@ -77,6 +87,7 @@ impl ExpiryWindows {
             ResourceKind::CustomerRelationship => self.customer_relationship,
             ResourceKind::SupportAssignment => self.support_assignment,
             ResourceKind::Transfer => self.transfer,
+            ResourceKind::AdminRelationship => self.admin_relationship,
             ResourceKind::Partner | ResourceKind::Customer | ResourceKind::Subscription => DEFAULT_EXPIRY_WINDOW,
         }
     }

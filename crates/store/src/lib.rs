@@ -7,6 +7,7 @@
 //! every query it needs, and commits once: nothing is ever half-written. What a transaction locks,
 //! and in which order, is the lock protocol of [`locks`].
 
+pub mod admin_relationships;
 pub mod audit;
 pub mod customer_relationships;
 pub mod customers;

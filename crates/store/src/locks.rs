@@ -24,14 +24,15 @@
 //! | --- | --- | --- |
 //! | 1 `IdempotencyKeys` | `idempotency_keys` (the request's own key) | every Create, Invite, Request, Register with a `request_id` (insert) |
 //! | 2 `Tenants` | `tenants` (cloud, tenant) | rule 1: CreatePartner, CreateCustomer, RegisterExternalSubscription, RequestCustomerRelationship, AcceptCustomerRelationship (upsert = FOR UPDATE) |
-//! | 3 `Partners` | `partners` | SHARE: every method whose caller's partner or counterpart must be ACTIVE (Invite, Accept link, Request and Accept relationship, Create customer, Create and raise subscription, Request and Accept support, Create and Accept transfer); UPDATE: UpdatePartner, SuspendPartner, ReactivatePartner |
+//! | 3 `Partners` | `partners` | SHARE: every method whose caller's partner or counterpart must be ACTIVE (Invite, Accept link, Request and Accept relationship, Create customer, Create and raise subscription, Request and Accept support, Create and Accept transfer, Request and Approve admin relationship); UPDATE: UpdatePartner, SuspendPartner, ReactivatePartner |
 //! | 4 `Customers` | `customers` | nobody: a customer's cloud and tenant never change |
 //! | 5 `ResellerLinks` | `reseller_links` | SHARE: the billing link of RequestCustomerRelationship, AcceptCustomerRelationship, a reseller's CreateSubscription and a reseller target's Create and AcceptTransfer; UPDATE: Accept, Decline, EndResellerLink, and the lapsed INVITED link of the pair InviteReseller expires; UPDATE SKIP LOCKED: the expiry engine |
-//! | 6 `CustomerRelationships` | `customer_relationships` | SHARE: the ACTIVE relationship of CreateSubscription, RequestSupport, AcceptSupportAssignment, and the target's of Create and AcceptTransfer; UPDATE: Accept, Decline, EndCustomerRelationship, and the lapsed PENDING one of the pair RequestCustomerRelationship expires; UPDATE SKIP LOCKED: the expiry engine |
-//! | 7 `Transfers` | `transfers` | UPDATE: Accept, Decline, CancelTransfer; UPDATE SKIP LOCKED: the expiry engine |
-//! | 8 `Subscriptions` | `subscriptions` | SHARE: RequestSupport, AcceptSupportAssignment; UPDATE: UpdateSubscription, CancelSubscription, and in ascending id the subscriptions CreateTransfer names and AcceptTransfer moves |
-//! | 9 `SupportAssignments` | `support_assignments` | UPDATE: Accept, Decline, EndSupportAssignment, and the assignments EndCustomerRelationship, CancelSubscription and AcceptTransfer end, and the lapsed REQUESTED one of the pair RequestSupport expires; UPDATE SKIP LOCKED: the expiry engine |
-//! | 10 `AuditEvents` | `audit_events` | inserted last by every change |
+//! | 6 `CustomerRelationships` | `customer_relationships` | SHARE: the ACTIVE relationship of CreateSubscription, RequestSupport, AcceptSupportAssignment, and the target's of Create and AcceptTransfer, the pair's of Request and ApproveAdminRelationship; UPDATE: Accept, Decline, EndCustomerRelationship, and the lapsed PENDING one of the pair RequestCustomerRelationship expires; UPDATE SKIP LOCKED: the expiry engine |
+//! | 7 `AdminRelationships` | `admin_relationships` | UPDATE: Approve, Decline, TerminateAdminRelationship, and in ascending id the live ones of the pair EndCustomerRelationship terminates; UPDATE SKIP LOCKED: the expiry engine |
+//! | 8 `Transfers` | `transfers` | UPDATE: Accept, Decline, CancelTransfer; UPDATE SKIP LOCKED: the expiry engine |
+//! | 9 `Subscriptions` | `subscriptions` | SHARE: RequestSupport, AcceptSupportAssignment; UPDATE: UpdateSubscription, CancelSubscription, and in ascending id the subscriptions CreateTransfer names and AcceptTransfer moves |
+//! | 10 `SupportAssignments` | `support_assignments` | UPDATE: Accept, Decline, EndSupportAssignment, and the assignments EndCustomerRelationship, CancelSubscription and AcceptTransfer end, and the lapsed REQUESTED one of the pair RequestSupport expires; UPDATE SKIP LOCKED: the expiry engine |
+//! | 11 `AuditEvents` | `audit_events` | inserted last by every change |
 //!
 //! The pairs this decides (each has a race test in `tests/e2e/races.rs`):
 //! - CreateSubscription shares the relationship (and for a reseller the link) that
@@ -60,6 +61,12 @@
 //!   several replicas take disjoint rows. A new invitation or request of a pair locks the pair's
 //!   lapsed row FOR UPDATE (after its other locks, as the row's place in the order allows) and
 //!   expires it before it inserts; racing the engine, the row is expired once (a race test).
+//! - RequestAdminRelationship and ApproveAdminRelationship (rule 12) share the partner and the
+//!   pair's ACTIVE customer relationship, which SuspendPartner and EndCustomerRelationship update;
+//!   EndCustomerRelationship then locks the pair's live admin relationships FOR UPDATE and
+//!   terminates them, so an approval either commits first (and is terminated) or waits and finds
+//!   no ACTIVE relationship. Approve, Decline and Terminate of one admin relationship meet at its
+//!   row.
 //! - CreateTransfer updates the subscriptions it names before it reads the subscriptions of the
 //!   customer's other PENDING transfers, so two transfers of one subscription created at once run
 //!   one after the other and the second finds the first (rule 11).
@@ -89,6 +96,7 @@ pub enum LockOrder {
     Customers,
     ResellerLinks,
     CustomerRelationships,
+    AdminRelationships,
     Transfers,
     Subscriptions,
     SupportAssignments,
@@ -97,13 +105,14 @@ pub enum LockOrder {
 
 impl LockOrder {
     /// Every table, in lock order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::IdempotencyKeys,
         Self::Tenants,
         Self::Partners,
         Self::Customers,
         Self::ResellerLinks,
         Self::CustomerRelationships,
+        Self::AdminRelationships,
         Self::Transfers,
         Self::Subscriptions,
         Self::SupportAssignments,

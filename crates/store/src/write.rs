@@ -227,6 +227,8 @@ macro_rules! stored_resource {
                 match stamp {
                     pc_domain::Stamp::AcceptTime => self.accept_time = Some(time),
                     pc_domain::Stamp::EndTime => self.end_time = Some(time),
+                    // Only admin relationships extend, and they write their own `enter`.
+                    pc_domain::Stamp::Extension => {}
                 }
             }
         }

@@ -14,7 +14,7 @@ use pc_domain::subscriptions as rules;
 use pc_domain::{AssignmentState, Parties, ProductFamily, Role, SalesChannel};
 use pc_domain::{CustomerId, Error, Etag, OfferId, Origin, PageKey, PartnerId, Principal, Quantity, SubscriptionId};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, required_enum, timestamp, update_paths};
-use pc_server::{create::Create, lifecycle};
+use pc_server::{create::Create, lifecycle, visible::customer_for};
 use pc_store::{
     ConnectionTrait, Database, DatabaseTransaction, customer_relationships, customers,
     locks::{Lock, lock_tenant},
@@ -92,7 +92,7 @@ pub async fn create_subscription(
         let mut parties = partners::get_locked(txn, &parties, Lock::Share).await?.into_iter();
         let partner = parties.next().ok_or_else(|| Error::not_found(partner_id.name()))?;
         let provider = parties.next();
-        let customer = customer_to_sell_to(txn, &caller, partner_id, offer.customer).await?;
+        let customer = customer_for(txn, &caller, partner_id, offer.customer).await?;
         let link_active = match provider_id {
             Some(provider_id) => reseller_links::lock_active(txn, provider_id, partner_id).await?,
             None => false,
@@ -114,25 +114,6 @@ pub async fn create_subscription(
     let subscription = create.run(db, insert, to_proto).await?;
     tracing::info!(subscription = %subscription.name, "subscription created");
     Ok(subscription)
-}
-
-/// The customer `partner` sells to, or takes subscriptions over from (a transfer), if it may
-/// read it: rule 9 before any rule could describe it (`rules::customer_to_sell_to`).
-pub(crate) async fn customer_to_sell_to(
-    txn: &DatabaseTransaction,
-    caller: &Principal,
-    partner: PartnerId,
-    customer_id: CustomerId,
-) -> Result<customers::Model, Error> {
-    let customer = customers::find(txn, customer_id).await?;
-    let partner_sees = match (caller, &customer) {
-        (Principal::Partner(_), Some(customer)) => {
-            let active = customers::active_relationships(txn, customer_id).await?;
-            pc_domain::customers::partner_sees(partner, &customer.facts(), &active)
-        }
-        _ => false,
-    };
-    rules::customer_to_sell_to(caller, customer_id, customer, partner_sees)
 }
 
 pub async fn register_external_subscription(

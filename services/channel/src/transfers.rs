@@ -30,7 +30,8 @@ use pc_store::{
     write,
 };
 
-use crate::subscriptions::{customer_to_sell_to, parties_now};
+use crate::subscriptions::parties_now;
+use pc_server::visible::customer_for;
 
 pub fn to_proto(row: Model) -> Result<Transfer, Error> {
     Ok(Transfer {
@@ -121,7 +122,7 @@ pub async fn create_transfer(
     let insert = async |txn: &DatabaseTransaction| {
         // Lock order (pc_store::locks::LockOrder): the partners, the billing link, the target's
         // relationship, the subscriptions FOR UPDATE; then the new row.
-        let customer = customer_to_sell_to(txn, &caller, target, customer_id).await?;
+        let customer = customer_for(txn, &caller, target, customer_id).await?;
         let grounds = lock_grounds(txn, source, target, customer, false).await?;
         rules::parties_qualify(&grounds, named_provider)?;
         let named = match named {

@@ -107,6 +107,9 @@ fn resource_after(kind: ResourceKind, snapshot: Option<&str>) -> Result<Option<R
             ResourceAfter::SupportAssignment(channel_service::support_assignments::to_proto(restore(snapshot)?)?)
         }
         ResourceKind::Transfer => ResourceAfter::Transfer(channel_service::transfers::to_proto(restore(snapshot)?)?),
+        ResourceKind::AdminRelationship => {
+            ResourceAfter::AdminRelationship(relationship_service::admin_relationships::to_proto(restore(snapshot)?)?)
+        }
     }))
 }
 

@@ -6,8 +6,9 @@
 //! two-tier (Fabrikam, an indirect provider, and Northwind, its reseller), multi-partner (Contoso
 //! buys from Northwind through Fabrikam and from Adatum directly), multi-channel (Litware supports
 //! a subscription Contoso bought from the vendor), transfers (Adatum hands Litware a subscription;
-//! Adatum asks Northwind for another, still PENDING) and a national cloud (Tailspin and its partner
-//! in the Germany cloud).
+//! Adatum asks Northwind for another, still PENDING), delegated administration (Contoso grants
+//! Litware support roles for 180 days; Adatum's request for billing reads waits for approval) and a
+//! national cloud (Tailspin and its partner in the Germany cloud).
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -21,8 +22,9 @@ use pc_api::partner::v1::{
     partner_service_client::PartnerServiceClient,
 };
 use pc_api::relationship::v1::{
-    AcceptCustomerRelationshipRequest, AcceptResellerLinkRequest, InviteResellerRequest,
-    RequestCustomerRelationshipRequest, relationship_service_client::RelationshipServiceClient,
+    AcceptCustomerRelationshipRequest, AcceptResellerLinkRequest, AdminRelationship, ApproveAdminRelationshipRequest,
+    InviteResellerRequest, RequestAdminRelationshipRequest, RequestCustomerRelationshipRequest, admin_relationship,
+    relationship_service_client::RelationshipServiceClient,
 };
 use pc_api::types::v1::Cloud;
 use pc_server::{ServerConfig, TokenIssuer};
@@ -279,6 +281,35 @@ async fn fill(demo: &Demo) -> Result<Vec<(&'static str, String)>, String> {
         .accept_support_assignment(AcceptSupportAssignmentRequest { name: support.name, etag: String::new() })
         .await
         .map_err(failed("AcceptSupportAssignment"))?;
+
+    // Delegated administration: a partner asks the customer for admin roles for a time.
+    let ask_admin = async |partner: &str, display_name: &str, roles: &[admin_relationship::Role]| {
+        let asked = AdminRelationship {
+            partner: partner.to_owned(),
+            customer: contoso.clone(),
+            display_name: display_name.to_owned(),
+            roles: roles.iter().map(|role| *role as i32).collect(),
+            duration: Some(prost_types::Duration { seconds: 180 * 86_400, nanos: 0 }),
+            ..Default::default()
+        };
+        let request = RequestAdminRelationshipRequest { admin_relationship: Some(asked), ..Default::default() };
+        let asked = demo
+            .as_(partner)?
+            .relationships
+            .request_admin_relationship(request)
+            .await
+            .map_err(failed("RequestAdminRelationship"))?;
+        Ok::<_, String>(asked.into_inner().name)
+    };
+    use admin_relationship::Role;
+    let support_roles =
+        ask_admin(&litware, "Litware support desk", &[Role::SupportEngineer, Role::HelpdeskAgent]).await?;
+    demo.as_(&contoso)?
+        .relationships
+        .approve_admin_relationship(ApproveAdminRelationshipRequest { name: support_roles, etag: String::new() })
+        .await
+        .map_err(failed("ApproveAdminRelationship"))?;
+    ask_admin(&adatum, "Adatum billing", &[Role::BillingReader]).await?;
 
     Ok(vec![
         ("OPERATOR", "operator".to_owned()),

@@ -302,6 +302,19 @@ async fn the_demo_fills_an_empty_database_and_its_tokens_show_each_principal_its
         .transfers;
     let states: Vec<_> = transfers.iter().map(|t| t.state()).collect();
     assert_eq!(states, [TransferState::Accepted, TransferState::Pending], "one accepted and one pending transfer");
+    let admin =
+        pc_api::relationship::v1::relationship_service_client::RelationshipServiceClient::new(server.channel.clone())
+            .list_admin_relationships(with_token(
+                pc_api::relationship::v1::ListAdminRelationshipsRequest::default(),
+                &token("CONTOSO"),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .admin_relationships;
+    let states: Vec<_> = admin.iter().map(|a| a.state()).collect();
+    use pc_api::relationship::v1::admin_relationship::State as AdminState;
+    assert_eq!(states, [AdminState::Active, AdminState::ApprovalPending], "one granted, one waiting for approval");
 
     let again = demo();
     assert!(!again.status.success(), "a second demo run must refuse a database with data");

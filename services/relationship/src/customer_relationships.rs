@@ -19,6 +19,8 @@ use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, 
 use pc_server::create::Create;
 use pc_server::expiry;
 use pc_server::lifecycle::{self, Transition};
+
+use crate::admin_relationships::terminate_with_relationship;
 use pc_store::{
     ConnectionTrait, Database, DatabaseTransaction,
     customer_relationships::{self, Model, RelationshipFilter},
@@ -168,7 +170,8 @@ impl lifecycle::Workflow for CustomerRelationships {
         }
     }
 
-    /// Rule 8: ending a relationship ends the partner's live support assignments for the customer.
+    /// Rule 12: ending a relationship terminates the pair's live admin relationships; rule 8: it
+    /// ends the partner's live support assignments for the customer (in the lock order).
     async fn cascade(
         txn: &DatabaseTransaction,
         row: &Model,
@@ -179,9 +182,12 @@ impl lifecycle::Workflow for CustomerRelationships {
             return Ok(0);
         }
         let (partner, customer) = (PartnerId(row.partner_id), CustomerId(row.customer_id));
-        let live = support_assignments::live_for(txn, partner, customer).await?;
         let cause = CustomerRelationshipId(row.id).name();
-        lifecycle::end_each(txn, live, origin, &cause, |assignment| assignment.facts().parties(customer)).await
+        let terminated = terminate_with_relationship(txn, partner, customer, origin, &cause).await?;
+        let live = support_assignments::live_for(txn, partner, customer).await?;
+        let ended =
+            lifecycle::end_each(txn, live, origin, &cause, |assignment| assignment.facts().parties(customer)).await?;
+        Ok(terminated + ended)
     }
 }
 

@@ -1,23 +1,29 @@
 //! `partnercenter.relationship.v1.RelationshipService`: who works with whom.
 //!
-//! [`reseller_links`] holds the two-tier model (provider invites, reseller accepts) and
-//! [`customer_relationships`] the partner-customer relationships (multi-partner). Each handler
+//! [`reseller_links`] holds the two-tier model (provider invites, reseller accepts),
+//! [`customer_relationships`] the partner-customer relationships (multi-partner) and
+//! [`admin_relationships`] the time-boxed admin roles a customer grants a partner. Each handler
 //! reads as: validate, authorize, one transaction (the rules of its `pc_domain` module, the write,
 //! its change), map to proto; Accept, Decline and End are the one lifecycle
 //! (`pc_server::lifecycle::run`) with each resource's rules. This module only wires them to tonic.
 
+pub mod admin_relationships;
 pub mod customer_relationships;
 pub mod reseller_links;
 
+use admin_relationships::AdminRelationships;
 use customer_relationships::CustomerRelationships;
 use pc_api::relationship::v1::{
-    AcceptCustomerRelationshipRequest, AcceptResellerLinkRequest, CustomerRelationship,
-    DeclineCustomerRelationshipRequest, DeclineResellerLinkRequest, EndCustomerRelationshipRequest,
-    EndResellerLinkRequest, GetCustomerRelationshipRequest, GetResellerLinkRequest, InviteResellerRequest,
-    ListCustomerRelationshipsRequest, ListCustomerRelationshipsResponse, ListResellerLinksRequest,
-    ListResellerLinksResponse, RequestCustomerRelationshipRequest, ResellerLink,
+    AcceptCustomerRelationshipRequest, AcceptResellerLinkRequest, AdminRelationship, ApproveAdminRelationshipRequest,
+    CustomerRelationship, DeclineAdminRelationshipRequest, DeclineCustomerRelationshipRequest,
+    DeclineResellerLinkRequest, EndCustomerRelationshipRequest, EndResellerLinkRequest, GetAdminRelationshipRequest,
+    GetCustomerRelationshipRequest, GetResellerLinkRequest, InviteResellerRequest, ListAdminRelationshipsRequest,
+    ListAdminRelationshipsResponse, ListCustomerRelationshipsRequest, ListCustomerRelationshipsResponse,
+    ListResellerLinksRequest, ListResellerLinksResponse, RequestAdminRelationshipRequest,
+    RequestCustomerRelationshipRequest, ResellerLink, TerminateAdminRelationshipRequest,
     relationship_service_server::{RelationshipService, RelationshipServiceServer},
 };
+use pc_domain::AdminMove;
 use pc_server::lifecycle::Transition;
 use reseller_links::ResellerLinks;
 
@@ -34,6 +40,12 @@ pc_server::grpc_service! {
         once customer_relationships::get_customer_relationship;
     rpc list_customer_relationships(ListCustomerRelationshipsRequest) -> ListCustomerRelationshipsResponse =
         list customer_relationships::list_customer_relationships;
+    rpc request_admin_relationship(RequestAdminRelationshipRequest) -> AdminRelationship =
+        retried admin_relationships::request_admin_relationship;
+    rpc get_admin_relationship(GetAdminRelationshipRequest) -> AdminRelationship =
+        once admin_relationships::get_admin_relationship;
+    rpc list_admin_relationships(ListAdminRelationshipsRequest) -> ListAdminRelationshipsResponse =
+        list admin_relationships::list_admin_relationships;
     lifecycle ResellerLinks => reseller_links::to_proto, ResellerLink {
         accept_reseller_link(AcceptResellerLinkRequest) = Transition::Accept,
         decline_reseller_link(DeclineResellerLinkRequest) = Transition::Decline,
@@ -43,5 +55,10 @@ pc_server::grpc_service! {
         accept_customer_relationship(AcceptCustomerRelationshipRequest) = Transition::Accept,
         decline_customer_relationship(DeclineCustomerRelationshipRequest) = Transition::Decline,
         end_customer_relationship(EndCustomerRelationshipRequest) = Transition::End,
+    }
+    lifecycle AdminRelationships => admin_relationships::to_proto, AdminRelationship {
+        approve_admin_relationship(ApproveAdminRelationshipRequest) = AdminMove::Approve,
+        decline_admin_relationship(DeclineAdminRelationshipRequest) = AdminMove::Decline,
+        terminate_admin_relationship(TerminateAdminRelationshipRequest) = AdminMove::Terminate,
     }
 }

@@ -108,6 +108,7 @@ impl PostgresReaders {
                 ColumnType::String(_) | ColumnType::Text => Value::String(row.try_get(index).map_err(get)?),
                 ColumnType::Integer => Value::Int(row.try_get(index).map_err(get)?),
                 ColumnType::BigInteger => Value::BigInt(row.try_get(index).map_err(get)?),
+                ColumnType::Boolean => Value::Bool(row.try_get(index).map_err(get)?),
                 ColumnType::Blob | ColumnType::Binary(_) | ColumnType::VarBinary(_) => {
                     Value::Bytes(row.try_get(index).map_err(get)?)
                 }
