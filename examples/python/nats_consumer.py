@@ -34,7 +34,9 @@ async def consume(args):
         while True:
             try:
                 messages = await subscription.fetch(100, timeout=args.idle_exit or 5)
-            except nats.errors.TimeoutError:
+            # nats-py raises its own TimeoutError, or (when the wait ran out just as its second
+            # pull request was due, as on a loaded machine) asyncio's, of which it is a kind.
+            except asyncio.TimeoutError:
                 if args.idle_exit:
                     return
                 continue
