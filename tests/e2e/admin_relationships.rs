@@ -16,7 +16,8 @@ use pc_api::{
 };
 use pc_server::expiry::{self, BATCH};
 use pc_tests::{
-    Reply, TestApp, admin_request, audit_actions, audit_history, expect_code, reason, spawn_app, violated_field,
+    Reply, TestApp, admin_request, audit_actions, audit_history, expect_code, feed_passed, reason, spawn_app,
+    violated_field,
 };
 use tonic::Code;
 
@@ -90,6 +91,7 @@ async fn the_customer_approves_and_access_runs_for_the_duration_asked() {
     assert_eq!(mine.admin_relationships, std::slice::from_ref(&approved));
 
     assert_eq!(audit_actions(&app, &asked.name).await, ["RequestAdminRelationship", "ApproveAdminRelationship"]);
+    feed_passed(&app, &asked.name, "admin_relationship.approved").await;
     let events = app
         .events_as(Some(&partner.name))
         .list_events(ListEventsRequest { resource: asked.name.clone(), ..Default::default() })

@@ -22,13 +22,47 @@ enum Who {
     Direct,
     Reseller,
     Provider,
+    /// Partners related to the customer, each holding one ACTIVE admin relationship with it
+    /// (rule 13), of one role.
+    Helpdesk,
+    BillingReader,
+    LicenseAdmin,
+    SupportEngineer,
+    GlobalAdmin,
     Operator,
 }
 
 use Who::*;
 
-const EVERYONE: &[Who] = &[Stranger, OtherCustomer, Customer, Supporter, Direct, Reseller, Provider, Operator];
-const PARTNERS_AND_OPERATOR: &[Who] = &[Stranger, Supporter, Direct, Reseller, Provider, Operator];
+const ADMINS: &[Who] = &[Helpdesk, BillingReader, LicenseAdmin, SupportEngineer, GlobalAdmin];
+const EVERYONE: &[Who] = &[
+    Stranger,
+    OtherCustomer,
+    Customer,
+    Supporter,
+    Direct,
+    Reseller,
+    Provider,
+    Helpdesk,
+    BillingReader,
+    LicenseAdmin,
+    SupportEngineer,
+    GlobalAdmin,
+    Operator,
+];
+const PARTNERS_AND_OPERATOR: &[Who] = &[
+    Stranger,
+    Supporter,
+    Direct,
+    Reseller,
+    Provider,
+    Helpdesk,
+    BillingReader,
+    LicenseAdmin,
+    SupportEngineer,
+    GlobalAdmin,
+    Operator,
+];
 
 /// Who may call each method, by fully-qualified name.
 const MATRIX: &[(&str, &[Who])] = &[
@@ -41,7 +75,19 @@ const MATRIX: &[(&str, &[Who])] = &[
     ("partnercenter.partner.v1.PartnerService/CreateCustomer", PARTNERS_AND_OPERATOR),
     (
         "partnercenter.partner.v1.PartnerService/GetCustomer",
-        &[Customer, Supporter, Direct, Reseller, Provider, Operator],
+        &[
+            Customer,
+            Supporter,
+            Direct,
+            Reseller,
+            Provider,
+            Helpdesk,
+            BillingReader,
+            LicenseAdmin,
+            SupportEngineer,
+            GlobalAdmin,
+            Operator,
+        ],
     ),
     ("partnercenter.partner.v1.PartnerService/ListCustomers", EVERYONE),
     ("partnercenter.relationship.v1.RelationshipService/InviteReseller", &[Provider, Operator]),
@@ -51,12 +97,18 @@ const MATRIX: &[(&str, &[Who])] = &[
     ("partnercenter.relationship.v1.RelationshipService/GetResellerLink", &[Reseller, Provider, Operator]),
     ("partnercenter.relationship.v1.RelationshipService/ListResellerLinks", PARTNERS_AND_OPERATOR),
     ("partnercenter.relationship.v1.RelationshipService/RequestCustomerRelationship", &[Direct, Operator]),
-    ("partnercenter.relationship.v1.RelationshipService/AcceptCustomerRelationship", &[Customer, Operator]),
-    ("partnercenter.relationship.v1.RelationshipService/DeclineCustomerRelationship", &[Customer, Operator]),
+    (
+        "partnercenter.relationship.v1.RelationshipService/AcceptCustomerRelationship",
+        &[Customer, GlobalAdmin, Operator],
+    ),
+    (
+        "partnercenter.relationship.v1.RelationshipService/DeclineCustomerRelationship",
+        &[Customer, GlobalAdmin, Operator],
+    ),
     ("partnercenter.relationship.v1.RelationshipService/EndCustomerRelationship", &[Customer, Direct, Operator]),
     (
         "partnercenter.relationship.v1.RelationshipService/GetCustomerRelationship",
-        &[Customer, Reseller, Provider, Operator],
+        &[Customer, Reseller, Provider, Helpdesk, GlobalAdmin, Operator],
     ),
     ("partnercenter.relationship.v1.RelationshipService/ListCustomerRelationships", EVERYONE),
     ("partnercenter.relationship.v1.RelationshipService/RequestAdminRelationship", &[Direct, Operator]),
@@ -65,17 +117,24 @@ const MATRIX: &[(&str, &[Who])] = &[
     ("partnercenter.relationship.v1.RelationshipService/TerminateAdminRelationship", &[Customer, Direct, Operator]),
     ("partnercenter.relationship.v1.RelationshipService/GetAdminRelationship", &[Customer, Direct, Operator]),
     ("partnercenter.relationship.v1.RelationshipService/ListAdminRelationships", EVERYONE),
+    ("partnercenter.relationship.v1.RelationshipService/CheckAccess", EVERYONE),
     ("partnercenter.channel.v1.ChannelService/CreateSubscription", &[Direct, Operator]),
     ("partnercenter.channel.v1.ChannelService/RegisterExternalSubscription", &[Operator]),
-    ("partnercenter.channel.v1.ChannelService/GetSubscription", &[Customer, Reseller, Provider, Operator]),
+    (
+        "partnercenter.channel.v1.ChannelService/GetSubscription",
+        &[Customer, Reseller, Provider, BillingReader, LicenseAdmin, SupportEngineer, GlobalAdmin, Operator],
+    ),
     ("partnercenter.channel.v1.ChannelService/ListSubscriptions", EVERYONE),
     ("partnercenter.channel.v1.ChannelService/UpdateSubscription", &[Reseller, Provider, Operator]),
     ("partnercenter.channel.v1.ChannelService/CancelSubscription", &[Reseller, Provider, Operator]),
     ("partnercenter.channel.v1.ChannelService/RequestSupport", &[Supporter, Operator]),
-    ("partnercenter.channel.v1.ChannelService/AcceptSupportAssignment", &[Customer, Operator]),
-    ("partnercenter.channel.v1.ChannelService/DeclineSupportAssignment", &[Customer, Operator]),
+    ("partnercenter.channel.v1.ChannelService/AcceptSupportAssignment", &[Customer, GlobalAdmin, Operator]),
+    ("partnercenter.channel.v1.ChannelService/DeclineSupportAssignment", &[Customer, GlobalAdmin, Operator]),
     ("partnercenter.channel.v1.ChannelService/EndSupportAssignment", &[Customer, Supporter, Operator]),
-    ("partnercenter.channel.v1.ChannelService/GetSupportAssignment", &[Customer, Supporter, Operator]),
+    (
+        "partnercenter.channel.v1.ChannelService/GetSupportAssignment",
+        &[Customer, Supporter, Helpdesk, SupportEngineer, GlobalAdmin, Operator],
+    ),
     ("partnercenter.channel.v1.ChannelService/ListSupportAssignments", EVERYONE),
     ("partnercenter.channel.v1.ChannelService/CreateTransfer", &[Direct, Operator]),
     ("partnercenter.channel.v1.ChannelService/AcceptTransfer", &[Reseller, Operator]),
@@ -110,6 +169,8 @@ struct World {
     transfer: Transfer,
     /// The direct partner asks the customer for admin roles: APPROVAL_PENDING.
     admin: AdminRelationship,
+    /// The holders of one ACTIVE admin relationship each, by role (`ADMINS`' order).
+    admins: Vec<Partner>,
 }
 
 impl World {
@@ -143,6 +204,19 @@ impl World {
             .reply();
         let transfer = app.ask_transfer(&direct, &reseller, &customer, &[&subscription], None).await;
         let admin = app.ask_admin(&direct, &customer, &[admin_relationship::Role::BillingReader]).await;
+        let mut admins = Vec::new();
+        for role in [
+            admin_relationship::Role::HelpdeskAgent,
+            admin_relationship::Role::BillingReader,
+            admin_relationship::Role::LicenseAdmin,
+            admin_relationship::Role::SupportEngineer,
+            admin_relationship::Role::GlobalAdmin,
+        ] {
+            let holder = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+            app.relate(&holder, &customer, None).await;
+            app.grant_admin(&holder, &customer, &[role]).await;
+            admins.push(holder);
+        }
         Self {
             provider,
             reseller,
@@ -158,6 +232,7 @@ impl World {
             assignment,
             transfer,
             admin,
+            admins,
         }
     }
 
@@ -172,6 +247,7 @@ impl World {
             Stranger => Some(self.stranger.name.clone()),
             Customer => Some(self.customer.name.clone()),
             OtherCustomer => Some(self.other_customer.name.clone()),
+            admin => ADMINS.iter().position(|a| *a == admin).map(|i| self.admins[i].name.clone()),
         }
     }
 }
@@ -374,6 +450,11 @@ async fn call(app: &TestApp, world: &World, method: &str, who: Who) -> Code {
         "ListAdminRelationships" => {
             code_of!(relationships.list_admin_relationships(ListAdminRelationshipsRequest::default()))
         }
+        "CheckAccess" => code_of!(relationships.check_access(CheckAccessRequest {
+            principal: none(),
+            permission: "subscriptions.get".into(),
+            resource: name(&w.subscription.name),
+        })),
         "ListEvents" => code_of!(app.events_as(subject.as_deref()).list_events(ListEventsRequest::default())),
         // A watch that was let in has started: its first message is whatever comes next.
         "WatchEvents" => code_of!(app.events_as(subject.as_deref()).watch_events(WatchEventsRequest::default())),
@@ -415,11 +496,11 @@ async fn each_method_allows_exactly_its_callers_with_tokens_of_an_identity_provi
 }
 
 async fn assert_matrix(app: &TestApp) {
-    let everyone = [Anonymous, Stranger, OtherCustomer, Customer, Supporter, Direct, Reseller, Provider, Operator];
+    let everyone = std::iter::once(Anonymous).chain(EVERYONE.iter().copied());
     let mut mismatches = Vec::new();
     for (method, allowed) in MATRIX {
         let world = World::new(app).await;
-        for who in everyone {
+        for who in everyone.clone() {
             let code = call(app, &world, method, who).await;
             let passed = !matches!(code, Code::PermissionDenied | Code::Unauthenticated);
             if who == Anonymous && code != Code::Unauthenticated {
@@ -437,4 +518,104 @@ async fn assert_matrix(app: &TestApp) {
         }
     }
     assert!(mismatches.is_empty(), "authorization matrix mismatches:\n{}", mismatches.join("\n"));
+}
+
+/// The methods that act on an existing resource: those whose request names it (`name`) and the
+/// Updates (which name it inside the resource they carry), but the partner directory's (public to
+/// read, an operator's to change): what CheckAccess answers for.
+fn methods_on_existing_resources() -> BTreeSet<String> {
+    let set = prost_types::FileDescriptorSet::decode(pc_api::FILE_DESCRIPTOR_SET).expect("descriptor set");
+    let naming: BTreeSet<String> = set
+        .file
+        .iter()
+        .flat_map(|file| {
+            let package = file.package().to_owned();
+            let named = file.message_type.iter().filter(|message| message.field.iter().any(|f| f.name() == "name"));
+            named.map(move |message| format!(".{package}.{}", message.name()))
+        })
+        .collect();
+    let mut methods = BTreeSet::new();
+    for file in &set.file {
+        for service in &file.service {
+            for method in &service.method {
+                let on_existing = naming.contains(method.input_type()) || method.name().starts_with("Update");
+                let directory = service.name() == "PartnerService" && !method.name().ends_with("Customer");
+                if on_existing && !directory {
+                    methods.insert(format!("{}.{}/{}", file.package(), service.name(), method.name()));
+                }
+            }
+        }
+    }
+    methods
+}
+
+/// The permission each method on an existing resource of a customer asks for (rule 13), with the
+/// resource [`call`] names; `None` for the others (creates, Lists, the feed, and resources no
+/// role reaches), which `CheckAccess` does not answer for.
+fn permission_of(method: &str, w: &World) -> Option<(&'static str, String)> {
+    let short = method.rsplit('/').next().unwrap_or_default();
+    let (permission, resource) = match short {
+        "GetCustomer" => ("customers.get", &w.customer.name),
+        "GetCustomerRelationship" => ("customerRelationships.get", &w.resold.name),
+        "AcceptCustomerRelationship" => ("customerRelationships.accept", &w.direct_relationship.name),
+        "DeclineCustomerRelationship" => ("customerRelationships.decline", &w.direct_relationship.name),
+        "EndCustomerRelationship" => ("customerRelationships.end", &w.direct_relationship.name),
+        "GetSubscription" => ("subscriptions.get", &w.subscription.name),
+        "UpdateSubscription" => ("subscriptions.update", &w.subscription.name),
+        "CancelSubscription" => ("subscriptions.cancel", &w.subscription.name),
+        "GetSupportAssignment" => ("supportAssignments.get", &w.assignment.name),
+        "AcceptSupportAssignment" => ("supportAssignments.accept", &w.assignment.name),
+        "DeclineSupportAssignment" => ("supportAssignments.decline", &w.assignment.name),
+        "EndSupportAssignment" => ("supportAssignments.end", &w.assignment.name),
+        "GetResellerLink" => ("resellerLinks.get", &w.link.name),
+        "AcceptResellerLink" => ("resellerLinks.accept", &w.link.name),
+        "DeclineResellerLink" => ("resellerLinks.decline", &w.link.name),
+        "EndResellerLink" => ("resellerLinks.end", &w.link.name),
+        "GetTransfer" => ("transfers.get", &w.transfer.name),
+        "AcceptTransfer" => ("transfers.accept", &w.transfer.name),
+        "DeclineTransfer" => ("transfers.decline", &w.transfer.name),
+        "CancelTransfer" => ("transfers.cancel", &w.transfer.name),
+        "GetAdminRelationship" => ("adminRelationships.get", &w.admin.name),
+        "ApproveAdminRelationship" => ("adminRelationships.approve", &w.admin.name),
+        "DeclineAdminRelationship" => ("adminRelationships.decline", &w.admin.name),
+        "TerminateAdminRelationship" => ("adminRelationships.terminate", &w.admin.name),
+        _ => return None,
+    };
+    Some((permission, resource.clone()))
+}
+
+/// Rule 13: CheckAccess answers as the call does, for every method it answers for (each on an
+/// existing resource, but the partner directory's) and every caller, the admin relationships'
+/// holders among them: on a fresh world per method, CheckAccess is asked first for every caller
+/// (by an operator, about the caller), then the calls are made, as the matrix makes them.
+#[tokio::test]
+async fn check_access_agrees_with_the_call_for_every_method_and_caller() {
+    let app = spawn_app().await;
+    let (mut disagreements, mut answered) = (Vec::new(), BTreeSet::new());
+    for (method, _) in MATRIX {
+        let world = World::new(&app).await;
+        let Some((permission, resource)) = permission_of(method, &world) else { continue };
+        answered.insert((*method).to_owned());
+        let mut answers = Vec::new();
+        for who in EVERYONE.iter().copied() {
+            let request = CheckAccessRequest {
+                principal: world.subject(who).unwrap_or_default(),
+                permission: permission.into(),
+                resource: resource.clone(),
+            };
+            let answer = app.relationships().check_access(request).await.reply();
+            let why = if answer.allowed { &answer.path } else { &answer.denial };
+            assert!(!why.is_empty(), "{method} as {who:?}: CheckAccess says no why: {answer:?}");
+            answers.push((who, answer));
+        }
+        for (who, answer) in answers {
+            let code = call(&app, &world, method, who).await;
+            let passed = !matches!(code, Code::PermissionDenied | Code::Unauthenticated);
+            if answer.allowed != passed {
+                disagreements.push(format!("{method} as {who:?}: the call {code:?}, CheckAccess {answer:?}"));
+            }
+        }
+    }
+    assert_eq!(answered, methods_on_existing_resources(), "a method on an existing resource CheckAccess skips");
+    assert!(disagreements.is_empty(), "CheckAccess disagrees with the call:\n{}", disagreements.join("\n"));
 }

@@ -10,6 +10,7 @@ mod balancing;
 mod changes;
 mod customer_relationships;
 mod customers;
+mod delegated_access;
 mod events;
 mod expiry;
 mod hostile_input;

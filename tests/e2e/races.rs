@@ -1033,6 +1033,62 @@ async fn admin_approval_vs_termination(app: &TestApp) {
     .await;
 }
 
+/// Rule 13: nothing is changed under a role after the role ended: every change made under an
+/// admin relationship was made before the relationship's end (the time its termination stamped).
+async fn changes_under_a_role_after_it_ended(view: &DatabaseTransaction) -> Vec<String> {
+    let ended: std::collections::BTreeMap<String, DateTime<Utc>> = all::<admin_relationships::Entity>(view)
+        .await
+        .into_iter()
+        .filter(|admin| !admin.state.is_live())
+        .filter_map(|admin| Some((format!("adminRelationships/{}", admin.id), admin.end_time?)))
+        .collect();
+    let mut broken = Vec::new();
+    for row in all::<audit::Entity>(view).await {
+        let change = audit::decode(&row).expect("a readable change");
+        let Some(end) = change.delegation.as_ref().and_then(|name| ended.get(name)) else { continue };
+        if row.create_time > *end {
+            broken.push(format!("{} {} under {:?} after it ended", change.method, change.resource, change.delegation));
+        }
+    }
+    broken
+}
+
+#[tokio::test]
+async fn acting_under_a_role_racing_its_termination_changes_nothing_after_it_ended() {
+    role_vs_termination(&spawn_app().await).await;
+}
+
+async fn role_vs_termination(app: &TestApp) {
+    use pc_api::relationship::v1::{
+        AcceptCustomerRelationshipRequest, TerminateAdminRelationshipRequest, admin_relationship::Role,
+    };
+    let round = async |app: &TestApp| {
+        let admin = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+        let (customer, _) = related_customer(app, &admin, None).await;
+        let granted = app.grant_admin(&admin, &customer, &[Role::GlobalAdmin]).await;
+        let mut calls = Vec::new();
+        for _ in 0..3 {
+            let newcomer = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+            let asked = app.ask(&newcomer, &customer, None).await;
+            let (mut client, name) = (app.relationships_as(Some(&admin.name)), asked.name);
+            calls.push(call(async move {
+                client
+                    .accept_customer_relationship(AcceptCustomerRelationshipRequest { name, etag: String::new() })
+                    .await
+            }));
+        }
+        let (mut terminating, name) = (app.relationships_as(Some(&customer.name)), granted.name);
+        calls.push(call(async move {
+            terminating
+                .terminate_admin_relationship(TerminateAdminRelationshipRequest { name, etag: String::new() })
+                .await
+        }));
+        together(calls).await;
+    };
+    let what = "AcceptCustomerRelationship under GLOBAL_ADMIN vs TerminateAdminRelationship";
+    race(app, what, round, changes_under_a_role_after_it_ended).await;
+}
+
 /// Every race above with three processes of the real `partner-center` binary over one PostgreSQL
 /// database, as a scaled deployment runs them: every client the app hands out belongs to the next
 /// process in turn, so the calls of one round, built one after another, each go to another
@@ -1067,5 +1123,6 @@ async fn every_race_holds_with_its_calls_spread_over_three_server_processes() {
         invitation_vs_expiry_engine(app),
         admin_approval_vs_end_of_the_relationship(app),
         admin_approval_vs_termination(app),
+        role_vs_termination(app),
     );
 }

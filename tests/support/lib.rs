@@ -29,7 +29,7 @@ pub use clients::{
     violated_field,
 };
 pub use config::{AppOptions, TlsPem};
-pub use observe::{audit_actions, audit_history, feed_cursors, metric_sample, scrape_metrics};
+pub use observe::{audit_actions, audit_history, feed_cursors, feed_passed, metric_sample, scrape_metrics};
 pub use processes::{Running, ServerProcess, spawn_app, spawn_app_with};
 pub use world::{admin_request, new_customer, new_partner, transfer_request};
 

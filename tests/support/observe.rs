@@ -13,6 +13,31 @@ pub async fn audit_actions(app: &TestApp, resource: &str) -> Vec<String> {
     audit_history(app, resource).await.into_iter().map(|change| change.method).collect()
 }
 
+/// Waits until the change feed has passed the event `event_type` of `resource` (it passes a
+/// change once every older write has ended, which on PostgreSQL may be a moment after the call
+/// that made it returned), at most 30 s.
+pub async fn feed_passed(app: &TestApp, resource: &str, event_type: &str) {
+    use pc_api::event::v1::ListEventsRequest;
+    let start = std::time::Instant::now();
+    let last =
+        ListEventsRequest { resource: resource.to_owned(), event_type: event_type.to_owned(), ..Default::default() };
+    while app
+        .events_as(Some("operator"))
+        .list_events(last.clone())
+        .await
+        .expect("list events")
+        .into_inner()
+        .events
+        .is_empty()
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the feed never passed {event_type} of {resource}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// The changes recorded for `resource`, oldest first.
 pub async fn audit_history(app: &TestApp, resource: &str) -> Vec<Change> {
     pc_store::audit::history(app.db.primary(), resource).await.expect("read the audit log")

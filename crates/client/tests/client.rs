@@ -229,4 +229,17 @@ async fn admin_roles_asked_twice_with_one_request_id_are_one_request_and_page_an
     let approve = ApproveAdminRelationshipRequest { name: first.name.clone(), etag: first.etag.clone() };
     let approved = customer_client.relationships().approve_admin_relationship(approve).await.expect("approve");
     assert_eq!(approved.into_inner().state(), State::Active);
+
+    // Another partner's relationship with the customer is the helpdesk's to read, and the client
+    // asks why.
+    let other = app.enrol(ProgramRole::DirectBillPartner, Cloud::Global).await;
+    let theirs = app.relate(&other, &customer, None).await;
+    let ask = pc_api::relationship::v1::CheckAccessRequest {
+        principal: String::new(),
+        permission: "customerRelationships.get".to_owned(),
+        resource: theirs.name,
+    };
+    let answer = partner_client.relationships().check_access(ask).await.expect("check access").into_inner();
+    assert!(answer.allowed, "{answer:?}");
+    assert_eq!((answer.role(), answer.admin_relationship), (Role::HelpdeskAgent, first.name));
 }

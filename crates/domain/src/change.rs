@@ -135,6 +135,9 @@ pub struct Change {
     pub parties: Parties,
     /// The resource whose change made this one (a relationship whose end ended an assignment).
     pub cause: Option<String>,
+    /// The admin relationship the principal acted under (rule 13: a partner acting for the
+    /// customer by one of its roles), if any.
+    pub delegation: Option<String>,
 }
 
 impl Change {
@@ -226,16 +229,30 @@ pub struct Origin {
     pub principal: Principal,
     /// The resource whose change made this one, if it cascaded.
     pub cause: Option<String>,
+    /// The admin relationship the principal acts under, if it acts for the customer by a role.
+    pub delegation: Option<String>,
 }
 
 impl Origin {
     pub fn new(method: impl Into<String>, principal: Principal) -> Self {
-        Self { method: method.into(), principal, cause: None }
+        Self { method: method.into(), principal, cause: None, delegation: None }
+    }
+
+    /// The same origin, acting under the admin relationship `delegation` (rule 13), if any.
+    #[must_use]
+    pub fn under(mut self, delegation: Option<crate::AdminRelationshipId>) -> Self {
+        self.delegation = delegation.map(|id| id.name());
+        self
     }
 
     /// `method` by the same principal, made because `cause` changed (a cascade).
     pub fn caused(&self, method: impl Into<String>, cause: impl fmt::Display) -> Self {
-        Self { method: method.into(), principal: self.principal, cause: Some(cause.to_string()) }
+        Self {
+            method: method.into(),
+            principal: self.principal,
+            cause: Some(cause.to_string()),
+            delegation: self.delegation.clone(),
+        }
     }
 }
 
@@ -299,6 +316,7 @@ mod tests {
             principal: Principal::OPERATOR.into(),
             parties,
             cause: None,
+            delegation: None,
         }
     }
 

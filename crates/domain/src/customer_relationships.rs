@@ -157,6 +157,15 @@ impl rules::Participants for CustomerRelationship {
     fn parties(&self) -> Parties {
         CustomerRelationship::parties(self)
     }
+
+    /// Rule 13: a relationship is the customer's; it names the partner and its billing provider.
+    fn on_behalf(&self, partner: PartnerId) -> Option<crate::access::OnBehalf> {
+        Some(crate::access::OnBehalf {
+            customer: self.customer,
+            names_caller: self.partner == partner || self.indirect_provider == Some(partner),
+            outside_program: false,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -59,15 +59,21 @@ pub fn partner_sees(partner: PartnerId, customer: &Customer, active: &[CustomerR
     holds_active || (customer.created_by == partner.name() && active.is_empty())
 }
 
+/// Rule 9: whether `caller` reads the customer `id`: operators any, a customer itself, a partner
+/// what [`partner_sees`] (`partner_sees` is its verdict).
+pub fn may_see(caller: &Principal, id: CustomerId, partner_sees: bool) -> bool {
+    match caller {
+        Principal::Operator => true,
+        Principal::Customer(me) => *me == id,
+        Principal::Partner(_) => partner_sees,
+    }
+}
+
 /// GetCustomer's answer (rule 9): operators read any customer, a customer itself, a partner what
 /// [`partner_sees`] (`partner_sees` is its verdict). A missing customer is NOT_FOUND only to
 /// callers that would see it; anyone else is PERMISSION_DENIED whether or not it exists.
 pub fn reveal<T>(caller: &Principal, id: CustomerId, found: Option<T>, partner_sees: bool) -> Result<T, Error> {
-    let may_see = match caller {
-        Principal::Operator => true,
-        Principal::Customer(me) => *me == id,
-        Principal::Partner(_) => partner_sees,
-    };
+    let may_see = may_see(caller, id, partner_sees);
     match found {
         Some(customer) if may_see => Ok(customer),
         None if may_see => Err(Error::not_found(id.name())),
@@ -121,8 +127,11 @@ mod tests {
         assert!(creator_may_create(id, Some(&creator), Cloud::Global).is_ok());
         assert_eq!(reason(creator_may_create(id, Some(&creator), Cloud::China)), "CROSS_CLOUD");
         assert_eq!(reason(creator_may_create(id, Some(&suspended(creator)), Cloud::Global)), "PARTNER_SUSPENDED");
-        assert!(matches!(creator_may_create(id, None, Cloud::Global), Err(Error::PermissionDenied(_))));
-        assert!(matches!(may_create(&Principal::Customer(CustomerId::generate())), Err(Error::PermissionDenied(_))));
+        assert!(matches!(creator_may_create(id, None, Cloud::Global), Err(Error::PermissionDenied { .. })));
+        assert!(matches!(
+            may_create(&Principal::Customer(CustomerId::generate())),
+            Err(Error::PermissionDenied { .. })
+        ));
     }
 
     #[test]
@@ -131,9 +140,9 @@ mod tests {
         assert!(matches!(reveal::<()>(&Principal::Operator, id, None, false), Err(Error::NotFound { .. })));
         assert!(matches!(reveal::<()>(&Principal::Customer(id), id, None, false), Err(Error::NotFound { .. })));
         let other = Principal::Customer(CustomerId::generate());
-        assert!(matches!(reveal(&other, id, Some(()), false), Err(Error::PermissionDenied(_))));
+        assert!(matches!(reveal(&other, id, Some(()), false), Err(Error::PermissionDenied { .. })));
         let partner = Principal::Partner(PartnerId::generate());
-        assert!(matches!(reveal::<()>(&partner, id, None, false), Err(Error::PermissionDenied(_))));
+        assert!(matches!(reveal::<()>(&partner, id, None, false), Err(Error::PermissionDenied { .. })));
         assert!(reveal(&partner, id, Some(()), true).is_ok());
     }
 }

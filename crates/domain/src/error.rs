@@ -104,9 +104,10 @@ pub enum Error {
     /// A position the change feed no longer holds (`field` is the cursor or page token).
     #[error("{field} is older than the events the feed keeps: {message}")]
     OutOfRange { field: String, message: String },
-    /// The caller is authenticated but may not do this.
-    #[error("{0}")]
-    PermissionDenied(String),
+    /// The caller is authenticated but may not do this; `permission` names what it lacks when the
+    /// refused method asks for one (rule 13), so it learns what to ask for.
+    #[error("{message}")]
+    PermissionDenied { message: String, permission: Option<String> },
     /// No usable credential.
     #[error("{0}")]
     Unauthenticated(String),
@@ -146,7 +147,7 @@ impl Error {
     }
 
     pub fn denied(message: impl Into<String>) -> Self {
-        Self::PermissionDenied(message.into())
+        Self::PermissionDenied { message: message.into(), permission: None }
     }
 
     pub fn internal(context: impl std::fmt::Display) -> Self {

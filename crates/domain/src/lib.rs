@@ -11,6 +11,7 @@
 //! rules several resources share are in [`rules`]. A new resource is a module here and one line of
 //! `resources!` below.
 
+pub mod access;
 pub mod change;
 pub mod error;
 pub mod etag;

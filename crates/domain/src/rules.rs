@@ -102,6 +102,11 @@ pub trait Participants {
     fn may_transition(&self, caller: &Principal, transition: Self::Transition) -> Result<(), Error>;
     /// Who the resource names, as its changes record them.
     fn parties(&self) -> crate::change::Parties;
+    /// What a role of `partner` would act on (rule 13): the customer the resource belongs to, for
+    /// the resources a role reaches; `None` for the others.
+    fn on_behalf(&self, _partner: crate::PartnerId) -> Option<crate::access::OnBehalf> {
+        None
+    }
 }
 
 /// Rule 9 for a resource read by id: `found` if the caller `may_see` it. Operators, who may see
@@ -198,7 +203,7 @@ mod tests {
         let partner = Principal::Partner(PartnerId::generate());
         let hidden = reveal(&partner, "resellerLinks/x", Some(1), |_| false);
         let missing = reveal(&partner, "resellerLinks/x", None::<i32>, |_| true);
-        assert!(matches!(hidden, Err(Error::PermissionDenied(_))));
+        assert!(matches!(hidden, Err(Error::PermissionDenied { .. })));
         assert_eq!(hidden.err().map(|e| e.to_string()), missing.err().map(|e| e.to_string()));
         assert!(matches!(reveal(&Principal::Operator, "x", None::<i32>, |_| true), Err(Error::NotFound { .. })));
         assert_eq!(reveal(&partner, "x", Some(2), |_| true).ok(), Some(2));

@@ -149,6 +149,15 @@ impl rules::Participants for (SupportAssignment, Subscription) {
     fn parties(&self) -> crate::Parties {
         self.0.parties(self.1.customer)
     }
+
+    /// Rule 13: an assignment is the subscription's customer's; it names its partner.
+    fn on_behalf(&self, partner: crate::PartnerId) -> Option<crate::access::OnBehalf> {
+        Some(crate::access::OnBehalf {
+            customer: self.1.customer,
+            names_caller: self.0.partner == partner,
+            outside_program: false,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -187,7 +196,7 @@ mod tests {
         let strangers = Grounds { has_active_relationship: false, ..grounds() };
         assert_eq!(reason(may_support(&strangers)), "NO_ACTIVE_RELATIONSHIP");
         let partner = Principal::Partner(strangers.partner.id);
-        assert!(matches!(may_request(&partner, &strangers), Err(Error::PermissionDenied(_))));
+        assert!(matches!(may_request(&partner, &strangers), Err(Error::PermissionDenied { .. })));
         assert!(may_request(&Principal::Operator, &strangers).is_ok());
         let mut stopped = grounds();
         stopped.partner = suspended(stopped.partner);

@@ -8,8 +8,9 @@
 
 use std::future::Future;
 
+use pc_domain::access::Permission;
 use pc_domain::rules::{self, Participants};
-use pc_domain::{Error, Etag, Origin, Principal, ResourceId};
+use pc_domain::{Error, Etag, Move, Origin, Principal, ResourceId};
 pub use pc_store::lifecycle::MoveOf;
 use pc_store::lifecycle::{self as store, LifecycleRow};
 use pc_store::{Database, DatabaseTransaction, retry::with_retries, write::Row};
@@ -72,9 +73,10 @@ pub trait Workflow {
 }
 
 /// Every move of a resource, in one transaction: read the row without a lock to authorize (rule 9,
-/// then rule 5's "who") and to know what to lock; lock the grounds, then the row FOR UPDATE (the
-/// lock protocol); check the etag, the deadline (rule 15), rule 5 and the resource's rules on the
-/// locked row; write the move and its change; run the cascade; commit.
+/// then rule 5's "who", or a role of rule 13: `crate::access`) and to know what to lock; lock the
+/// grounds, then the row FOR UPDATE (the lock protocol); check the etag, the deadline (rule 15),
+/// rule 5 and the resource's rules on the locked row; hold the role it acts under, if any; write
+/// the move and its change (naming that role's admin relationship); run the cascade; commit.
 pub async fn run<W: Workflow>(
     db: &Database,
     caller: Principal,
@@ -90,15 +92,18 @@ pub async fn run<W: Workflow>(
         Some(row) => Some(W::parties(&txn, &row).await?),
         None => None,
     };
-    let parties = rules::reveal(&caller, id, parties, |parties| parties.may_see(&caller))?;
-    parties.may_transition(&caller, transition)?;
+    // Rules 9 and 5 on its parties, or a role the caller holds of its customer (rule 13).
+    let kind = <W::Row as Row>::KIND;
+    let (parties, path) = crate::access::to_move(&txn, &caller, kind, id, parties, transition).await?;
     let grounds = W::lock_grounds(&txn, &parties, transition).await?;
     let row = store::lock::<W::Row>(&txn, id).await?;
     Etag::check(etag, row.revision(), id)?;
     rules::before_deadline(row.state(), transition, row.expire_time(), pc_store::db::now(), id)?;
     let to = rules::transition_allowed(row.state(), transition, id)?;
     W::check(&txn, &row, transition, grounds).await?;
-    let origin = Origin::new(store::method::<W::Row>(transition), caller);
+    // A move under a role holds the role until it commits (after the rows it changes).
+    crate::access::hold(&txn, Permission::new(kind, transition.verb()), &path).await?;
+    let origin = Origin::new(store::method::<W::Row>(transition), caller).under(path.delegation());
     let moved = store::record_move(&txn, &row, transition, to, etag, &origin, parties.parties())
         .await
         .map_err(|error| W::explain_write_error(&parties, error))?;

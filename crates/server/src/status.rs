@@ -50,7 +50,13 @@ pub fn status(error: Error) -> Status {
             message,
             error_info("CURSOR_EXPIRED", HashMap::from([("field".to_owned(), field)])),
         ),
-        Error::PermissionDenied(_) => with_reason(Code::PermissionDenied, "PERMISSION_DENIED", message),
+        // The permission the method asks for (rule 13), when it names one: what to ask for, and
+        // nothing of what the caller may not see.
+        Error::PermissionDenied { permission, .. } => Status::with_error_details(
+            Code::PermissionDenied,
+            message,
+            error_info("PERMISSION_DENIED", permission.map(|p| ("permission".to_owned(), p)).into_iter().collect()),
+        ),
         Error::Unauthenticated(_) => with_reason(Code::Unauthenticated, "TOKEN_INVALID", message),
         Error::Internal(detail) => {
             tracing::error!(%detail, "internal error");

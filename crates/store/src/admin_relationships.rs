@@ -7,11 +7,14 @@
 use chrono::{DateTime, Utc};
 use pc_domain::{
     AdminRelationshipId, AdminRelationshipState, AdminRelationshipState as State, AdminRole, CustomerId, Error,
-    PageRequest, PartnerId, Principal, Stamp,
+    PageRequest, PartnerId, Principal, ResourceKind, Stamp,
     admin_relationships::{Ask, EXTENSION},
 };
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Expr, Query, SelectStatement};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
 
 use crate::{
     Database,
@@ -147,13 +150,15 @@ pub async fn insert(
     })
 }
 
+/// The admin relationship rows of one partner and customer.
+fn of_pair(partner: PartnerId, customer: CustomerId) -> Condition {
+    Condition::all().add(Column::PartnerId.eq(partner.0)).add(Column::CustomerId.eq(customer.0))
+}
+
 /// The admin relationship rows of one partner and customer with `display_name` (unique among
 /// the live ones).
-pub fn named(partner: PartnerId, customer: CustomerId, display_name: &str) -> sea_orm::Condition {
-    sea_orm::Condition::all()
-        .add(Column::PartnerId.eq(partner.0))
-        .add(Column::CustomerId.eq(customer.0))
-        .add(Column::DisplayName.eq(display_name))
+pub fn named(partner: PartnerId, customer: CustomerId, display_name: &str) -> Condition {
+    of_pair(partner, customer).add(Column::DisplayName.eq(display_name))
 }
 
 /// The admin relationship as last committed, if any: a read outside any transaction (a Get).
@@ -170,11 +175,58 @@ pub async fn lock_live_of_pair(
     customer: CustomerId,
 ) -> Result<Vec<Model>, Error> {
     let query = Entity::find()
-        .filter(Column::PartnerId.eq(partner.0))
-        .filter(Column::CustomerId.eq(customer.0))
+        .filter(of_pair(partner, customer))
         .filter(Column::State.is_in([State::ApprovalPending, State::Active]))
         .order_by_asc(Column::Id);
     Ok(locked(query, Lock::Update).all(db).await?)
+}
+
+/// The ACTIVE admin relationships of `partner` with `customer` (rule 13: what it may do for the
+/// customer), without a lock: a read decides by them as they were at its start.
+pub async fn active_of_pair(
+    db: &impl ConnectionTrait,
+    partner: PartnerId,
+    customer: CustomerId,
+) -> Result<Vec<Model>, Error> {
+    Ok(Entity::find().filter(of_pair(partner, customer)).filter(Column::State.eq(State::Active)).all(db).await?)
+}
+
+/// The admin relationship `id` a write acts under, locked FOR SHARE (`LockOrder::AdminRelationships`,
+/// after every row the write changes): Terminate, the expiry engine and the end of its customer
+/// relationship update it, so it stays as read until the write commits.
+pub async fn lock_grant(db: &impl ConnectionTrait, id: AdminRelationshipId) -> Result<Option<Model>, Error> {
+    crate::locks::find_locked::<Entity>(db, id.0, Lock::Share).await
+}
+
+impl Model {
+    /// What rule 13 reads of an ACTIVE admin relationship.
+    pub fn grant(&self) -> pc_domain::access::Grant {
+        pc_domain::access::Grant {
+            relationship: AdminRelationshipId(self.id),
+            customer: CustomerId(self.customer_id),
+            roles: self.roles(),
+            until: self.end_time.unwrap_or(self.expire_time),
+            auto_extend: self.auto_extend,
+        }
+    }
+}
+
+/// The customers whose resources of `kind` a role of `partner` reads at `now` (rule 13,
+/// `pc_domain::access::roles_reading`, as SQL): those of its ACTIVE admin relationships, before
+/// their end or auto-extending, holding a role that reads them. (No role's name contains
+/// another's, so matching each name in the space-separated `roles` is exact.) What a List adds to
+/// the partner's own view.
+pub fn customers_read_by(partner: PartnerId, kind: ResourceKind, now: DateTime<Utc>) -> SelectStatement {
+    let roles = pc_domain::access::roles_reading(kind);
+    let any_role = roles.iter().fold(Condition::any(), |any, role| any.add(Column::Roles.like(format!("%{role}%"))));
+    Query::select()
+        .column(Column::CustomerId)
+        .from(Entity)
+        .and_where(Column::PartnerId.eq(partner.0))
+        .and_where(Column::State.eq(State::Active))
+        .cond_where(Condition::any().add(Column::AutoExtend.eq(true)).add(Column::EndTime.gt(now)))
+        .cond_where(if roles.is_empty() { Condition::all().add(Expr::val(false)) } else { any_role })
+        .to_owned()
 }
 
 /// ListAdminRelationships filters.

@@ -21,7 +21,8 @@
 //!
 //! The stored form is versioned by the row's `schema` column. Schema 2 (written now) keeps the
 //! typed change as one JSON object: `kind`, `state` (`from`, `to`), `fields` (name to `from`,
-//! `to`), `parties` (role to name) and `cause`; the method, the resource and the principal have
+//! `to`), `parties` (role to name), `cause` and `delegation` (the admin relationship the principal
+//! acted under, rule 13); the method, the resource and the principal have
 //! columns of their own. Schema 1 rows (written before the typed change, each handler its own JSON
 //! body) are read compatibly: their `state` (a name, or `from` and `to`), their `cause`, the
 //! parties they happened to name, and every other key as a field. Since migration 10 a row also
@@ -349,6 +350,9 @@ fn encode(change: &Change) -> Value {
     if let Some(cause) = &change.cause {
         body.insert("cause".into(), json!(cause));
     }
+    if let Some(delegation) = &change.delegation {
+        body.insert("delegation".into(), json!(delegation));
+    }
     Value::Object(body)
 }
 
@@ -371,6 +375,7 @@ pub fn decode(row: &Model) -> Result<Change, Error> {
         principal: row.principal.clone(),
         parties: Parties::default(),
         cause: object.get("cause").and_then(Value::as_str).map(str::to_owned),
+        delegation: object.get("delegation").and_then(Value::as_str).map(str::to_owned),
     };
     if row.schema >= 2 {
         let fields = object.get("fields").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -450,6 +455,7 @@ mod tests {
                 .with(Role::Customer, Some("customers/c"))
                 .with(Role::SupportPartner, Some("partners/p")),
             cause: Some("customerRelationships/r".into()),
+            delegation: None,
         };
         let row = stored(SCHEMA, &change.resource, &change.method, encode(&change));
         assert_eq!(decode(&row).ok(), Some(change));
@@ -466,6 +472,7 @@ mod tests {
             principal: "operator".into(),
             parties: Parties::default().with(Role::Partner, Some("partners/p")),
             cause: None,
+            delegation: None,
         };
         let row = stored(SCHEMA, &change.resource, &change.method, encode(&change));
         assert_eq!(decode(&row).ok(), Some(change));

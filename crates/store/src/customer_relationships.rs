@@ -2,7 +2,7 @@
 
 use pc_domain::{
     Cloud, CustomerId, CustomerRelationshipId, Error, PageRequest, PartnerId, Principal, RelationshipState,
-    RelationshipState as State, TenantId,
+    RelationshipState as State, ResourceKind, TenantId,
 };
 use sea_orm::entity::prelude::*;
 use sea_orm::{
@@ -184,8 +184,14 @@ pub async fn list(
     match filter.viewer {
         Principal::Operator => {}
         Principal::Partner(party) => {
+            // Its own, and those of the customers a role of it reads them of (rule 13).
+            let delegated =
+                crate::admin_relationships::customers_read_by(party, ResourceKind::CustomerRelationship, now());
             query = query.filter(
-                Condition::any().add(Column::PartnerId.eq(party.0)).add(Column::IndirectProviderId.eq(party.0)),
+                Condition::any()
+                    .add(Column::PartnerId.eq(party.0))
+                    .add(Column::IndirectProviderId.eq(party.0))
+                    .add(Column::CustomerId.in_subquery(delegated)),
             );
         }
         Principal::Customer(customer) => query = query.filter(Column::CustomerId.eq(customer.0)),

@@ -141,7 +141,15 @@ pub async fn list(
                 .to_owned();
             let created_and_unclaimed =
                 Condition::all().add(Column::CreatedBy.eq(partner.name())).add(Column::Id.not_in_subquery(active()));
-            query = query.filter(Condition::any().add(created_and_unclaimed).add(Column::Id.in_subquery(held)));
+            // And the customers it holds a role of (rule 13).
+            let delegated =
+                crate::admin_relationships::customers_read_by(partner, pc_domain::ResourceKind::Customer, now());
+            query = query.filter(
+                Condition::any()
+                    .add(created_and_unclaimed)
+                    .add(Column::Id.in_subquery(held))
+                    .add(Column::Id.in_subquery(delegated)),
+            );
         }
     }
     if let Some(cloud) = cloud {

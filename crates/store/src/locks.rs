@@ -28,10 +28,10 @@
 //! | 4 `Customers` | `customers` | nobody: a customer's cloud and tenant never change |
 //! | 5 `ResellerLinks` | `reseller_links` | SHARE: the billing link of RequestCustomerRelationship, AcceptCustomerRelationship, a reseller's CreateSubscription and a reseller target's Create and AcceptTransfer; UPDATE: Accept, Decline, EndResellerLink, and the lapsed INVITED link of the pair InviteReseller expires; UPDATE SKIP LOCKED: the expiry engine |
 //! | 6 `CustomerRelationships` | `customer_relationships` | SHARE: the ACTIVE relationship of CreateSubscription, RequestSupport, AcceptSupportAssignment, and the target's of Create and AcceptTransfer, the pair's of Request and ApproveAdminRelationship; UPDATE: Accept, Decline, EndCustomerRelationship, and the lapsed PENDING one of the pair RequestCustomerRelationship expires; UPDATE SKIP LOCKED: the expiry engine |
-//! | 7 `AdminRelationships` | `admin_relationships` | UPDATE: Approve, Decline, TerminateAdminRelationship, and in ascending id the live ones of the pair EndCustomerRelationship terminates; UPDATE SKIP LOCKED: the expiry engine |
-//! | 8 `Transfers` | `transfers` | UPDATE: Accept, Decline, CancelTransfer; UPDATE SKIP LOCKED: the expiry engine |
-//! | 9 `Subscriptions` | `subscriptions` | SHARE: RequestSupport, AcceptSupportAssignment; UPDATE: UpdateSubscription, CancelSubscription, and in ascending id the subscriptions CreateTransfer names and AcceptTransfer moves |
-//! | 10 `SupportAssignments` | `support_assignments` | UPDATE: Accept, Decline, EndSupportAssignment, and the assignments EndCustomerRelationship, CancelSubscription and AcceptTransfer end, and the lapsed REQUESTED one of the pair RequestSupport expires; UPDATE SKIP LOCKED: the expiry engine |
+//! | 7 `Transfers` | `transfers` | UPDATE: Accept, Decline, CancelTransfer; UPDATE SKIP LOCKED: the expiry engine |
+//! | 8 `Subscriptions` | `subscriptions` | SHARE: RequestSupport, AcceptSupportAssignment; UPDATE: UpdateSubscription, CancelSubscription, and in ascending id the subscriptions CreateTransfer names and AcceptTransfer moves |
+//! | 9 `SupportAssignments` | `support_assignments` | UPDATE: Accept, Decline, EndSupportAssignment, and the assignments EndCustomerRelationship, CancelSubscription and AcceptTransfer end, and the lapsed REQUESTED one of the pair RequestSupport expires; UPDATE SKIP LOCKED: the expiry engine |
+//! | 10 `AdminRelationships` | `admin_relationships` | SHARE: the one a call under a role acts by (rule 13: AcceptCustomerRelationship, DeclineCustomerRelationship, AcceptSupportAssignment, DeclineSupportAssignment, UpdateSubscription), after the rows it changes; UPDATE: Approve, Decline, TerminateAdminRelationship, the lapsed one of the name RequestAdminRelationship expires, and in ascending id the live ones of the pair EndCustomerRelationship terminates (after the assignments it ends); UPDATE SKIP LOCKED: the expiry engine |
 //! | 11 `AuditEvents` | `audit_events` | inserted last by every change |
 //!
 //! The pairs this decides (each has a race test in `tests/e2e/races.rs`):
@@ -67,6 +67,12 @@
 //!   terminates them, so an approval either commits first (and is terminated) or waits and finds
 //!   no ACTIVE relationship. Approve, Decline and Terminate of one admin relationship meet at its
 //!   row.
+//! - A call under a role (rule 13) decides by the admin relationship read without a lock, then,
+//!   after locking the rows it changes, locks that relationship FOR SHARE and checks it still
+//!   grants (`pc_server::access::hold`): Terminate, the expiry engine and EndCustomerRelationship
+//!   update it, so each comes wholly before the call (which is then refused) or after it, and
+//!   nothing is changed under a role after it ended. Admin relationships come last in the order
+//!   for this: every row such a call changes comes before them.
 //! - CreateTransfer updates the subscriptions it names before it reads the subscriptions of the
 //!   customer's other PENDING transfers, so two transfers of one subscription created at once run
 //!   one after the other and the second finds the first (rule 11).
@@ -96,10 +102,10 @@ pub enum LockOrder {
     Customers,
     ResellerLinks,
     CustomerRelationships,
-    AdminRelationships,
     Transfers,
     Subscriptions,
     SupportAssignments,
+    AdminRelationships,
     AuditEvents,
 }
 
@@ -112,10 +118,10 @@ impl LockOrder {
         Self::Customers,
         Self::ResellerLinks,
         Self::CustomerRelationships,
-        Self::AdminRelationships,
         Self::Transfers,
         Self::Subscriptions,
         Self::SupportAssignments,
+        Self::AdminRelationships,
         Self::AuditEvents,
     ];
 }

@@ -126,6 +126,13 @@ fn supported_by(partner: PartnerId) -> sea_orm::sea_query::SimpleExpr {
     Column::Id.in_subquery(supported)
 }
 
+/// The subscriptions of the customers a role of `partner` reads them of (rule 13).
+fn read_by_role(partner: PartnerId) -> sea_orm::sea_query::SimpleExpr {
+    let customers =
+        crate::admin_relationships::customers_read_by(partner, pc_domain::ResourceKind::Subscription, now());
+    Column::CustomerId.in_subquery(customers)
+}
+
 /// Whether `partner` sees `subscription` (rule 9).
 pub async fn visible_to_partner(
     db: &impl ConnectionTrait,
@@ -202,6 +209,7 @@ pub async fn list(
     let union = first_page_of("of_record", Column::PartnerOfRecordId.eq(viewer.0))
         .union(UnionType::All, first_page_of("billed", Column::BillingPartnerId.eq(viewer.0)))
         .union(UnionType::All, first_page_of("supported", supported_by(viewer)))
+        .union(UnionType::All, first_page_of("delegated", read_by_role(viewer)))
         .to_owned();
     let mut rows = Entity::find().from_raw_sql(db.get_database_backend().build(&union)).all(db).await?;
     // A row seen two ways (a direct-bill partner both sells and bills it) comes once per way.

@@ -1,14 +1,14 @@
 //! The `support_assignments` table and its queries.
 
 use pc_domain::{
-    AssignmentState, AssignmentState as State, CustomerId, Error, PageRequest, PartnerId, Principal, SubscriptionId,
-    SupportAssignmentId,
+    AssignmentState, AssignmentState as State, CustomerId, Error, PageRequest, PartnerId, Principal, ResourceKind,
+    SubscriptionId, SupportAssignmentId,
 };
 use sea_orm::entity::prelude::*;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     sea_query::{Query, SelectStatement},
 };
 
@@ -175,7 +175,21 @@ pub async fn list(db: &impl ConnectionTrait, filter: AssignmentFilter, page: Pag
     let mut query = Entity::find();
     match filter.viewer {
         Principal::Operator => {}
-        Principal::Partner(partner) => query = query.filter(Column::PartnerId.eq(partner.0)),
+        Principal::Partner(partner) => {
+            // Its own, and those of the customers a role of it reads them of (rule 13).
+            let customers =
+                crate::admin_relationships::customers_read_by(partner, ResourceKind::SupportAssignment, now());
+            let of_customers = Query::select()
+                .column(subscriptions::Column::Id)
+                .from(subscriptions::Entity)
+                .and_where(subscriptions::Column::CustomerId.in_subquery(customers))
+                .to_owned();
+            query = query.filter(
+                Condition::any()
+                    .add(Column::PartnerId.eq(partner.0))
+                    .add(Column::SubscriptionId.in_subquery(of_customers)),
+            );
+        }
         Principal::Customer(customer) => {
             query = query.filter(Column::SubscriptionId.in_subquery(subscriptions_of(customer)));
         }

@@ -117,6 +117,7 @@ fn change<R: Row>(
         principal: origin.principal.to_string(),
         parties,
         cause: origin.cause.clone(),
+        delegation: origin.delegation.clone(),
     }
 }
 

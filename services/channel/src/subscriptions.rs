@@ -13,10 +13,11 @@ use pc_api::channel::v1::{
 use pc_domain::subscriptions as rules;
 use pc_domain::{AssignmentState, Parties, ProductFamily, Role, SalesChannel};
 use pc_domain::{CustomerId, Error, Etag, OfferId, Origin, PageKey, PartnerId, Principal, Quantity, SubscriptionId};
+use pc_domain::{ResourceKind, access::Permission};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, required_enum, timestamp, update_paths};
-use pc_server::{create::Create, lifecycle, visible::customer_for};
+use pc_server::{access, create::Create, lifecycle, visible::customer_for};
 use pc_store::{
-    ConnectionTrait, Database, DatabaseTransaction, customer_relationships, customers,
+    Database, DatabaseTransaction, customer_relationships, customers,
     locks::{Lock, lock_tenant},
     partners, reseller_links,
     subscriptions::{self, Model, NewSubscription, SubscriptionFilter},
@@ -142,33 +143,15 @@ pub async fn register_external_subscription(
     create.run(db, insert, to_proto).await
 }
 
-/// The subscription, if `caller` may see it (rule 9). Anyone else is PERMISSION_DENIED whether
-/// or not it exists.
-pub async fn load_visible(db: &impl ConnectionTrait, caller: &Principal, id: SubscriptionId) -> Result<Model, Error> {
-    visible(db, caller, id, subscriptions::find(db, id).await?).await
-}
-
-/// `row`, read by id through any connection, if `caller` may see it; `db` answers rule 9.
-async fn visible(
-    db: &impl ConnectionTrait,
-    caller: &Principal,
-    id: SubscriptionId,
-    row: Option<Model>,
-) -> Result<Model, Error> {
-    let partner_sees = match (caller, &row) {
-        (Principal::Partner(me), Some(_)) => subscriptions::visible_to_partner(db, id, *me).await?,
-        _ => false,
-    };
-    pc_domain::rules::reveal(caller, id, row, |row| rules::may_see(caller, &row.facts(), partner_sees))
-}
-
 pub async fn get_subscription(
     db: &Database,
     caller: Principal,
     request: GetSubscriptionRequest,
 ) -> Result<Subscription, Error> {
     let id = SubscriptionId::parse("name", &request.name)?;
-    to_proto(visible(db.reader(), &caller, id, subscriptions::read(db, id).await?).await?)
+    // Its parties (rule 9) or a role that reads the customer's subscriptions (rule 13).
+    let found = subscriptions::read(db, id).await?;
+    to_proto(access::to_subscription(db.reader(), &caller, "get", id, found).await?.0)
 }
 
 pub async fn list_subscriptions(
@@ -199,9 +182,11 @@ pub async fn update_subscription(
     let quantity = Quantity::parse("subscription.quantity", input.quantity)?.get();
 
     let txn = db.begin().await?;
-    // Parties never change: read without a lock to authorize and to know what to lock.
-    let seen = load_visible(&txn, &caller, id).await?.facts();
-    rules::may_change(&caller, &seen, "change quantities")?;
+    // Parties never change: read without a lock to authorize (its partners, or a licence admin of
+    // the customer for one bought elsewhere, rule 13) and to know what to lock.
+    let (seen, path) =
+        access::to_subscription(&txn, &caller, "update", id, subscriptions::find(&txn, id).await?).await?;
+    let seen = seen.facts();
     // More licences are new business, which a SUSPENDED partner does not start (rule 3): lock
     // both partners FOR SHARE before the subscription, as the lock order says (pc_store::locks::LockOrder).
     let raising = quantity > seen.quantity;
@@ -221,7 +206,10 @@ pub async fn update_subscription(
         return Err(Error::Conflict(format!("{id} changed concurrently; read it again and retry")));
     }
     rules::change_quantity(&current.facts(), quantity, &parties)?;
-    let origin = Origin::new("UpdateSubscription", caller);
+    // A change under a role holds the role until it commits (after the subscription, in the
+    // lock order).
+    access::hold(&txn, Permission::new(ResourceKind::Subscription, "update"), &path).await?;
+    let origin = Origin::new("UpdateSubscription", caller).under(path.delegation());
     let live = support_assignments::live_on(&txn, id).await?;
     let parties = parties_now(&current, &live);
     let updated = write::update(&txn, &current, etag, &origin, parties, |row, _| row.quantity = quantity).await?;
@@ -251,8 +239,8 @@ pub async fn cancel_subscription(
     let txn = db.begin().await?;
     // Locked before its live assignments are read and ended: a support request that shares it
     // has committed by now, and a later one finds it CANCELLED (pc_store::locks).
-    let current = visible(&txn, &caller, id, subscriptions::find_locked(&txn, id, Lock::Update).await?).await?;
-    rules::may_change(&caller, &current.facts(), "cancel subscriptions")?;
+    let locked = subscriptions::find_locked(&txn, id, Lock::Update).await?;
+    let (current, _) = access::to_subscription(&txn, &caller, "cancel", id, locked).await?;
     Etag::check(etag, current.revision, id)?;
     let cancelled_state = rules::cancel(&current.facts())?;
     let origin = Origin::new("CancelSubscription", caller);

@@ -138,6 +138,7 @@ pub fn to_event(row: &audit::Model, change: Change) -> Result<Event, Error> {
             })
             .collect(),
         cause: change.cause.unwrap_or_default(),
+        delegation: change.delegation.unwrap_or_default(),
         resource_after,
     })
 }

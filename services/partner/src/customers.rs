@@ -80,14 +80,8 @@ pub async fn create_customer(
 pub async fn get_customer(db: &Database, caller: Principal, request: GetCustomerRequest) -> Result<Customer, Error> {
     let id = CustomerId::parse("name", &request.name)?;
     let row = customers::read(db, id).await?;
-    let partner_sees = match (&caller, &row) {
-        (Principal::Partner(partner), Some(row)) => {
-            let active = customers::active_relationships(db.reader(), CustomerId(row.id)).await?;
-            pc_domain::customers::partner_sees(*partner, &row.facts(), &active)
-        }
-        _ => false,
-    };
-    to_proto(pc_domain::customers::reveal(&caller, id, row, partner_sees)?)
+    // Rule 9, or any role the partner holds of the customer (rule 13).
+    to_proto(pc_server::access::to_read_customer(db.reader(), &caller, id, row).await?.0)
 }
 
 pub async fn list_customers(

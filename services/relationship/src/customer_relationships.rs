@@ -13,7 +13,6 @@ use pc_api::relationship::v1::{
 };
 use pc_domain::ProgramRole;
 use pc_domain::customer_relationships as rules;
-use pc_domain::rules::Participants;
 use pc_domain::{CustomerId, CustomerRelationshipId, Error, Etag, Origin, PageKey, PartnerId, Principal, ResourceKind};
 use pc_server::convert::{ProtoEnum, filter_enum, list_page, optional_timestamp, timestamp};
 use pc_server::create::Create;
@@ -170,8 +169,8 @@ impl lifecycle::Workflow for CustomerRelationships {
         }
     }
 
-    /// Rule 12: ending a relationship terminates the pair's live admin relationships; rule 8: it
-    /// ends the partner's live support assignments for the customer (in the lock order).
+    /// Rule 8: ending a relationship ends the partner's live support assignments for the customer;
+    /// rule 12: it terminates the pair's live admin relationships (in the lock order: these last).
     async fn cascade(
         txn: &DatabaseTransaction,
         row: &Model,
@@ -183,11 +182,11 @@ impl lifecycle::Workflow for CustomerRelationships {
         }
         let (partner, customer) = (PartnerId(row.partner_id), CustomerId(row.customer_id));
         let cause = CustomerRelationshipId(row.id).name();
-        let terminated = terminate_with_relationship(txn, partner, customer, origin, &cause).await?;
         let live = support_assignments::live_for(txn, partner, customer).await?;
         let ended =
             lifecycle::end_each(txn, live, origin, &cause, |assignment| assignment.facts().parties(customer)).await?;
-        Ok(terminated + ended)
+        let terminated = terminate_with_relationship(txn, partner, customer, origin, &cause).await?;
+        Ok(ended + terminated)
     }
 }
 
@@ -198,8 +197,11 @@ pub async fn get_customer_relationship(
 ) -> Result<CustomerRelationship, Error> {
     let id = CustomerRelationshipId::parse("name", &request.name)?;
     let relationship = customer_relationships::read(db, id).await?;
-    // Its parties see it (rule 9); anyone else learns nothing, not even whether it exists.
-    to_proto(pc_domain::rules::reveal(&caller, id, relationship, |row| row.facts().may_see(&caller))?)
+    // Its parties see it (rule 9), or a role that reads the customer's relationships (rule 13);
+    // anyone else learns nothing, not even whether it exists.
+    let facts = relationship.as_ref().map(Model::facts);
+    pc_server::access::to_read(db.reader(), &caller, ResourceKind::CustomerRelationship, id, facts).await?;
+    to_proto(relationship.ok_or_else(|| Error::internal(format!("{id} was let in without a row")))?)
 }
 
 pub async fn list_customer_relationships(

@@ -7,6 +7,7 @@
 //! its change), map to proto; Accept, Decline and End are the one lifecycle
 //! (`pc_server::lifecycle::run`) with each resource's rules. This module only wires them to tonic.
 
+pub mod access;
 pub mod admin_relationships;
 pub mod customer_relationships;
 pub mod reseller_links;
@@ -15,12 +16,13 @@ use admin_relationships::AdminRelationships;
 use customer_relationships::CustomerRelationships;
 use pc_api::relationship::v1::{
     AcceptCustomerRelationshipRequest, AcceptResellerLinkRequest, AdminRelationship, ApproveAdminRelationshipRequest,
-    CustomerRelationship, DeclineAdminRelationshipRequest, DeclineCustomerRelationshipRequest,
-    DeclineResellerLinkRequest, EndCustomerRelationshipRequest, EndResellerLinkRequest, GetAdminRelationshipRequest,
-    GetCustomerRelationshipRequest, GetResellerLinkRequest, InviteResellerRequest, ListAdminRelationshipsRequest,
-    ListAdminRelationshipsResponse, ListCustomerRelationshipsRequest, ListCustomerRelationshipsResponse,
-    ListResellerLinksRequest, ListResellerLinksResponse, RequestAdminRelationshipRequest,
-    RequestCustomerRelationshipRequest, ResellerLink, TerminateAdminRelationshipRequest,
+    CheckAccessRequest, CheckAccessResponse, CustomerRelationship, DeclineAdminRelationshipRequest,
+    DeclineCustomerRelationshipRequest, DeclineResellerLinkRequest, EndCustomerRelationshipRequest,
+    EndResellerLinkRequest, GetAdminRelationshipRequest, GetCustomerRelationshipRequest, GetResellerLinkRequest,
+    InviteResellerRequest, ListAdminRelationshipsRequest, ListAdminRelationshipsResponse,
+    ListCustomerRelationshipsRequest, ListCustomerRelationshipsResponse, ListResellerLinksRequest,
+    ListResellerLinksResponse, RequestAdminRelationshipRequest, RequestCustomerRelationshipRequest, ResellerLink,
+    TerminateAdminRelationshipRequest,
     relationship_service_server::{RelationshipService, RelationshipServiceServer},
 };
 use pc_domain::AdminMove;
@@ -46,6 +48,7 @@ pc_server::grpc_service! {
         once admin_relationships::get_admin_relationship;
     rpc list_admin_relationships(ListAdminRelationshipsRequest) -> ListAdminRelationshipsResponse =
         list admin_relationships::list_admin_relationships;
+    rpc check_access(CheckAccessRequest) -> CheckAccessResponse = once access::check_access;
     lifecycle ResellerLinks => reseller_links::to_proto, ResellerLink {
         accept_reseller_link(AcceptResellerLinkRequest) = Transition::Accept,
         decline_reseller_link(DeclineResellerLinkRequest) = Transition::Decline,
