@@ -186,13 +186,13 @@ pub async fn list(
         Principal::Partner(party) => {
             // Its own, and those of the customers a role of it reads them of (rule 13).
             let delegated =
-                crate::admin_relationships::customers_read_by(party, ResourceKind::CustomerRelationship, now());
-            query = query.filter(
-                Condition::any()
-                    .add(Column::PartnerId.eq(party.0))
-                    .add(Column::IndirectProviderId.eq(party.0))
-                    .add(Column::CustomerId.in_subquery(delegated)),
-            );
+                crate::admin_relationships::customers_reading(db, party, ResourceKind::CustomerRelationship).await?;
+            let mut view =
+                Condition::any().add(Column::PartnerId.eq(party.0)).add(Column::IndirectProviderId.eq(party.0));
+            if !delegated.is_empty() {
+                view = view.add(Column::CustomerId.is_in(delegated));
+            }
+            query = query.filter(view);
         }
         Principal::Customer(customer) => query = query.filter(Column::CustomerId.eq(customer.0)),
     }

@@ -143,13 +143,12 @@ pub async fn list(
                 Condition::all().add(Column::CreatedBy.eq(partner.name())).add(Column::Id.not_in_subquery(active()));
             // And the customers it holds a role of (rule 13).
             let delegated =
-                crate::admin_relationships::customers_read_by(partner, pc_domain::ResourceKind::Customer, now());
-            query = query.filter(
-                Condition::any()
-                    .add(created_and_unclaimed)
-                    .add(Column::Id.in_subquery(held))
-                    .add(Column::Id.in_subquery(delegated)),
-            );
+                crate::admin_relationships::customers_reading(db, partner, pc_domain::ResourceKind::Customer).await?;
+            let mut view = Condition::any().add(created_and_unclaimed).add(Column::Id.in_subquery(held));
+            if !delegated.is_empty() {
+                view = view.add(Column::Id.is_in(delegated));
+            }
+            query = query.filter(view);
         }
     }
     if let Some(cloud) = cloud {

@@ -126,11 +126,15 @@ fn supported_by(partner: PartnerId) -> sea_orm::sea_query::SimpleExpr {
     Column::Id.in_subquery(supported)
 }
 
-/// The subscriptions of the customers a role of `partner` reads them of (rule 13).
+/// The subscriptions of the customers a role of `partner` reads them of (rule 13). The branch is
+/// guarded by an uncorrelated EXISTS, which PostgreSQL evaluates once (a one-time filter): for a
+/// partner without roles it reads one index entry instead of walking the table in id order to
+/// fill a page no row matches (which took ListSubscriptions from 2,187 to 182 calls/s on 10,000
+/// rows, falling as the table grew).
 fn read_by_role(partner: PartnerId) -> sea_orm::sea_query::SimpleExpr {
     let customers =
         crate::admin_relationships::customers_read_by(partner, pc_domain::ResourceKind::Subscription, now());
-    Column::CustomerId.in_subquery(customers)
+    sea_orm::sea_query::ExprTrait::and(Expr::exists(customers.clone()), Column::CustomerId.in_subquery(customers))
 }
 
 /// Whether `partner` sees `subscription` (rule 9).

@@ -178,17 +178,17 @@ pub async fn list(db: &impl ConnectionTrait, filter: AssignmentFilter, page: Pag
         Principal::Partner(partner) => {
             // Its own, and those of the customers a role of it reads them of (rule 13).
             let customers =
-                crate::admin_relationships::customers_read_by(partner, ResourceKind::SupportAssignment, now());
-            let of_customers = Query::select()
-                .column(subscriptions::Column::Id)
-                .from(subscriptions::Entity)
-                .and_where(subscriptions::Column::CustomerId.in_subquery(customers))
-                .to_owned();
-            query = query.filter(
-                Condition::any()
-                    .add(Column::PartnerId.eq(partner.0))
-                    .add(Column::SubscriptionId.in_subquery(of_customers)),
-            );
+                crate::admin_relationships::customers_reading(db, partner, ResourceKind::SupportAssignment).await?;
+            let mut view = Condition::any().add(Column::PartnerId.eq(partner.0));
+            if !customers.is_empty() {
+                let of_customers = Query::select()
+                    .column(subscriptions::Column::Id)
+                    .from(subscriptions::Entity)
+                    .and_where(subscriptions::Column::CustomerId.is_in(customers))
+                    .to_owned();
+                view = view.add(Column::SubscriptionId.in_subquery(of_customers));
+            }
+            query = query.filter(view);
         }
         Principal::Customer(customer) => {
             query = query.filter(Column::SubscriptionId.in_subquery(subscriptions_of(customer)));
