@@ -1,7 +1,7 @@
-//! Rule 13 at the API edge: who may do what to which resource, and why. Each method on an
-//! existing resource of the kinds a role reaches (a customer, its relationships, subscriptions and
-//! support assignments) authorizes here, and `CheckAccess` answers through the very same
-//! functions, so the answer and the call cannot disagree.
+//! Rules 9, 5 and 13 at the API edge: who may do what to which resource, and why. Each method on
+//! an existing resource (but the partner directory's) authorizes here, and `CheckAccess` answers
+//! through the very same functions, so the answer and the call cannot disagree. Roles reach a
+//! customer, its relationships, subscriptions and support assignments.
 //!
 //! The resource's own rules decide first (rule 9's readers, rule 5's "who", as the domain states
 //! them); only when they refuse a partner are its grants on the resource's customer read (its

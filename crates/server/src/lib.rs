@@ -2,8 +2,9 @@
 //! configuration ([`config`]), logging ([`telemetry`]), bearer-token authentication ([`auth`]),
 //! proto conversions ([`convert`]), admission of calls under load ([`admission`]), the one
 //! lifecycle of every resource with moves ([`lifecycle`]) and the engine that expires what waited
-//! past its deadline ([`expiry`]), and serving with health, reflection and graceful shutdown
-//! ([`serve`], [`shutdown`]).
+//! past its deadline ([`expiry`]), who may do what to which resource and why ([`access`], with the
+//! rule-9 read of a customer a partner acts on in [`visible`]), and serving with health,
+//! reflection and graceful shutdown ([`serve`], [`shutdown`]).
 
 /// Every binary that serves (or tests, or benchmarks) partner-center allocates through mimalloc:
 /// under load glibc's malloc, free and chunk consolidation took a tenth of the server's CPU.
