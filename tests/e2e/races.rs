@@ -220,6 +220,13 @@ async fn started_after_suspension(view: &DatabaseTransaction) -> Vec<String> {
             broken.push(format!("customer {} created after its creator's suspension", created.id));
         }
     }
+    // A partner asks for admin roles, and the customer grants them, only while it is ACTIVE.
+    for admin in all::<admin_relationships::Entity>(view).await {
+        if after(&[Some(admin.partner_id)], &[Some(admin.create_time), admin.accept_time]) {
+            broken
+                .push(format!("admin relationship {} asked for or approved after its partner's suspension", admin.id));
+        }
+    }
     // The target asks and takes over; the source hands over (rule 3 on both).
     for transfer in all::<transfers::Entity>(view).await {
         let parties =
@@ -512,6 +519,8 @@ async fn anything_started_vs_suspension(app: &TestApp) {
         let asked = app.ask(&direct, &answering, None).await;
         let sold = app.sell(&direct, &customer, "office-365-e3", ProductFamily::Productivity).await;
         let bought_elsewhere = app.bought_elsewhere(&customer, 1).await;
+        let roles = [pc_api::relationship::v1::admin_relationship::Role::BillingReader];
+        let pending_admin = app.ask_admin(&direct, &customer, &roles).await;
 
         let (mut inviter, invite) = (
             app.relationships_as(Some(&provider.name)),
@@ -552,7 +561,15 @@ async fn anything_started_vs_suspension(app: &TestApp) {
                 update_mask: Some(prost_types::FieldMask { paths: vec!["quantity".into()] }),
             },
         );
+        let (mut admin_requester, admin_request) =
+            (app.relationships_as(Some(&direct.name)), pc_tests::admin_request(&direct, &customer, &roles));
+        let (mut approver, approve) = (
+            app.relationships_as(Some(&customer.name)),
+            pc_api::relationship::v1::ApproveAdminRelationshipRequest { name: pending_admin.name, etag: String::new() },
+        );
         together(vec![
+            call(async move { admin_requester.request_admin_relationship(admin_request).await }),
+            call(async move { approver.approve_admin_relationship(approve).await }),
             call(async move { answerer.accept_customer_relationship(answer).await }),
             call(async move { raiser.update_subscription(raise).await }),
             request_support(app, &bought_elsewhere, &direct),

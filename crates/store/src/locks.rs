@@ -39,8 +39,8 @@
 //!   EndCustomerRelationship (EndResellerLink) updates before it counts ACTIVE subscriptions;
 //! - RequestSupport and AcceptSupportAssignment share the relationship and the subscription that
 //!   EndCustomerRelationship and CancelSubscription update before they end live assignments;
-//! - everything a partner starts shares the partner row that SuspendPartner updates before it
-//!   stamps the suspension, so nothing a suspended partner started is dated after its suspension;
+//! - everything a partner starts (admin relationships asked for and approved among it) shares
+//!   the partner row that SuspendPartner updates before it stamps the suspension, so nothing a suspended partner started is dated after its suspension;
 //! - RequestCustomerRelationship and AcceptCustomerRelationship share the billing link that
 //!   EndResellerLink updates;
 //! - rule 1's checks update the tenant row, so CreatePartner and CreateCustomer, or CreatePartner
