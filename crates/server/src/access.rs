@@ -89,19 +89,22 @@ fn on_behalf<P: Participants>(caller: &Principal, facts: &P) -> Option<OnBehalf>
 }
 
 /// Rules 9 and 13 for reading a resource with a lifecycle (GetCustomerRelationship,
-/// GetSupportAssignment): its parties, or a role that reads it.
-pub async fn to_read<P: Participants>(
+/// GetSupportAssignment, ...): the row `found`, if its parties (its `facts`) see it or a role
+/// reads it.
+pub async fn to_read<T, P: Participants>(
     db: &impl ConnectionTrait,
     caller: &Principal,
     kind: ResourceKind,
     name: impl std::fmt::Display,
-    facts: Option<P>,
-) -> Result<(P, Path), Error> {
+    found: Option<T>,
+    facts: impl FnOnce(&T) -> P,
+) -> Result<(T, Path), Error> {
     let permission = Permission::new(kind, "get");
-    reveal(caller, permission, &name, facts, async |facts: &P| {
+    reveal(caller, permission, &name, found, async |row: &T| {
+        let facts = facts(row);
         let party =
             if facts.may_see(caller) { Ok(Path::party(caller, &facts.parties())) } else { Err(unseen(caller, &name)) };
-        decide(db, caller, permission, party, on_behalf(caller, facts)).await
+        decide(db, caller, permission, party, on_behalf(caller, &facts)).await
     })
     .await
 }

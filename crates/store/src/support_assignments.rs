@@ -109,6 +109,19 @@ pub async fn read(db: &Database, id: SupportAssignmentId) -> Result<Option<Model
     Ok(db.find_by_id::<Entity>(id.0).await?)
 }
 
+/// The assignment as last committed, with its subscription, whose customer hires it (rule 9 reads
+/// both): a read outside any transaction (a Get, CheckAccess).
+pub async fn read_with_subscription(
+    db: &Database,
+    id: SupportAssignmentId,
+) -> Result<Option<(Model, subscriptions::Model)>, Error> {
+    let Some(assignment) = read(db, id).await? else { return Ok(None) };
+    let subscription = subscriptions::read(db, SubscriptionId(assignment.subscription_id))
+        .await?
+        .ok_or_else(|| Error::internal(format!("{id} refers to a missing subscription")))?;
+    Ok(Some((assignment, subscription)))
+}
+
 /// Whether `subscription` already has an ACTIVE support partner (rule 7).
 pub async fn has_active(db: &impl ConnectionTrait, subscription: SubscriptionId) -> Result<bool, Error> {
     let count = Entity::find()

@@ -150,19 +150,12 @@ pub async fn get_support_assignment(
     request: GetSupportAssignmentRequest,
 ) -> Result<SupportAssignment, Error> {
     let id = SupportAssignmentId::parse("name", &request.name)?;
-    let assignment = support_assignments::read(db, id).await?;
-    let subscription = match &assignment {
-        Some(assignment) => subscriptions::read(db, SubscriptionId(assignment.subscription_id)).await?,
-        None => None,
-    };
-    let facts = match (&assignment, subscription) {
-        (Some(assignment), Some(subscription)) => Some((assignment.facts(), subscription.facts())),
-        (Some(_), None) => return Err(Error::internal(format!("{id} refers to a missing subscription"))),
-        (None, _) => None,
-    };
+    let found = support_assignments::read_with_subscription(db, id).await?;
     // Its parties (rule 9) or a role that reads the customer's assignments (rule 13).
-    access::to_read(db.reader(), &caller, ResourceKind::SupportAssignment, id, facts).await?;
-    to_proto(assignment.ok_or_else(|| Error::internal(format!("{id} was let in without a row")))?)
+    let facts = |(assignment, subscription): &(Model, subscriptions::Model)| (assignment.facts(), subscription.facts());
+    let ((assignment, _), _) =
+        access::to_read(db.reader(), &caller, ResourceKind::SupportAssignment, id, found, facts).await?;
+    to_proto(assignment)
 }
 
 pub async fn list_support_assignments(

@@ -263,9 +263,9 @@ pub async fn get_transfer(db: &Database, caller: Principal, request: GetTransfer
     let id = TransferId::parse("name", &request.name)?;
     let transfer = transfers::read(db, id).await?;
     // Its parties see it (rule 9); anyone else learns nothing, not even whether it exists.
-    let facts = transfer.as_ref().map(Model::facts);
-    pc_server::access::to_read(db.reader(), &caller, ResourceKind::Transfer, id, facts).await?;
-    to_proto(transfer.ok_or_else(|| Error::internal(format!("{id} was let in without a row")))?)
+    to_proto(
+        pc_server::access::to_read(db.reader(), &caller, ResourceKind::Transfer, id, transfer, Model::facts).await?.0,
+    )
 }
 
 pub async fn list_transfers(

@@ -28,19 +28,24 @@ fn named<M: Move>(permission: Permission, moves: &[M]) -> Result<M, Error> {
         .ok_or_else(|| Error::internal(format!("{permission} names no move")))
 }
 
-/// The path to reading (`get`) or moving a resource with a lifecycle, given its facts.
-async fn lifecycle_path<P: Participants>(
+/// The path to reading (`get`) or moving the resource with a lifecycle `found`, whose rules read
+/// its `facts`.
+async fn lifecycle_path<T, P: Participants>(
     db: &Database,
     principal: &Principal,
     permission: Permission,
     name: impl std::fmt::Display,
-    facts: Option<P>,
+    found: Option<T>,
+    facts: impl Fn(&T) -> P,
     moves: &[P::Transition],
 ) -> Result<Path, Error> {
     let reader = db.reader();
     Ok(match permission.verb {
-        "get" => access::to_read(reader, principal, permission.kind, name, facts).await?.1,
-        _ => access::to_move(reader, principal, permission.kind, name, facts, named(permission, moves)?).await?.1,
+        "get" => access::to_read(reader, principal, permission.kind, name, found, facts).await?.1,
+        _ => {
+            let facts = found.as_ref().map(facts);
+            access::to_move(reader, principal, permission.kind, name, facts, named(permission, moves)?).await?.1
+        }
     })
 }
 
@@ -59,39 +64,41 @@ async fn path_of(db: &Database, principal: &Principal, permission: Permission, n
         }
         ResourceKind::CustomerRelationship => {
             let id = CustomerRelationshipId::parse("resource", name)?;
-            let facts = customer_relationships::read(db, id).await?.map(|row| row.facts());
-            lifecycle_path(db, principal, permission, id, facts, TWO_PARTY).await
+            let found = customer_relationships::read(db, id).await?;
+            lifecycle_path(db, principal, permission, id, found, customer_relationships::Model::facts, TWO_PARTY).await
         }
         ResourceKind::SupportAssignment => {
             let id = SupportAssignmentId::parse("resource", name)?;
-            let facts = match support_assignments::read(db, id).await? {
-                Some(row) => {
-                    let subscription = SubscriptionId(row.subscription_id);
-                    let subscription = subscriptions::read(db, subscription)
-                        .await?
-                        .ok_or_else(|| Error::internal(format!("{id} refers to a missing subscription")))?;
-                    Some((row.facts(), subscription.facts()))
-                }
-                None => None,
+            let found = support_assignments::read_with_subscription(db, id).await?;
+            let facts = |(assignment, subscription): &(support_assignments::Model, subscriptions::Model)| {
+                (assignment.facts(), subscription.facts())
             };
-            lifecycle_path(db, principal, permission, id, facts, TWO_PARTY).await
+            lifecycle_path(db, principal, permission, id, found, facts, TWO_PARTY).await
         }
         ResourceKind::ResellerLink => {
             let id = ResellerLinkId::parse("resource", name)?;
-            let facts = reseller_links::read(db, id).await?.map(|row| row.facts());
-            lifecycle_path(db, principal, permission, id, facts, TWO_PARTY).await
+            let found = reseller_links::read(db, id).await?;
+            lifecycle_path(db, principal, permission, id, found, reseller_links::Model::facts, TWO_PARTY).await
         }
         ResourceKind::Transfer => {
             let id = TransferId::parse("resource", name)?;
-            let facts = transfers::read(db, id).await?.map(|row| row.facts());
             let moves = [TransferMove::Accept, TransferMove::Decline, TransferMove::Cancel];
-            lifecycle_path(db, principal, permission, id, facts, &moves).await
+            lifecycle_path(
+                db,
+                principal,
+                permission,
+                id,
+                transfers::read(db, id).await?,
+                transfers::Model::facts,
+                &moves,
+            )
+            .await
         }
         ResourceKind::AdminRelationship => {
             let id = AdminRelationshipId::parse("resource", name)?;
-            let facts = admin_relationships::read(db, id).await?.map(|row| row.facts());
+            let found = admin_relationships::read(db, id).await?;
             let moves = [AdminMove::Approve, AdminMove::Decline, AdminMove::Terminate];
-            lifecycle_path(db, principal, permission, id, facts, &moves).await
+            lifecycle_path(db, principal, permission, id, found, admin_relationships::Model::facts, &moves).await
         }
         other => Err(Error::internal(format!("no permission of {other:?} is checked"))),
     }

@@ -172,9 +172,18 @@ pub async fn get_admin_relationship(
     let id = AdminRelationshipId::parse("name", &request.name)?;
     let relationship = admin_relationships::read(db, id).await?;
     // Its parties see it (rule 9); anyone else learns nothing, not even whether it exists.
-    let facts = relationship.as_ref().map(Model::facts);
-    pc_server::access::to_read(db.reader(), &caller, ResourceKind::AdminRelationship, id, facts).await?;
-    to_proto(relationship.ok_or_else(|| Error::internal(format!("{id} was let in without a row")))?)
+    to_proto(
+        pc_server::access::to_read(
+            db.reader(),
+            &caller,
+            ResourceKind::AdminRelationship,
+            id,
+            relationship,
+            Model::facts,
+        )
+        .await?
+        .0,
+    )
 }
 
 pub async fn list_admin_relationships(

@@ -199,9 +199,18 @@ pub async fn get_customer_relationship(
     let relationship = customer_relationships::read(db, id).await?;
     // Its parties see it (rule 9), or a role that reads the customer's relationships (rule 13);
     // anyone else learns nothing, not even whether it exists.
-    let facts = relationship.as_ref().map(Model::facts);
-    pc_server::access::to_read(db.reader(), &caller, ResourceKind::CustomerRelationship, id, facts).await?;
-    to_proto(relationship.ok_or_else(|| Error::internal(format!("{id} was let in without a row")))?)
+    to_proto(
+        pc_server::access::to_read(
+            db.reader(),
+            &caller,
+            ResourceKind::CustomerRelationship,
+            id,
+            relationship,
+            Model::facts,
+        )
+        .await?
+        .0,
+    )
 }
 
 pub async fn list_customer_relationships(

@@ -121,9 +121,9 @@ pub async fn get_reseller_link(
     let id = ResellerLinkId::parse("name", &request.name)?;
     let link = reseller_links::read(db, id).await?;
     // Only its parties see a link (rule 9); anyone else learns nothing, not even whether it exists.
-    let facts = link.as_ref().map(Model::facts);
-    pc_server::access::to_read(db.reader(), &caller, ResourceKind::ResellerLink, id, facts).await?;
-    to_proto(link.ok_or_else(|| Error::internal(format!("{id} was let in without a row")))?)
+    to_proto(
+        pc_server::access::to_read(db.reader(), &caller, ResourceKind::ResellerLink, id, link, Model::facts).await?.0,
+    )
 }
 
 pub async fn list_reseller_links(
