@@ -190,14 +190,16 @@ pub async fn to_subscription(
         } else {
             pc_domain::subscriptions::may_change(caller, &facts, &format!("{verb} it"))
         };
+        let transacts = matches!(caller, Principal::Partner(me) if facts.transacting_parties().any(|p| p == *me));
+        // A partner that sees it without transacting it supports it (rule 9).
         let supporter = match caller {
-            Principal::Partner(me) if partner_sees && !facts.transacting_parties().any(|p| p == *me) => Some(*me),
+            Principal::Partner(me) if partner_sees && !transacts => Some(*me),
             _ => None,
         };
         let party = party.map(|()| Path::party(caller, &facts.parties().with(Role::SupportPartner, supporter)));
         let target = OnBehalf {
             customer: facts.customer,
-            names_caller: matches!(caller, Principal::Partner(me) if facts.transacting_parties().any(|p| p == *me)),
+            names_caller: transacts,
             outside_program: facts.partner_of_record.is_none(),
         };
         decide(db, caller, permission, party, Some(target)).await

@@ -69,7 +69,7 @@ impl LifecycleRow for Model {
     /// The deadline a move past it is refused at (rule 15): none for an ACTIVE one that
     /// auto-extends, which stays ACTIVE past its end time until the engine extends it.
     fn expire_time(&self) -> Option<DateTime<Utc>> {
-        (!(self.auto_extend && self.state == State::Active)).then_some(self.expire_time)
+        (!self.extends_at_end()).then_some(self.expire_time)
     }
 
     fn enter(&mut self, state: State, stamp: Stamp, time: DateTime<Utc>) {
@@ -92,6 +92,11 @@ impl LifecycleRow for Model {
 }
 
 impl Model {
+    /// Whether reaching its end extends it rather than ending it: ACTIVE and auto-extending.
+    pub fn extends_at_end(&self) -> bool {
+        self.auto_extend && self.state == State::Active
+    }
+
     /// What the rules read of this row.
     pub fn facts(&self) -> pc_domain::admin_relationships::AdminRelationship {
         pc_domain::admin_relationships::AdminRelationship {

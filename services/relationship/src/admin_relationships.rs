@@ -142,11 +142,7 @@ impl lifecycle::Workflow for AdminRelationships {
 
     /// At its deadline an ACTIVE one that auto-extends extends; anything else expires.
     fn lapse(row: &Model) -> AdminMove {
-        if row.auto_extend && row.state == pc_domain::AdminRelationshipState::Active {
-            AdminMove::Extend
-        } else {
-            AdminMove::Expire
-        }
+        if row.extends_at_end() { AdminMove::Extend } else { AdminMove::Expire }
     }
 }
 
